@@ -1,0 +1,274 @@
+//! The one event vocabulary.
+//!
+//! Every event is one JSON object: a line of `logs/<session>/events.jsonl`,
+//! the `data:` of an SSE event, and the payload pushed over WebSocket. The
+//! common fields (`seq`, `ts`, `session`, `turn`, `kind`) come first, then the
+//! kind's own fields.
+//!
+//! `turn` is the turn an event belongs to. Events that prepare a turn (cast
+//! changes landing at the boundary, the floor's line) carry the number of the
+//! turn they precede; `session-open` carries 0.
+//!
+//! [`SpeakDelta`] is deliberately not an [`EventBody`]: it is ephemeral typing,
+//! never logged, and carries no `seq`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::id::{CharacterId, SessionId};
+use crate::roster::Character;
+use crate::templates::Templates;
+
+/// A UTC instant written as RFC 3339 with microseconds (`2026-11-25T20:04:31.123456Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    /// Now, at the microsecond precision it is written with, so a value
+    /// read back from the log equals the one that was written.
+    pub fn now() -> Self {
+        Self(Utc::now().trunc_subsecs(6))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(|t| Self(t.with_timezone(&Utc))).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One logged event: the common fields plus its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub ts: Timestamp,
+    pub session: SessionId,
+    pub turn: u32,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// What was configured when the session opened. Recorded in `session-open`
+/// so a session replays from its log alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionConfig {
+    pub title: String,
+    /// How many exchanges the confer aims for.
+    pub depth: u8,
+    pub provider: String,
+}
+
+/// How a turn is voiced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TurnMode {
+    /// Two or more on stage, no address: confer, then everyone in relevance-led order.
+    Panel,
+    /// `@Name`: that character alone, no confer.
+    Addressed,
+    /// One character on stage: a 1:1, no confer.
+    OneToOne,
+}
+
+/// Tokens and price of one model call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub model: String,
+    /// Uncached input tokens.
+    pub input: u64,
+    /// Tokens written to the prompt cache (all TTLs).
+    pub cache_write: u64,
+    /// The part of `cache_write` written with the 1-hour TTL.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h: u64,
+    pub cache_read: u64,
+    pub output: u64,
+    /// `None` when the model has no known price.
+    pub usd: Option<f64>,
+    /// True for the offline rehearsal engine: tokens are estimated and the
+    /// cache is simulated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Running totals of a session, as recorded on close.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub turns: u32,
+    pub input: u64,
+    pub cache_write: u64,
+    pub cache_read: u64,
+    pub output: u64,
+    pub usd: f64,
+}
+
+impl Totals {
+    pub fn add(&mut self, cost: &Cost) {
+        self.input += cost.input;
+        self.cache_write += cost.cache_write;
+        self.cache_read += cost.cache_read;
+        self.output += cost.output;
+        self.usd += cost.usd.unwrap_or(0.0);
+    }
+}
+
+/// The kinds of event and their own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EventBody {
+    /// The first event of every log: everything needed to replay the session.
+    SessionOpen {
+        config: SessionConfig,
+        model: String,
+        /// The rendered head, byte for byte as sent to the model.
+        head: String,
+        /// The starting cast, snapshotted from the roster.
+        participants: Vec<Character>,
+        /// The prompt templates in force, so stage directions render the
+        /// same on replay even if `roster/prompts/` changed since.
+        templates: Box<Templates>,
+    },
+    HumanSpeak {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<CharacterId>,
+    },
+    TurnStart {
+        mode: TurnMode,
+        /// Who is on stage for this turn.
+        cast: Vec<CharacterId>,
+    },
+    Deliberation {
+        speaker: CharacterId,
+        text: String,
+    },
+    Speak {
+        speaker: CharacterId,
+        text: String,
+    },
+    Pass {
+        speaker: CharacterId,
+    },
+    /// Model output the parser could not place. Nothing is dropped silently.
+    Unparsed {
+        raw: String,
+        reason: String,
+    },
+    Join {
+        character: CharacterId,
+        /// The joiner's roster entry, snapshotted. `None` when a retired
+        /// character returns: their materials are already in the context.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        materials: Option<Character>,
+    },
+    Leave {
+        character: CharacterId,
+        line: String,
+    },
+    Cost(Cost),
+    TurnEnd {
+        /// Who answered (spoke or passed), in the order they did.
+        order: Vec<CharacterId>,
+        /// The model's raw output, verbatim: it is what the context appends,
+        /// so replay rebuilds a byte-identical prompt from the log alone.
+        output: String,
+    },
+    TurnAborted {
+        reason: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    ActorRestart {
+        reason: String,
+    },
+    /// The log was repaired when opened: a torn final line was cut off.
+    LogRepair {
+        torn_bytes: u64,
+    },
+    SessionClose {
+        totals: Totals,
+    },
+}
+
+impl EventBody {
+    /// The `kind` string, as used for the SSE `event:` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SessionOpen { .. } => "session-open",
+            Self::HumanSpeak { .. } => "human-speak",
+            Self::TurnStart { .. } => "turn-start",
+            Self::Deliberation { .. } => "deliberation",
+            Self::Speak { .. } => "speak",
+            Self::Pass { .. } => "pass",
+            Self::Unparsed { .. } => "unparsed",
+            Self::Join { .. } => "join",
+            Self::Leave { .. } => "leave",
+            Self::Cost(_) => "cost",
+            Self::TurnEnd { .. } => "turn-end",
+            Self::TurnAborted { .. } => "turn-aborted",
+            Self::Error { .. } => "error",
+            Self::ActorRestart { .. } => "actor-restart",
+            Self::LogRepair { .. } => "log-repair",
+            Self::SessionClose { .. } => "session-close",
+        }
+    }
+
+    /// Events after which a turn is over and the floor is free again.
+    pub fn closes_turn(&self) -> bool {
+        matches!(self, Self::TurnEnd { .. } | Self::TurnAborted { .. })
+    }
+}
+
+/// An event as it was written: the value and the exact JSON line (without
+/// its newline). Serialised once; every subscriber gets the same bytes.
+#[derive(Debug)]
+pub struct Logged {
+    pub event: Event,
+    pub json: Arc<str>,
+}
+
+/// Ephemeral typing: a piece of a speak that is still being written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename = "speak-delta")]
+pub struct SpeakDelta {
+    pub ts: Timestamp,
+    pub session: SessionId,
+    pub turn: u32,
+    pub speaker: CharacterId,
+    pub text: String,
+}
+
+/// What a session hands to the gateway for fan-out.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Event(Arc<Logged>),
+    /// A serialised [`SpeakDelta`].
+    Delta(Arc<str>),
+}
+
+impl Outbound {
+    pub fn delta(delta: &SpeakDelta) -> Self {
+        // Serialising a struct of strings and numbers cannot fail.
+        Self::Delta(serde_json::to_string(delta).unwrap_or_default().into())
+    }
+}
+
+/// A session hands one outbound item to its gateway for fan-out.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub struct Publish(pub Outbound);
