@@ -1,0 +1,173 @@
+//! The prompt templates (`roster/prompts/`) and their rendering.
+//!
+//! Every piece of text panel writes into the megaprompt comes from a template
+//! file, so the output format, the confer depth and the stage directions are
+//! prompt edits, not code changes. A session snapshots the templates it was
+//! opened with into its `session-open` event; [`Renderer`] then renders from
+//! that snapshot, which is what makes replay byte-identical even after the
+//! files change.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use minijinja::{Environment, context};
+use serde::{Deserialize, Serialize};
+
+use crate::roster::Character;
+
+/// Template sources and format settings, as snapshotted into a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Templates {
+    /// The format version (from `panel.toml`), recorded with each session.
+    pub version: String,
+    pub head: String,
+    pub floor: String,
+    pub floor_to: String,
+    pub join: String,
+    pub returns: String,
+    pub leave: String,
+    pub only_one_left: String,
+    /// The parting line of a character whose roster entry has none.
+    pub default_farewell: String,
+    /// Keep the model from writing the floor's next line.
+    pub stop_sequences: Vec<String>,
+    /// The confer depth used when a session does not choose one.
+    pub default_depth: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    version: String,
+    default_farewell: String,
+    stop_sequences: Vec<String>,
+    default_depth: u8,
+}
+
+const FILES: [&str; 7] = [
+    "head.md.j2",
+    "floor.txt.j2",
+    "floor-to.txt.j2",
+    "join.txt.j2",
+    "returns.txt.j2",
+    "leave.txt.j2",
+    "only-one-left.txt.j2",
+];
+
+impl Templates {
+    /// Loads `panel.toml` and the template files from `dir`, and checks that
+    /// every template compiles.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the prompt template {}", path.display()))
+        };
+        let settings_path = dir.join("panel.toml");
+        let settings: Settings = toml::from_str(&read("panel.toml")?)
+            .with_context(|| format!("bad settings in {}", settings_path.display()))?;
+        let [head, floor, floor_to, join, returns, leave, only_one_left] = FILES.map(read);
+        let templates = Self {
+            version: settings.version,
+            head: head?,
+            floor: floor?,
+            floor_to: floor_to?,
+            join: join?,
+            returns: returns?,
+            leave: leave?,
+            only_one_left: only_one_left?,
+            default_farewell: settings.default_farewell,
+            stop_sequences: settings.stop_sequences,
+            default_depth: settings.default_depth,
+        };
+        Renderer::new(templates.clone()).with_context(|| format!("bad template in {}", dir.display()))?;
+        Ok(templates)
+    }
+}
+
+/// Renders the megaprompt's pieces from one set of [`Templates`].
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    env: Environment<'static>,
+    templates: Templates,
+}
+
+pub type RenderError = minijinja::Error;
+
+#[derive(Serialize)]
+struct CastMember<'a> {
+    id: &'a str,
+    name: &'a str,
+    tagline: &'a str,
+    materials: &'a str,
+}
+
+impl<'a> From<&'a Character> for CastMember<'a> {
+    fn from(c: &'a Character) -> Self {
+        Self { id: c.id.as_str(), name: &c.name, tagline: &c.tagline, materials: &c.materials }
+    }
+}
+
+impl Renderer {
+    pub fn new(templates: Templates) -> Result<Self, RenderError> {
+        let mut env = Environment::new();
+        // Undefined variables are template bugs; fail loudly, not silently empty.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let sources = [
+            ("head", &templates.head),
+            ("floor", &templates.floor),
+            ("floor_to", &templates.floor_to),
+            ("join", &templates.join),
+            ("returns", &templates.returns),
+            ("leave", &templates.leave),
+            ("only_one_left", &templates.only_one_left),
+        ];
+        for (name, source) in sources {
+            env.add_template_owned(name, source.clone())?;
+        }
+        Ok(Self { env, templates })
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
+        self.env.get_template(name)?.render(ctx)
+    }
+
+    /// The head: panel rules and the starting cast's materials.
+    pub fn head(&self, depth: u8, cast: &[Character]) -> Result<String, RenderError> {
+        let cast: Vec<CastMember> = cast.iter().map(CastMember::from).collect();
+        self.render("head", context! { depth, solo => cast.len() == 1, cast })
+    }
+
+    /// `From the floor: "…"`, or `From the floor, to Ada: "…"`.
+    pub fn floor(&self, text: &str, to: Option<&Character>) -> Result<String, RenderError> {
+        match to {
+            None => self.render("floor", context! { text }),
+            Some(c) => self.render("floor_to", context! { text, name => c.name }),
+        }
+    }
+
+    pub fn join(&self, joiner: &Character) -> Result<String, RenderError> {
+        self.render("join", context! { character => CastMember::from(joiner), name => joiner.name })
+    }
+
+    pub fn returns(&self, who: &Character) -> Result<String, RenderError> {
+        self.render("returns", context! { name => who.name })
+    }
+
+    pub fn leave(&self, who: &Character, line: &str) -> Result<String, RenderError> {
+        self.render("leave", context! { name => who.name, line })
+    }
+
+    pub fn only_one_left(&self, who: &Character) -> Result<String, RenderError> {
+        self.render("only_one_left", context! { name => who.name })
+    }
+
+    /// The parting line a retiring character says.
+    pub fn farewell<'a>(&'a self, who: &'a Character) -> &'a str {
+        who.farewell.as_deref().unwrap_or(&self.templates.default_farewell)
+    }
+}
