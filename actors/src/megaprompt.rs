@@ -1,0 +1,319 @@
+//! The megaprompt: one running context per session, rendered into a
+//! provider-neutral [`Prompt`].
+//!
+//! Shape: `system = head`, `messages = tail` (user/assistant alternating).
+//!
+//! Invariants, all in service of a warm prompt cache:
+//! - The head never changes after the session opens.
+//! - The tail only grows at its end. A join appends the joiner's materials as
+//!   a stage direction; a retire appends a parting line and "stop voicing";
+//!   nothing is ever removed from the middle. The one exception is an aborted
+//!   turn, whose floor line is dropped again (it never reached a reply, so no
+//!   cache entry depends on it); its stage directions are kept for the next turn.
+//! - Stage directions wait in `pending` and go out in the same user message as
+//!   the next floor line, so user and assistant messages always alternate.
+//! - The live path and replay call the same methods with the same inputs, so
+//!   a context rebuilt from a log is byte-identical ([`Megaprompt::prefix_hash`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::event::TurnMode;
+use crate::id::CharacterId;
+use crate::roster::Character;
+use crate::templates::{RenderError, Renderer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One block of a prompt. `cache` marks a cache breakpoint after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Block {
+    pub text: Arc<str>,
+    pub cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub role: Role,
+    pub text: Arc<str>,
+    pub cache: bool,
+}
+
+/// A provider-neutral request body: what every provider turns into its own wire format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prompt {
+    pub system: Vec<Block>,
+    pub messages: Vec<Message>,
+    pub stop_sequences: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CastError {
+    #[error("{0} is already on stage")]
+    AlreadyOnStage(CharacterId),
+    #[error("{0} is not on stage")]
+    NotOnStage(CharacterId),
+    #[error("{0} is the last character on stage; a panel needs at least one")]
+    LastCharacter(CharacterId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MegapromptError {
+    #[error(transparent)]
+    Cast(#[from] CastError),
+    #[error("a turn is already open")]
+    TurnOpen,
+    #[error("no turn is open")]
+    NoTurnOpen,
+    #[error("{0} is not on stage and cannot be addressed")]
+    NotAddressable(CharacterId),
+    #[error("the model's output is empty")]
+    EmptyOutput,
+    #[error("a prompt template failed: {0}")]
+    Template(#[from] RenderError),
+}
+
+/// Who is on stage, and whose materials are in the context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cast {
+    on_stage: Vec<CharacterId>,
+    known: BTreeMap<CharacterId, Character>,
+}
+
+impl Cast {
+    pub fn on_stage(&self) -> &[CharacterId] {
+        &self.on_stage
+    }
+
+    pub fn is_on_stage(&self, id: &CharacterId) -> bool {
+        self.on_stage.contains(id)
+    }
+
+    /// A character whose materials are in the context (on stage or retired).
+    pub fn known(&self, id: &CharacterId) -> Option<&Character> {
+        self.known.get(id)
+    }
+
+    /// Everyone whose materials are in the context, on stage or retired.
+    pub fn known_characters(&self) -> impl Iterator<Item = &Character> {
+        self.known.values()
+    }
+
+    pub fn on_stage_characters(&self) -> impl Iterator<Item = &Character> {
+        self.on_stage.iter().filter_map(|id| self.known.get(id))
+    }
+
+    /// Checks an addition without making it.
+    pub fn check_join(&self, id: &CharacterId) -> Result<(), CastError> {
+        if self.is_on_stage(id) {
+            return Err(CastError::AlreadyOnStage(id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Checks a retirement without making it.
+    pub fn check_retire(&self, id: &CharacterId) -> Result<(), CastError> {
+        if !self.is_on_stage(id) {
+            return Err(CastError::NotOnStage(id.clone()));
+        }
+        if self.on_stage.len() == 1 {
+            return Err(CastError::LastCharacter(id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Adds `c` (or brings them back). Returns whether they had been here before.
+    pub fn join(&mut self, c: &Character) -> Result<bool, CastError> {
+        self.check_join(&c.id)?;
+        self.on_stage.push(c.id.clone());
+        let returning = self.known.contains_key(&c.id);
+        if !returning {
+            self.known.insert(c.id.clone(), c.clone());
+        }
+        Ok(returning)
+    }
+
+    pub fn retire(&mut self, id: &CharacterId) -> Result<(), CastError> {
+        self.check_retire(id)?;
+        self.on_stage.retain(|x| x != id);
+        Ok(())
+    }
+
+    pub fn mode(&self, to: Option<&CharacterId>) -> TurnMode {
+        match to {
+            Some(_) => TurnMode::Addressed,
+            None if self.on_stage.len() == 1 => TurnMode::OneToOne,
+            None => TurnMode::Panel,
+        }
+    }
+}
+
+/// The running context of one session.
+#[derive(Debug, Clone)]
+pub struct Megaprompt {
+    renderer: Renderer,
+    head: Arc<str>,
+    tail: Vec<(Role, Arc<str>)>,
+    /// Stage directions waiting for the next floor line.
+    pending: Vec<String>,
+    /// While a turn is open: the stage directions its user message carries,
+    /// so an abort can put them back.
+    open_turn: Option<Vec<String>>,
+    cast: Cast,
+}
+
+impl Megaprompt {
+    /// A context whose head is `head`, opened with `cast` on stage.
+    pub fn new(renderer: Renderer, head: String, cast: &[Character]) -> Self {
+        let mut c = Cast::default();
+        for ch in cast {
+            // A starting cast with a duplicate is simply de-duplicated.
+            let _ = c.join(ch);
+        }
+        Self { renderer, head: head.into(), tail: Vec::new(), pending: Vec::new(), open_turn: None, cast: c }
+    }
+
+    pub fn cast(&self) -> &Cast {
+        &self.cast
+    }
+
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    pub fn turn_open(&self) -> bool {
+        self.open_turn.is_some()
+    }
+
+    /// Brings `c` on stage: their materials are appended, or for a returning
+    /// character only a short "returns". Returns whether they returned.
+    pub fn join(&mut self, c: &Character) -> Result<bool, MegapromptError> {
+        self.cast.check_join(&c.id)?;
+        let known = self.cast.known(&c.id).cloned();
+        let stage = match &known {
+            Some(k) => self.renderer.returns(k)?,
+            None => self.renderer.join(c)?,
+        };
+        let returning = self.cast.join(c)?;
+        self.pending.push(stage);
+        Ok(returning)
+    }
+
+    /// Retires `id`, who says `line`. Nothing is removed: their materials stay
+    /// where they are, dormant.
+    pub fn retire(&mut self, id: &CharacterId, line: &str) -> Result<(), MegapromptError> {
+        self.cast.check_retire(id)?;
+        let who = self.cast.known(id).cloned().ok_or_else(|| CastError::NotOnStage(id.clone()))?;
+        let leave = self.renderer.leave(&who, line)?;
+        self.cast.retire(id)?;
+        self.pending.push(leave);
+        if let [last] = self.cast.on_stage() {
+            let last = self.cast.known(last).cloned().ok_or_else(|| CastError::NotOnStage(last.clone()))?;
+            self.pending.push(self.renderer.only_one_left(&last)?);
+        }
+        Ok(())
+    }
+
+    /// Opens a turn: the pending stage directions and the floor's line become
+    /// the next user message.
+    pub fn begin_turn(&mut self, text: &str, to: Option<&CharacterId>) -> Result<(), MegapromptError> {
+        if self.open_turn.is_some() {
+            return Err(MegapromptError::TurnOpen);
+        }
+        let addressee = match to {
+            Some(id) if self.cast.is_on_stage(id) => self.cast.known(id),
+            Some(id) => return Err(MegapromptError::NotAddressable(id.clone())),
+            None => None,
+        };
+        let floor = self.renderer.floor(text, addressee)?;
+        let stage = std::mem::take(&mut self.pending);
+        let mut message = String::new();
+        for piece in &stage {
+            message.push_str(piece);
+            message.push_str("\n\n");
+        }
+        message.push_str(&floor);
+        self.tail.push((Role::User, message.into()));
+        self.open_turn = Some(stage);
+        Ok(())
+    }
+
+    /// Closes the open turn with the model's output, appended verbatim.
+    pub fn commit_turn(&mut self, output: &str) -> Result<(), MegapromptError> {
+        if self.open_turn.is_none() {
+            return Err(MegapromptError::NoTurnOpen);
+        }
+        // The Messages API refuses an empty assistant message; a turn that
+        // produced nothing is aborted instead.
+        if output.trim().is_empty() {
+            return Err(MegapromptError::EmptyOutput);
+        }
+        self.open_turn = None;
+        self.tail.push((Role::Assistant, output.into()));
+        Ok(())
+    }
+
+    /// Drops the open turn's floor line; its stage directions wait for the next one.
+    pub fn abort_turn(&mut self) -> Result<(), MegapromptError> {
+        let stage = self.open_turn.take().ok_or(MegapromptError::NoTurnOpen)?;
+        self.tail.pop();
+        let later = std::mem::replace(&mut self.pending, stage);
+        self.pending.extend(later);
+        Ok(())
+    }
+
+    /// The request for the open turn: the head with a cache mark at its end,
+    /// the tail with a cache mark on its newest message.
+    pub fn prompt(&self) -> Prompt {
+        let last = self.tail.len().saturating_sub(1);
+        Prompt {
+            system: vec![Block { text: self.head.clone(), cache: true }],
+            messages: self
+                .tail
+                .iter()
+                .enumerate()
+                .map(|(i, (role, text))| Message { role: *role, text: text.clone(), cache: i == last })
+                .collect(),
+            stop_sequences: self.renderer.templates().stop_sequences.clone(),
+        }
+    }
+
+    /// Total bytes of the rendered context (head, tail and pending directions).
+    pub fn len_bytes(&self) -> usize {
+        self.head.len()
+            + self.tail.iter().map(|(_, t)| t.len()).sum::<usize>()
+            + self.pending.iter().map(String::len).sum::<usize>()
+    }
+
+    /// A SHA-256 over everything the context would send, in order, with
+    /// lengths so that no two different contexts hash alike. Equal hashes mean
+    /// byte-identical prompts.
+    pub fn prefix_hash(&self) -> String {
+        let mut h = Sha256::new();
+        let mut put = |tag: &[u8], text: &str| {
+            h.update(tag);
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        };
+        put(b"system", &self.head);
+        for (role, text) in &self.tail {
+            put(if *role == Role::User { b"user" } else { b"assistant" }, text);
+        }
+        for piece in &self.pending {
+            put(b"pending", piece);
+        }
+        format!("{:x}", h.finalize())
+    }
+}
