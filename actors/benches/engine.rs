@@ -1,0 +1,180 @@
+//! Engine benchmarks: parser throughput, and rebuilding a session actor's
+//! state from a 200-turn log.
+//!
+//! Run: `cargo bench -p panel-actors --bench engine`. Prints its figures;
+//! the goal for the rebuild is under 100 ms on a 2-core machine.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use panel_actors::event::{EventBody, Outbound, Publish};
+use panel_actors::event_log::Durability;
+use panel_actors::id::{CharacterId, SessionId};
+use panel_actors::model_client::ModelClient;
+use panel_actors::parser::{Parsed, Parser};
+use panel_actors::pricing::Pricing;
+use panel_actors::provider::rehearsal::Rehearsal;
+use panel_actors::provider::{Brief, Provider};
+use panel_actors::roster::Roster;
+use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps};
+use panel_actors::templates::Templates;
+use tokio::sync::mpsc;
+
+const TURNS: u32 = 200;
+
+fn main() {
+    let roster_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../roster");
+    let roster = Roster::load(&roster_dir.join("characters")).expect("roster");
+    let templates = Templates::load(&roster_dir.join("prompts")).expect("templates");
+    parser_throughput(&roster);
+    rebuild(roster, templates);
+}
+
+fn cid(s: &str) -> CharacterId {
+    CharacterId::parse(s).unwrap()
+}
+
+/// Feeds a few megabytes of rehearsal output through the parser in small
+/// chunks, as a stream would deliver it.
+fn parser_throughput(roster: &Roster) {
+    let rehearsal = Rehearsal::embedded(Duration::ZERO);
+    let cast: Vec<_> = ["ada", "byron", "cleo", "otto"].iter().map(|c| roster.get(&cid(c)).unwrap().clone()).collect();
+    let mut text = String::new();
+    let mut turn = 0;
+    while text.len() < 4 << 20 {
+        turn += 1;
+        let brief = Brief {
+            session: SessionId::parse("bench").unwrap(),
+            turn,
+            mode: panel_actors::event::TurnMode::Panel,
+            cast: cast.clone(),
+            to: None,
+            floor: format!("Question number {turn} about hospitals, trust and evidence"),
+            depth: 4,
+        };
+        text.push_str(&rehearsal.compose(&brief));
+    }
+    let on: Vec<_> = cast.iter().map(|c| (&c.id, c.name.as_str())).collect();
+    for chunk in [16usize, 256] {
+        let chunks: Vec<&str> = split(&text, chunk);
+        let start = Instant::now();
+        let mut events = 0usize;
+        let mut logged = 0usize;
+        let mut parser = Parser::new(on.iter().copied(), []);
+        for c in &chunks {
+            for e in parser.feed(c) {
+                events += 1;
+                logged += usize::from(!matches!(e, Parsed::SpeakDelta { .. }));
+            }
+        }
+        events += parser.finish().len();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "parser: {:.1} MB in {}-byte chunks: {:.0} MB/s, {:.0} events/s ({} logged events, {} in all)",
+            text.len() as f64 / 1e6,
+            chunk,
+            text.len() as f64 / 1e6 / secs,
+            events as f64 / secs,
+            logged,
+            events
+        );
+    }
+}
+
+fn split(text: &str, size: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + size).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
+struct Sink(mpsc::UnboundedSender<()>);
+impl Actor for Sink {
+    type Context = Context<Self>;
+}
+impl Handler<Publish> for Sink {
+    type Result = ();
+    fn handle(&mut self, Publish(item): Publish, _: &mut Self::Context) {
+        if matches!(&item, Outbound::Event(l) if matches!(l.event.body, EventBody::TurnEnd { .. })) {
+            let _ = self.0.send(());
+        }
+    }
+}
+
+/// Records a real 200-turn session (joins and retires included) with the
+/// rehearsal engine, then times rebuilding it from its log.
+fn rebuild(roster: Roster, templates: Templates) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().to_owned();
+    let system = System::new();
+    let id = SessionId::parse("bench-200").unwrap();
+    let deps = system.block_on(async {
+        let provider = Rehearsal::embedded(Duration::ZERO);
+        let info = provider.info();
+        let deps = SessionDeps {
+            logs: logs.clone(),
+            roster: Arc::new(roster),
+            templates: Arc::new(templates),
+            pricing: Arc::new(Pricing::embedded()),
+            model: ModelClient::new(Box::new(provider)).start(),
+            provider: info,
+            durability: Durability::PerTurn,
+            limits: Limits::default(),
+        };
+        let (tx, mut turn_ends) = mpsc::unbounded_channel();
+        let sink = Sink(tx).start().recipient();
+        let new = NewSession {
+            id: id.clone(),
+            title: "bench".into(),
+            cast: vec![cid("ada"), cid("byron"), cid("cleo")],
+            depth: None,
+        };
+        let session = Session::create(deps.clone(), new, Some(sink)).unwrap().start();
+        let changes = [(50, CastChange::Add(cid("otto"))), (100, CastChange::Retire(cid("cleo"))), (150, CastChange::Add(cid("maren")))];
+        let start = Instant::now();
+        for turn in 1..=TURNS {
+            if let Some((_, change)) = changes.iter().find(|(at, _)| *at == turn) {
+                session.send(ChangeCast(change.clone())).await.unwrap().unwrap();
+            }
+            let text = format!("Turn {turn}: what should we make of the evidence on question {}?", turn % 17);
+            session.send(Say { text, to: None }).await.unwrap().unwrap();
+            turn_ends.recv().await.unwrap();
+        }
+        println!("recorded: {TURNS} turns in {:.2} s with the rehearsal engine at pace 0", start.elapsed().as_secs_f64());
+        deps
+    });
+    let path = logs.join(id.as_str()).join("events.jsonl");
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+    let mut times = Vec::new();
+    let mut hash = String::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        let session = Session::open(deps.clone(), id.clone(), None).unwrap();
+        times.push(start.elapsed());
+        hash = session.info().prefix_hash;
+    }
+    times.sort();
+    println!(
+        "rebuild: {TURNS}-turn log ({lines} events, {:.1} MB): median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs (goal < 100 ms); prefix {}…",
+        bytes as f64 / 1e6,
+        ms(times[times.len() / 2]),
+        ms(times[0]),
+        ms(times[times.len() - 1]),
+        times.len(),
+        &hash[..12]
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,36 @@
+//! The runtime behind panel.
+//!
+//! # Layout
+//!
+//! Data flows one way: floor message → [`session`] actor (the context grows)
+//! → [`model_client`] actor (a [`provider`] streams the completion) →
+//! [`parser`] (inside the session) → [`event_log`] (append) → gateway
+//! (fan-out) → subscribers.
+//!
+//! - [`id`]: validated session and character ids (they become paths).
+//! - [`event`]: the one event vocabulary, as logged and as streamed.
+//! - [`event_log`]: the append-only `events.jsonl`, with crash repair.
+//! - [`roster`] and [`templates`]: the character library and the prompt
+//!   templates, both files under `roster/`.
+//! - [`megaprompt`]: the megaprompt — an immutable head and a tail that only
+//!   grows at its end, rendered with cache marks.
+//! - [`parser`]: the incremental, lossless parser of the model's output.
+//! - [`replay`]: a session's state rebuilt from its log alone.
+//! - [`session`]: the session actor and its turn lifecycle.
+//! - [`model_client`] and [`provider`]: streaming completions; the offline
+//!   [`provider::rehearsal`] engine is the default.
+//! - [`prefix_cache`] and [`pricing`]: simulated prompt caching and prices.
+
+pub mod event;
+pub mod event_log;
+pub mod id;
+pub mod megaprompt;
+pub mod model_client;
+pub mod parser;
+pub mod prefix_cache;
+pub mod pricing;
+pub mod provider;
+pub mod replay;
+pub mod roster;
+pub mod session;
+pub mod templates;

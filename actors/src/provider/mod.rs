@@ -1,0 +1,88 @@
+//! Model providers behind one trait.
+//!
+//! A provider turns a [`CompletionRequest`] into a stream of [`ModelEvent`]s.
+//! Streams are `!Send` on purpose: the HTTP client (awc) is single-threaded,
+//! and the model-client actor that drives them lives on one thread.
+//!
+//! Usage reports *replace* earlier ones (providers report cumulative counts);
+//! the last one before the stream ends is the turn's usage.
+
+pub mod rehearsal;
+
+use futures_util::stream::LocalBoxStream;
+use serde::Serialize;
+
+use crate::event::TurnMode;
+use crate::id::{CharacterId, SessionId};
+use crate::megaprompt::Prompt;
+use crate::roster::Character;
+
+/// What the session knows about the turn beyond the prompt itself. Real
+/// providers ignore it; the rehearsal engine writes its output from it.
+#[derive(Debug, Clone)]
+pub struct Brief {
+    pub session: SessionId,
+    pub turn: u32,
+    pub mode: TurnMode,
+    /// On stage, in the order they joined.
+    pub cast: Vec<Character>,
+    pub to: Option<CharacterId>,
+    pub floor: String,
+    pub depth: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletionRequest {
+    pub prompt: Prompt,
+    pub brief: Brief,
+}
+
+/// Token counts of one call, as the provider reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub input: u64,
+    pub cache_write: u64,
+    pub cache_write_1h: u64,
+    pub cache_read: u64,
+    pub output: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    Text(String),
+    Usage(Usage),
+}
+
+/// A failed call. `code` is stable and machine-readable; `message` is for
+/// the user and never contains credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ModelError {
+    pub code: String,
+    pub message: String,
+    /// Worth trying again (rate limits, overload, transient network errors).
+    pub retryable: bool,
+}
+
+impl ModelError {
+    pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
+        Self { code: code.to_owned(), message: message.into(), retryable }
+    }
+}
+
+/// Who answers, as shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderInfo {
+    /// `rehearsal`, `anthropic`, `openai`.
+    pub name: String,
+    pub model: String,
+    /// True when nothing leaves the machine and costs are simulated.
+    pub offline: bool,
+}
+
+pub trait Provider {
+    fn info(&self) -> ProviderInfo;
+
+    /// Starts one completion. Errors may come at once or mid-stream.
+    fn stream(&self, request: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>>;
+}

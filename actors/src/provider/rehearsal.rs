@@ -1,0 +1,279 @@
+//! The rehearsal engine: an offline stand-in for a model, and panel's default.
+//!
+//! It writes the real output format, so everything downstream (parser, log,
+//! gateway, UI) runs exactly as with a real model. Its output is:
+//! - deterministic for the same session, turn, floor line and cast (a seeded
+//!   RNG), so tests and demos repeat;
+//! - drawn from each character's materials ("Sample lines", "Cares about"),
+//!   so voices differ;
+//! - shaped like a panel: a relevance-led lead (materials that share words
+//!   with the floor line rank higher), a confer of about `depth` lines,
+//!   followers answering the one before, an occasional pass; @-address and
+//!   1:1 give one speak and no confer;
+//! - streamed in small pieces `pace` apart;
+//! - billed from a token estimate against a simulated prefix cache, so the
+//!   cost meter shows cache writes and reads as a real provider's would.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::{self, LocalBoxStream};
+use minijinja::{Environment, context};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Brief, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
+use crate::event::TurnMode;
+use crate::prefix_cache::{CacheBlock, PrefixCache, estimate_tokens};
+use crate::roster::Character;
+
+/// The model name the rehearsal engine reports (and is priced as).
+pub const MODEL: &str = "rehearsal";
+
+const EMBEDDED: &str = include_str!("../../../roster/prompts/rehearsal.toml");
+
+/// Simulated like Claude Sonnet 5: 1,024-token minimum, 5-minute TTL.
+const CACHE_MIN_TOKENS: u64 = 1024;
+const CACHE_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Phrases {
+    confer_open: Vec<String>,
+    confer_reply: Vec<String>,
+    confer_close: Vec<String>,
+    speak_lead: Vec<String>,
+    speak_follow: Vec<String>,
+    speak_alone: Vec<String>,
+    turn: String,
+}
+
+pub struct Rehearsal {
+    phrases: Phrases,
+    env: Environment<'static>,
+    pace: Duration,
+    cache: Arc<Mutex<PrefixCache>>,
+}
+
+#[derive(Serialize)]
+struct ConferLine<'a> {
+    name: &'a str,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Reply<'a> {
+    name: &'a str,
+    text: String,
+    pass: bool,
+}
+
+impl Rehearsal {
+    /// Reads the phrases from `prompts/rehearsal.toml`, or uses the copy
+    /// compiled in when the file is missing.
+    pub fn load(prompts_dir: &Path, pace: Duration) -> anyhow::Result<Self> {
+        let path = prompts_dir.join("rehearsal.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EMBEDDED.to_owned(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Self::from_toml(&text, pace).with_context(|| format!("bad rehearsal phrases in {}", path.display()))
+    }
+
+    /// The phrases compiled into panel.
+    pub fn embedded(pace: Duration) -> Self {
+        // The embedded file is checked by this crate's tests.
+        Self::from_toml(EMBEDDED, pace).unwrap_or_else(|e| unreachable!("embedded rehearsal.toml: {e}"))
+    }
+
+    fn from_toml(text: &str, pace: Duration) -> anyhow::Result<Self> {
+        let phrases: Phrases = toml::from_str(text)?;
+        let lists = [
+            &phrases.confer_open,
+            &phrases.confer_reply,
+            &phrases.confer_close,
+            &phrases.speak_lead,
+            &phrases.speak_follow,
+            &phrases.speak_alone,
+        ];
+        anyhow::ensure!(lists.iter().all(|l| !l.is_empty()), "every phrase list needs at least one phrase");
+        let mut env = Environment::new();
+        env.add_template_owned("turn", phrases.turn.clone())?;
+        for (i, phrase) in lists.iter().flat_map(|l| l.iter()).enumerate() {
+            env.add_template_owned(format!("phrase-{i}"), phrase.clone())?;
+        }
+        let cache = Arc::new(Mutex::new(PrefixCache::new(CACHE_MIN_TOKENS, CACHE_TTL)));
+        Ok(Self { phrases, env, pace, cache })
+    }
+
+    /// The whole output of one turn. Deterministic in the brief.
+    pub fn compose(&self, brief: &Brief) -> String {
+        let mut rng = fastrand::Rng::with_seed(seed(brief));
+        let words = content_words(&brief.floor);
+        let topic = match words.as_slice() {
+            [] => "this".to_owned(),
+            [one] => one.clone(),
+            [a, b, ..] => format!("{a} and {b}"),
+        };
+        let mut ranked: Vec<(f64, &Character)> = brief
+            .cast
+            .iter()
+            .map(|c| {
+                let materials = c.materials.to_lowercase();
+                let overlap = words.iter().filter(|w| materials.contains(w.as_str())).count();
+                (overlap as f64 + rng.f64() * 1.5, c)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let ranked: Vec<&Character> = ranked.into_iter().map(|(_, c)| c).collect();
+
+        let mut confer = Vec::new();
+        let mut replies = Vec::new();
+        let say = |rng: &mut fastrand::Rng, list: &[String], who: &Character, lead: &str, prev: &str| {
+            let concern = pick(rng, &who.section_items("cares about")).unwrap_or(&who.tagline).to_owned();
+            let sample = pick(rng, &who.section_items("sample lines")).unwrap_or(&who.tagline).to_owned();
+            let source = &list[rng.usize(..list.len())];
+            let ctx = context! { topic, concern, sample, lead, prev, name => who.name };
+            self.env.render_str(source, ctx).unwrap_or_else(|_| sample.clone())
+        };
+
+        let alone = match brief.mode {
+            TurnMode::Addressed => brief.cast.iter().find(|c| Some(&c.id) == brief.to.as_ref()),
+            TurnMode::OneToOne => brief.cast.first(),
+            TurnMode::Panel => None,
+        };
+        if let Some(who) = alone.or_else(|| (ranked.len() == 1).then(|| ranked[0])) {
+            let text = say(&mut rng, &self.phrases.speak_alone, who, &who.name, "");
+            replies.push(Reply { name: &who.name, text, pass: false });
+        } else if let Some(lead) = ranked.first() {
+            let lead_name = lead.name.as_str();
+            let mut prev = *lead;
+            confer.push(ConferLine {
+                name: lead_name,
+                text: say(&mut rng, &self.phrases.confer_open, lead, lead_name, ""),
+            });
+            for _ in 2..brief.depth.max(2) {
+                let others: Vec<&Character> = ranked.iter().copied().filter(|c| c.id != prev.id).collect();
+                let who = others[rng.usize(..others.len())];
+                let text = say(&mut rng, &self.phrases.confer_reply, who, lead_name, &prev.name);
+                confer.push(ConferLine { name: &who.name, text });
+                prev = who;
+            }
+            let closer = if prev.id == lead.id { ranked[1] } else { *lead };
+            let text = say(&mut rng, &self.phrases.confer_close, closer, lead_name, &prev.name);
+            confer.push(ConferLine { name: &closer.name, text });
+
+            let mut prev = *lead;
+            replies.push(Reply {
+                name: lead_name,
+                text: say(&mut rng, &self.phrases.speak_lead, lead, lead_name, ""),
+                pass: false,
+            });
+            for (i, who) in ranked.iter().enumerate().skip(1) {
+                // Someone may pass, but in a panel of three or more at least
+                // two voices answer.
+                let speakers = replies.iter().filter(|r| !r.pass).count();
+                if ranked.len() >= 3 && (speakers >= 2 || i + 1 < ranked.len()) && rng.f64() < 0.25 {
+                    replies.push(Reply { name: &who.name, text: String::new(), pass: true });
+                    continue;
+                }
+                let text = say(&mut rng, &self.phrases.speak_follow, who, lead_name, &prev.name);
+                replies.push(Reply { name: &who.name, text, pass: false });
+                prev = who;
+            }
+        }
+        let rendered = self.env.get_template("turn").and_then(|t| t.render(context! { confer, replies }));
+        rendered.unwrap_or_default()
+    }
+
+    fn usage(&self, request: &CompletionRequest, output: &str) -> Usage {
+        let texts = request.prompt.system.iter().map(|b| (&*b.text, b.cache));
+        let texts = texts.chain(request.prompt.messages.iter().map(|m| (&*m.text, m.cache)));
+        let blocks: Vec<CacheBlock> =
+            texts.map(|(text, breakpoint)| CacheBlock { text, tokens: estimate_tokens(text), breakpoint }).collect();
+        let charge = match self.cache.lock() {
+            Ok(mut cache) => cache.charge(&blocks, Instant::now()),
+            Err(poisoned) => poisoned.into_inner().charge(&blocks, Instant::now()),
+        };
+        Usage {
+            input: charge.input,
+            cache_write: charge.cache_write,
+            cache_write_1h: 0,
+            cache_read: charge.cache_read,
+            output: estimate_tokens(output),
+        }
+    }
+}
+
+impl Provider for Rehearsal {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo { name: "rehearsal".into(), model: MODEL.into(), offline: true }
+    }
+
+    fn stream(&self, request: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
+        let output = self.compose(&request.brief);
+        let usage = self.usage(&request, &output);
+        let mut rng = fastrand::Rng::with_seed(seed(&request.brief) ^ 0x9e37_79b9);
+        let mut pieces = Vec::new();
+        let mut piece = String::new();
+        let mut words = 0;
+        let mut want = rng.usize(1..=3);
+        for part in output.split_inclusive([' ', '\n']) {
+            piece.push_str(part);
+            words += 1;
+            if words == want {
+                pieces.push(Ok(ModelEvent::Text(std::mem::take(&mut piece))));
+                words = 0;
+                want = rng.usize(1..=3);
+            }
+        }
+        if !piece.is_empty() {
+            pieces.push(Ok(ModelEvent::Text(piece)));
+        }
+        pieces.push(Ok(ModelEvent::Usage(usage)));
+        let pace = self.pace;
+        stream::iter(pieces)
+            .then(move |item| async move {
+                if !pace.is_zero() {
+                    tokio::time::sleep(pace).await;
+                }
+                item
+            })
+            .boxed_local()
+    }
+}
+
+fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> Option<&'a str> {
+    (!items.is_empty()).then(|| items[rng.usize(..items.len())])
+}
+
+/// Lowercased words of five letters or more: a cheap stand-in for "what the
+/// floor is talking about".
+fn content_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        let w = w.to_lowercase();
+        if w.chars().count() >= 5 && !words.contains(&w) {
+            words.push(w);
+        }
+    }
+    words
+}
+
+fn seed(brief: &Brief) -> u64 {
+    let mut h = Sha256::new();
+    h.update(brief.session.as_str());
+    h.update(brief.turn.to_le_bytes());
+    h.update(&brief.floor);
+    h.update(brief.to.as_ref().map_or("", |t| t.as_str()));
+    for c in &brief.cast {
+        h.update(c.id.as_str());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+}

@@ -1,0 +1,95 @@
+//! Rebuilding a session's state from its log alone.
+//!
+//! Replay drives the same [`Megaprompt`] methods the live session called, with
+//! the same arguments (all snapshotted in the log: head, templates, joiners'
+//! materials, parting lines, raw model outputs), so the rebuilt context is
+//! byte-identical to the one that wrote the log.
+
+use std::sync::Arc;
+
+use crate::event::{EventBody, Logged, SessionConfig, Totals};
+use crate::megaprompt::{Megaprompt, MegapromptError};
+use crate::templates::Renderer;
+
+/// A session's state as its log describes it.
+#[derive(Debug)]
+pub struct Replayed {
+    pub context: Megaprompt,
+    pub config: SessionConfig,
+    pub model: String,
+    /// Turns begun so far.
+    pub turns: u32,
+    pub totals: Totals,
+    pub closed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the log does not start with session-open")]
+    NoOpen,
+    #[error("event {seq} ({kind}) cannot be replayed: {source}")]
+    Event {
+        seq: u64,
+        kind: &'static str,
+        #[source]
+        source: MegapromptError,
+    },
+    #[error("the log's templates do not compile: {0}")]
+    Templates(#[from] minijinja::Error),
+}
+
+pub fn replay(events: &[Arc<Logged>]) -> Result<Replayed, ReplayError> {
+    let Some((first, rest)) = events.split_first() else { return Err(ReplayError::NoOpen) };
+    let EventBody::SessionOpen { config, model, head, participants, templates } = &first.event.body else {
+        return Err(ReplayError::NoOpen);
+    };
+    let renderer = Renderer::new((**templates).clone())?;
+    let mut state = Replayed {
+        context: Megaprompt::new(renderer, head.clone(), participants),
+        config: config.clone(),
+        model: model.clone(),
+        turns: 0,
+        totals: Totals::default(),
+        closed: false,
+    };
+    for logged in rest {
+        let event = &logged.event;
+        apply(&mut state, &event.body, event.turn).map_err(|source| ReplayError::Event {
+            seq: event.seq,
+            kind: event.body.kind(),
+            source,
+        })?;
+    }
+    Ok(state)
+}
+
+fn apply(state: &mut Replayed, body: &EventBody, turn: u32) -> Result<(), MegapromptError> {
+    let context = &mut state.context;
+    match body {
+        EventBody::Join { character, materials } => {
+            let joiner = match materials {
+                Some(m) => m.clone(),
+                None => context
+                    .cast()
+                    .known(character)
+                    .cloned()
+                    .ok_or_else(|| crate::megaprompt::CastError::NotOnStage(character.clone()))?,
+            };
+            context.join(&joiner)?;
+        }
+        EventBody::Leave { character, line } => context.retire(character, line)?,
+        EventBody::HumanSpeak { text, to } => {
+            context.begin_turn(text, to.as_ref())?;
+            state.turns = turn;
+        }
+        EventBody::TurnEnd { output, .. } => context.commit_turn(output)?,
+        // Recovery may close a turn whose floor line never made it into the log.
+        EventBody::TurnAborted { .. } if context.turn_open() => context.abort_turn()?,
+        EventBody::TurnStart { .. } => state.turns = turn,
+        EventBody::Cost(cost) => state.totals.add(cost),
+        EventBody::SessionClose { .. } => state.closed = true,
+        _ => {}
+    }
+    state.totals.turns = state.turns;
+    Ok(())
+}

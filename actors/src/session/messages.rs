@@ -1,0 +1,188 @@
+//! The session actor's vocabulary: the messages it answers, what it needs
+//! to run, and its errors. Plain types, so the HTTP edge only adapts them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use crate::event::{SessionConfig, Totals};
+use crate::event_log::{Durability, LogError};
+use crate::id::{CharacterId, SessionId};
+use crate::megaprompt::{CastError, MegapromptError};
+use crate::model_client::ModelClient;
+use crate::pricing::Pricing;
+use crate::provider::ProviderInfo;
+use crate::replay::ReplayError;
+use crate::roster::Roster;
+use crate::templates::Templates;
+
+/// Bounds that keep one session from growing without limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Floor messages that may wait while a turn is in flight.
+    pub queue: usize,
+    /// Longest floor message, in characters.
+    pub max_text: usize,
+    /// Most characters on stage at once.
+    pub max_cast: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { queue: 8, max_text: 8_000, max_cast: 8 }
+    }
+}
+
+/// What every session shares.
+#[derive(Clone)]
+pub struct SessionDeps {
+    pub logs: PathBuf,
+    pub roster: Arc<Roster>,
+    pub templates: Arc<Templates>,
+    pub pricing: Arc<Pricing>,
+    pub model: Addr<ModelClient>,
+    pub provider: ProviderInfo,
+    pub durability: Durability,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no character {0} in the roster")]
+    UnknownCharacter(CharacterId),
+    #[error(transparent)]
+    Cast(#[from] CastError),
+    #[error("{0} is not on stage, so cannot be addressed")]
+    NotAddressable(String),
+    #[error("a cast needs at least one character")]
+    EmptyCast,
+    #[error("at most {0} characters can be on stage")]
+    CastFull(usize),
+    #[error("the message is empty")]
+    EmptyText,
+    #[error("the message is longer than {0} characters")]
+    TextTooLong(usize),
+    #[error("{0} messages are already waiting for the panel; wait for the current turn to end")]
+    QueueFull(usize),
+    #[error("the session is closed")]
+    Closed,
+    #[error("the confer depth must be between 1 and 12")]
+    BadDepth,
+    #[error("the session's log cannot be written: {0}")]
+    Log(#[from] LogError),
+    #[error("the session's log cannot be replayed: {0}")]
+    Replay(#[from] ReplayError),
+    #[error("the megaprompt could not be built: {0}")]
+    Context(#[from] MegapromptError),
+}
+
+impl SessionError {
+    /// A stable, machine-readable code for the HTTP edge.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownCharacter(_) => "unknown-character",
+            Self::Cast(CastError::AlreadyOnStage(_)) => "already-on-stage",
+            Self::Cast(CastError::NotOnStage(_)) => "not-on-stage",
+            Self::Cast(CastError::LastCharacter(_)) => "last-character",
+            Self::NotAddressable(_) => "not-addressable",
+            Self::EmptyCast => "empty-cast",
+            Self::CastFull(_) => "cast-full",
+            Self::EmptyText => "empty-text",
+            Self::TextTooLong(_) => "text-too-long",
+            Self::QueueFull(_) => "queue-full",
+            Self::Closed => "session-closed",
+            Self::BadDepth => "bad-depth",
+            Self::Log(_) => "log-failure",
+            Self::Replay(_) => "log-unreplayable",
+            Self::Context(_) => "context-failure",
+        }
+    }
+}
+
+/// A cast change, as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CastChange {
+    Add(CharacterId),
+    Retire(CharacterId),
+}
+
+/// How to open a new session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub title: String,
+    pub cast: Vec<CharacterId>,
+    pub depth: Option<u8>,
+}
+
+/// The floor speaks. A leading `@Name` in `text` addresses Name, like `to`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<SayAccepted, SessionError>")]
+pub struct Say {
+    pub text: String,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SayAccepted {
+    /// The turn this message will open.
+    pub turn: u32,
+    /// Messages ahead of it in the queue (0: it is being answered now).
+    pub queued: usize,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CastAccepted, SessionError>")]
+pub struct ChangeCast(pub CastChange);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CastAccepted {
+    /// True when a turn is in flight and the change waits for its end.
+    pub pending: bool,
+}
+
+/// A snapshot of the session for the API.
+#[derive(Debug, Message)]
+#[rtype(result = "SessionInfo")]
+pub struct Inspect;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Participant {
+    pub id: CharacterId,
+    pub name: String,
+    pub tagline: String,
+    pub colour: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub config: SessionConfig,
+    pub model: String,
+    pub on_stage: Vec<Participant>,
+    pub pending_changes: Vec<CastChange>,
+    pub turn_in_flight: bool,
+    pub queued_input: usize,
+    pub turns: u32,
+    pub totals: Totals,
+    pub closed: bool,
+    pub next_seq: u64,
+    pub prefix_hash: String,
+    pub context_bytes: usize,
+}
+
+/// Close the session for good: abort any turn in flight, log `session-close`, stop.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Totals, SessionError>")]
+pub struct Close;
+
+/// Stop this actor (for debugging, or shutdown). A turn in flight is aborted
+/// with `reason` and logged; the session can be started again from its log.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Stop {
+    pub reason: String,
+}

@@ -1,0 +1,257 @@
+//! The turn lifecycle of the session actor: the boundary, a turn's start,
+//! its stream, and its end or abort.
+
+use actix::prelude::*;
+
+use super::{CastChange, Inflight, Queued, Session};
+use crate::event::{Cost, EventBody, Outbound, Publish, SpeakDelta, Timestamp};
+use crate::event_log::LogError;
+use crate::id::CharacterId;
+use crate::model_client::{Cancel, Complete, StreamEvent, StreamId, StreamItem};
+use crate::parser::{Parsed, Parser};
+use crate::provider::{Brief, CompletionRequest, Usage};
+
+impl Session {
+    /// At a turn boundary: land the queued cast changes, then take the next
+    /// queued floor message, if any.
+    pub(super) fn at_boundary(&mut self, ctx: &mut Context<Self>) {
+        if self.inflight.is_some() {
+            return;
+        }
+        if let Err(e) = self.land_cast_changes() {
+            return self.fail_hard(&e, ctx);
+        }
+        while let Some(next) = self.queue.pop_front() {
+            match self.start_turn(next, ctx) {
+                Ok(true) => return,
+                Ok(false) => continue,
+                Err(e) => return self.fail_hard(&e, ctx),
+            }
+        }
+    }
+
+    fn land_cast_changes(&mut self) -> Result<(), LogError> {
+        let turn = self.next_turn();
+        for change in std::mem::take(&mut self.cast_queue) {
+            let landed = match &change {
+                CastChange::Add(id) => {
+                    let known = self.context.cast().known(id).cloned();
+                    match known.clone().or_else(|| self.deps.roster.get(id).cloned()) {
+                        Some(joiner) => self.context.join(&joiner).map(|_| EventBody::Join {
+                            character: id.clone(),
+                            materials: known.is_none().then_some(joiner),
+                        }),
+                        None => Err(crate::megaprompt::CastError::NotOnStage(id.clone()).into()),
+                    }
+                }
+                CastChange::Retire(id) => {
+                    let renderer = self.context.renderer();
+                    let line =
+                        self.context.cast().known(id).map(|c| renderer.farewell(c).to_owned()).unwrap_or_default();
+                    self.context.retire(id, &line).map(|()| EventBody::Leave { character: id.clone(), line })
+                }
+            };
+            // Changes were checked against the projected cast when they were
+            // accepted, so a failure here is a bug worth recording, not hiding.
+            let body = landed.unwrap_or_else(|e| EventBody::Error {
+                code: "cast-change-failed".into(),
+                message: format!("{change:?} could not land: {e}"),
+            });
+            self.emit(turn, body)?;
+        }
+        self.projected = self.context.cast().clone();
+        Ok(())
+    }
+
+    /// Opens a turn for `input`. Returns false if the input could not be
+    /// answered (its addressee left meanwhile) and was recorded as an error.
+    fn start_turn(&mut self, input: Queued, ctx: &mut Context<Self>) -> Result<bool, LogError> {
+        let turn = self.next_turn();
+        if let Err(e) = self.context.begin_turn(&input.text, input.to.as_ref()) {
+            let message = format!("{e}; this message was not sent: {:?}", input.text);
+            self.emit(turn, EventBody::Error { code: "not-addressable".into(), message })?;
+            return Ok(false);
+        }
+        self.turns = turn;
+        self.totals.turns = turn;
+        self.emit(turn, EventBody::HumanSpeak { text: input.text.clone(), to: input.to.clone() })?;
+        let cast = self.context.cast();
+        let mode = cast.mode(input.to.as_ref());
+        let on_stage: Vec<_> = cast.on_stage_characters().cloned().collect();
+        let on = on_stage.iter().map(|c| (&c.id, c.name.as_str()));
+        let off: Vec<_> =
+            cast.known_characters().filter(|c| !cast.is_on_stage(&c.id)).map(|c| (&c.id, c.name.as_str())).collect();
+        let parser = Parser::new(on, off);
+        let ids = on_stage.iter().map(|c| c.id.clone()).collect();
+        self.emit(turn, EventBody::TurnStart { mode, cast: ids })?;
+
+        let brief = Brief {
+            session: self.id.clone(),
+            turn,
+            mode,
+            cast: on_stage,
+            to: input.to,
+            floor: input.text,
+            depth: self.config.depth,
+        };
+        let request = CompletionRequest { prompt: self.context.prompt(), brief };
+        let stream = StreamId::next();
+        self.inflight = Some(Inflight { stream, parser: Some(parser), output: String::new(), order: Vec::new() });
+        let sink = ctx.address().recipient();
+        self.deps
+            .model
+            .send(Complete { stream, request, sink })
+            .into_actor(self)
+            .map(move |sent, act, ctx| {
+                if sent.is_err() {
+                    let failed = act.abort_turn(
+                        stream,
+                        Some(("model-unavailable", "the model client is not running")),
+                        "model-unavailable",
+                    );
+                    act.after(failed, ctx);
+                }
+            })
+            .spawn(ctx);
+        Ok(true)
+    }
+
+    fn on_parsed(&mut self, items: Vec<Parsed>) -> Result<(), LogError> {
+        let turn = self.turns;
+        for item in items {
+            let body = match item {
+                Parsed::SpeakDelta { speaker, text } => {
+                    if let Some(p) = &self.publisher {
+                        let delta = SpeakDelta { ts: Timestamp::now(), session: self.id.clone(), turn, speaker, text };
+                        p.do_send(Publish(Outbound::delta(&delta)));
+                    }
+                    continue;
+                }
+                Parsed::Deliberation { speaker, text } => EventBody::Deliberation { speaker, text },
+                Parsed::Speak { speaker, text } => {
+                    self.answered(&speaker);
+                    EventBody::Speak { speaker, text }
+                }
+                Parsed::Pass { speaker } => {
+                    self.answered(&speaker);
+                    EventBody::Pass { speaker }
+                }
+                Parsed::Unparsed { raw, reason } => EventBody::Unparsed { raw, reason },
+            };
+            self.emit(turn, body)?;
+        }
+        Ok(())
+    }
+
+    fn answered(&mut self, who: &CharacterId) {
+        if let Some(inflight) = &mut self.inflight
+            && !inflight.order.contains(who)
+        {
+            inflight.order.push(who.clone());
+        }
+    }
+
+    fn finish_turn(&mut self, usage: Usage) -> Result<(), LogError> {
+        let rest = self.inflight.as_mut().and_then(|i| i.parser.take()).map(Parser::finish).unwrap_or_default();
+        self.on_parsed(rest)?;
+        let Some(inflight) = self.inflight.take() else { return Ok(()) };
+        let turn = self.turns;
+        let mut cost = Cost {
+            model: self.model.clone(),
+            input: usage.input,
+            cache_write: usage.cache_write,
+            cache_write_1h: usage.cache_write_1h,
+            cache_read: usage.cache_read,
+            output: usage.output,
+            usd: None,
+            simulated: self.deps.provider.offline,
+        };
+        cost.usd = self.deps.pricing.usd(&cost);
+        if cost.usd.is_none() {
+            log::warn!(
+                "session {}: no price known for model {:?}; its tokens are recorded unpriced",
+                self.id,
+                cost.model
+            );
+        }
+        self.totals.add(&cost);
+        self.emit(turn, EventBody::Cost(cost))?;
+        match self.context.commit_turn(&inflight.output) {
+            Ok(()) => self.emit(turn, EventBody::TurnEnd { order: inflight.order, output: inflight.output }),
+            Err(e) => {
+                self.emit(turn, EventBody::Error { code: "empty-output".into(), message: e.to_string() })?;
+                self.emit(turn, EventBody::TurnAborted { reason: "empty-output".into() })?;
+                let _ = self.context.abort_turn();
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the turn in flight without keeping its output. `error` is logged
+    /// as an `error` event first when the abort is a failure, not a request.
+    pub(super) fn abort_turn(
+        &mut self,
+        stream: StreamId,
+        error: Option<(&str, &str)>,
+        reason: &str,
+    ) -> Result<(), LogError> {
+        if self.inflight.as_ref().is_none_or(|i| i.stream != stream) {
+            return Ok(());
+        }
+        self.inflight = None;
+        self.deps.model.do_send(Cancel(stream));
+        let turn = self.turns;
+        if let Some((code, message)) = error {
+            self.emit(turn, EventBody::Error { code: code.into(), message: message.into() })?;
+        }
+        self.emit(turn, EventBody::TurnAborted { reason: reason.into() })?;
+        // The turn is open, so this cannot fail; replay does the same.
+        let _ = self.context.abort_turn();
+        Ok(())
+    }
+
+    /// Before the actor stops: abort the turn in flight, record the floor
+    /// messages that will not be answered, and land accepted cast changes.
+    pub(super) fn wind_down(&mut self, reason: &str, _ctx: &mut Context<Self>) -> Result<(), LogError> {
+        if let Some(stream) = self.inflight.as_ref().map(|i| i.stream) {
+            self.abort_turn(stream, None, reason)?;
+        }
+        for dropped in std::mem::take(&mut self.queue) {
+            let message = format!("not answered ({reason}): {:?}", dropped.text);
+            self.emit(self.next_turn(), EventBody::Error { code: "input-dropped".into(), message })?;
+        }
+        self.land_cast_changes()
+    }
+
+    /// After a step of the turn: stop on a log failure, else carry on at the boundary.
+    fn after(&mut self, result: Result<(), LogError>, ctx: &mut Context<Self>) {
+        match result {
+            Err(e) => self.fail_hard(&e, ctx),
+            Ok(()) => self.at_boundary(ctx),
+        }
+    }
+}
+
+impl Handler<StreamEvent> for Session {
+    type Result = ();
+
+    fn handle(&mut self, event: StreamEvent, ctx: &mut Self::Context) {
+        let Some(inflight) = self.inflight.as_mut().filter(|i| i.stream == event.stream) else {
+            // A stream of a turn that has already ended: ignore its leftovers.
+            return;
+        };
+        let result = match event.item {
+            StreamItem::Text(text) => {
+                inflight.output.push_str(&text);
+                let parsed = inflight.parser.as_mut().map(|p| p.feed(&text)).unwrap_or_default();
+                match self.on_parsed(parsed) {
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                }
+            }
+            StreamItem::Done(usage) => self.finish_turn(usage),
+            StreamItem::Failed(e) => self.abort_turn(event.stream, Some((&e.code, &e.message)), &e.code),
+        };
+        self.after(result, ctx);
+    }
+}

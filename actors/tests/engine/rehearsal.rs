@@ -1,0 +1,106 @@
+//! The rehearsal engine: deterministic, in the real format, in distinct voices.
+
+use panel_actors::event::TurnMode;
+use panel_actors::id::SessionId;
+use panel_actors::parser::{Parsed, Parser};
+use panel_actors::provider::Brief;
+use panel_actors::provider::rehearsal::Rehearsal;
+use std::time::Duration;
+
+use crate::helpers::{character, cid};
+
+fn brief(turn: u32, cast: &[&str], to: Option<&str>, floor: &str) -> Brief {
+    let cast: Vec<_> = cast.iter().map(|c| character(c)).collect();
+    let mode = match (to, cast.len()) {
+        (Some(_), _) => TurnMode::Addressed,
+        (None, 1) => TurnMode::OneToOne,
+        _ => TurnMode::Panel,
+    };
+    Brief { session: SessionId::parse("r").unwrap(), turn, mode, cast, to: to.map(cid), floor: floor.into(), depth: 4 }
+}
+
+fn parse(brief: &Brief, output: &str) -> Vec<Parsed> {
+    let on: Vec<_> = brief.cast.iter().map(|c| (&c.id, c.name.as_str())).collect();
+    let mut p = Parser::new(on, []);
+    let mut events = p.feed(output);
+    events.extend(p.finish());
+    events.retain(|e| !matches!(e, Parsed::SpeakDelta { .. }));
+    events
+}
+
+#[test]
+fn the_same_turn_gives_the_same_output_and_another_turn_differs() {
+    let r = Rehearsal::embedded(Duration::ZERO);
+    let b = brief(1, &["ada", "byron", "cleo"], None, "Should hospitals trust triage algorithms?");
+    assert_eq!(r.compose(&b), r.compose(&b));
+    assert_ne!(
+        r.compose(&b),
+        r.compose(&brief(2, &["ada", "byron", "cleo"], None, "Should hospitals trust triage algorithms?"))
+    );
+}
+
+#[test]
+fn a_panel_turn_is_a_confer_then_one_answer_per_character_in_the_real_format() {
+    let r = Rehearsal::embedded(Duration::ZERO);
+    let b = brief(1, &["ada", "byron", "cleo"], None, "What would you automate first in a hospital?");
+    let out = r.compose(&b);
+    let events = parse(&b, &out);
+    assert!(events.iter().all(|e| !matches!(e, Parsed::Unparsed { .. })), "{out}");
+    let confer = events.iter().filter(|e| matches!(e, Parsed::Deliberation { .. })).count();
+    assert!((3..=5).contains(&confer), "about depth confer lines: {out}");
+    let mut answered: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Parsed::Speak { speaker, .. } | Parsed::Pass { speaker } => Some(speaker.to_string()),
+            _ => None,
+        })
+        .collect();
+    answered.sort();
+    assert_eq!(answered, ["ada", "byron", "cleo"], "{out}");
+}
+
+#[test]
+fn addressed_and_one_to_one_turns_have_one_speak_and_no_confer() {
+    let r = Rehearsal::embedded(Duration::ZERO);
+    for b in [
+        brief(1, &["ada", "byron"], Some("byron"), "What do you hear?"),
+        brief(1, &["otto"], None, "Is it significant?"),
+    ] {
+        let events = parse(&b, &r.compose(&b));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let Parsed::Speak { speaker, .. } = &events[0] else { panic!("{events:?}") };
+        assert_eq!(Some(speaker), b.to.as_ref().or(Some(&b.cast[0].id)));
+    }
+}
+
+#[test]
+fn voices_come_from_each_characters_materials_and_leads_and_passes_vary() {
+    let r = Rehearsal::embedded(Duration::ZERO);
+    let cast = ["ada", "byron", "cleo", "otto"];
+    let mut leads = std::collections::BTreeSet::new();
+    let mut passes = 0;
+    for turn in 1..=30 {
+        let b = brief(turn, &cast, None, "How should we decide who gets the last ventilator?");
+        for (i, e) in parse(&b, &r.compose(&b))
+            .into_iter()
+            .filter(|e| matches!(e, Parsed::Speak { .. } | Parsed::Pass { .. }))
+            .enumerate()
+        {
+            match e {
+                Parsed::Speak { speaker, text } => {
+                    if i == 0 {
+                        leads.insert(speaker.to_string());
+                    }
+                    let c = character(speaker.as_str());
+                    let own = c.section_items("sample lines").into_iter().chain(c.section_items("cares about"));
+                    let own: Vec<_> = own.collect();
+                    assert!(own.iter().any(|line| text.contains(line)), "{speaker} speaks in their own words: {text}");
+                }
+                Parsed::Pass { .. } => passes += 1,
+                _ => unreachable!(),
+            }
+        }
+    }
+    assert!(leads.len() >= 2, "the lead varies: {leads:?}");
+    assert!(passes > 0, "someone passes now and then");
+}
