@@ -23,6 +23,7 @@
 
 pub mod event;
 pub mod event_log;
+pub mod gateway;
 pub mod id;
 pub mod megaprompt;
 pub mod model_client;
@@ -30,6 +31,7 @@ pub mod parser;
 pub mod prefix_cache;
 pub mod pricing;
 pub mod provider;
+pub mod registry;
 pub mod replay;
 pub mod roster;
 pub mod session;

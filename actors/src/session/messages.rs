@@ -186,3 +186,22 @@ pub struct Close;
 pub struct Stop {
     pub reason: String,
 }
+
+/// Record that the actor was (re)started from its log, and why.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Restarted {
+    pub reason: String,
+}
+
+/// Debugging aid: make the actor panic, to exercise supervision. The
+/// registry only forwards it when the server runs with debug routes on.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Panic;
+
+impl From<&crate::roster::Character> for Participant {
+    fn from(c: &crate::roster::Character) -> Self {
+        Self { id: c.id.clone(), name: c.name.clone(), tagline: c.tagline.clone(), colour: c.colour.clone() }
+    }
+}

@@ -352,3 +352,22 @@ impl Handler<Stop> for Session {
         ctx.stop();
     }
 }
+
+impl Handler<Restarted> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Restarted, ctx: &mut Self::Context) {
+        let turn = self.turns;
+        if let Err(e) = self.emit(turn, EventBody::ActorRestart { reason: msg.reason }) {
+            self.fail_hard(&e, ctx);
+        }
+    }
+}
+
+impl Handler<Panic> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: Panic, _: &mut Self::Context) {
+        panic!("session {}: panic requested through the debug route", self.id);
+    }
+}

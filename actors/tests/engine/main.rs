@@ -3,6 +3,7 @@
 mod helpers;
 
 mod event_log;
+mod gateway;
 mod megaprompt;
 mod parser;
 mod rehearsal;
