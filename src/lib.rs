@@ -1,0 +1,16 @@
+//! panel's edge: the command line, configuration and the HTTP server (REST,
+//! WebSocket in, SSE out, static files) in front of the runtime in
+//! `panel-actors`.
+//!
+//! - [`config`]: the command line and its environment variables.
+//! - [`startup`]: [`startup::Application`], built the same way by `main` and
+//!   by the tests.
+//! - [`guard`]: the localhost guard (Host allow-list, Origin check, token).
+//! - [`error`]: every error as `{"error":{"code":…,"message":…}}`.
+//! - [`routes`]: one module per surface.
+
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod routes;
+pub mod startup;

@@ -1,0 +1,23 @@
+//! The roster and the health check.
+
+use actix_web::{HttpResponse, web};
+use panel_actors::registry::CountRunning;
+use serde_json::json;
+
+use super::AppState;
+use crate::error::ApiError;
+
+pub async fn roster(state: web::Data<AppState>) -> HttpResponse {
+    let characters: Vec<_> = state.roster.characters().collect();
+    let problems: Vec<_> = state.roster.problems().iter().map(|p| p.to_string()).collect();
+    HttpResponse::Ok().json(json!({ "characters": characters, "problems": problems }))
+}
+
+pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let running = state.registry.send(CountRunning).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "provider": state.provider,
+        "sessions_running": running,
+    })))
+}

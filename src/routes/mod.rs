@@ -1,0 +1,67 @@
+//! The HTTP surface: REST for scripts, SSE for watchers, WebSocket for the
+//! browser, and the static app.
+
+mod events;
+mod meta;
+mod sessions;
+mod ws;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::http::StatusCode;
+use actix_web::web;
+use panel_actors::id::SessionId;
+use panel_actors::provider::ProviderInfo;
+use panel_actors::registry::Registry;
+use panel_actors::roster::Roster;
+
+use crate::error::{ApiError, json_error, path_error, query_error};
+
+/// Largest JSON body accepted (a floor message is capped far below this).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub registry: Addr<Registry>,
+    pub roster: Arc<Roster>,
+    pub provider: ProviderInfo,
+    pub debug_routes: bool,
+    pub keep_alive: Duration,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path) {
+    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(json_error))
+        .app_data(web::PayloadConfig::default().limit(MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .route("/healthz", web::get().to(meta::health))
+        .service(
+            web::scope("/api")
+                .route("/roster", web::get().to(meta::roster))
+                .route("/sessions", web::get().to(sessions::list))
+                .route("/sessions", web::post().to(sessions::create))
+                .route("/sessions/{id}", web::get().to(sessions::detail))
+                .route("/sessions/{id}/say", web::post().to(sessions::say))
+                .route("/sessions/{id}/cast", web::post().to(sessions::cast))
+                .route("/sessions/{id}/close", web::post().to(sessions::close))
+                .route("/sessions/{id}/fork", web::post().to(sessions::fork))
+                .route("/sessions/{id}/actor", web::delete().to(sessions::stop_actor))
+                .route("/sessions/{id}/actor", web::post().to(sessions::start_actor))
+                .route("/sessions/{id}/actor/panic", web::post().to(sessions::panic_actor))
+                .route("/sessions/{id}/events", web::get().to(events::stream))
+                .route("/sessions/{id}/ws", web::get().to(ws::connect))
+                .default_service(web::to(not_found)),
+        )
+        .service(actix_files::Files::new("/", static_dir).index_file("index.html"));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(StatusCode::NOT_FOUND, "no-such-route", "no such API route"))
+}
+
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    Ok(SessionId::parse(raw)?)
+}

@@ -1,0 +1,131 @@
+//! REST for sessions: create, list, inspect, say, change the cast, close,
+//! fork, and stop / start one session's actor.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use panel_actors::id::CharacterId;
+use panel_actors::registry::{CloseSession, Crash, Create, Detail, Fork, List, Lookup, StartActor, StopActor};
+use panel_actors::session::{CastChange, ChangeCast, Say};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, session_id};
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    cast: Vec<CharacterId>,
+    title: Option<String>,
+    depth: Option<u8>,
+    /// Accepted for forward compatibility; the model is chosen at start-up.
+    model: Option<String>,
+}
+
+pub async fn create(state: web::Data<AppState>, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if let Some(model) = body.model.as_deref().filter(|m| *m != state.provider.model) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-model",
+            format!("this server runs {}; it cannot open a session on {model}", state.provider.model),
+        ));
+    }
+    if body.title.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title-too-long",
+            "a title has at most 200 characters",
+        ));
+    }
+    let info = state.registry.send(Create { title: body.title, cast: body.cast, depth: body.depth }).await??;
+    Ok(HttpResponse::Created().json(info))
+}
+
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.registry.send(List).await?))
+}
+
+pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    Ok(HttpResponse::Ok().json(state.registry.send(Detail(id)).await??))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SayBody {
+    text: String,
+    to: Option<String>,
+}
+
+pub async fn say(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<SayBody>,
+) -> Result<HttpResponse, ApiError> {
+    let session = state.registry.send(Lookup(session_id(&id)?)).await??;
+    let SayBody { text, to } = body.into_inner();
+    let accepted = session.send(Say { text, to }).await??;
+    Ok(HttpResponse::Accepted().json(accepted))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CastBody {
+    add: Option<CharacterId>,
+    retire: Option<CharacterId>,
+}
+
+pub async fn cast(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<CastBody>,
+) -> Result<HttpResponse, ApiError> {
+    let change = match body.into_inner() {
+        CastBody { add: Some(c), retire: None } => CastChange::Add(c),
+        CastBody { add: None, retire: Some(c) } => CastChange::Retire(c),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-cast-change",
+                "send exactly one of {\"add\": id} or {\"retire\": id}",
+            ));
+        }
+    };
+    let session = state.registry.send(Lookup(session_id(&id)?)).await??;
+    let accepted = session.send(ChangeCast(change)).await??;
+    Ok(HttpResponse::Accepted().json(accepted))
+}
+
+pub async fn close(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let summary = state.registry.send(CloseSession(session_id(&id)?)).await??;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+pub async fn fork(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let info = state.registry.send(Fork(session_id(&id)?)).await??;
+    Ok(HttpResponse::Created().json(info))
+}
+
+pub async fn stop_actor(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    state.registry.send(StopActor(id.clone())).await??;
+    Ok(HttpResponse::Ok().json(json!({ "id": id, "actor": "stopped" })))
+}
+
+pub async fn start_actor(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let info = state.registry.send(StartActor(session_id(&id)?)).await??;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+pub async fn panic_actor(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    if !state.debug_routes {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no-such-route",
+            "debug routes are off (start with --debug-routes)",
+        ));
+    }
+    state.registry.send(Crash(session_id(&id)?)).await??;
+    Ok(HttpResponse::Accepted().json(json!({ "panicking": true })))
+}

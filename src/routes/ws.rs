@@ -1,0 +1,176 @@
+//! `GET /api/sessions/{id}/ws`: the browser's input channel.
+//!
+//! In: `{"type":"say","text":…,"to"?:…}`, `{"type":"add","character":…}`,
+//! `{"type":"retire","character":…}`, each with an optional `"id"` echoed in
+//! the answer. Out: `{"type":"ack",…}` or `{"type":"error","code":…,"message":…}`
+//! per command, and the session's events as their bare JSON (the same JSON
+//! as SSE `data:`), so a WebSocket-only client works too. `?since=N` replays
+//! history first, as for SSE.
+
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use bytestring::ByteString;
+use futures_util::StreamExt as _;
+use panel_actors::gateway::{Subscribe, Subscription};
+use panel_actors::id::{CharacterId, SessionId};
+use panel_actors::registry::{GatewayOf, Lookup, Registry};
+use panel_actors::session::{CastChange, ChangeCast, Say};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::events::{Since, resume_point};
+use super::{AppState, MAX_BODY, session_id};
+use crate::error::ApiError;
+
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<Since>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    let since = resume_point(&req, &query)?;
+    // Resolve everything that can fail before upgrading, so failures are
+    // ordinary HTTP errors.
+    let gateway = state.registry.send(GatewayOf(id.clone())).await??;
+    let subscription = gateway.send(Subscribe { since }).await??;
+    let (response, session, messages) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
+    let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
+    let registry = state.registry.clone();
+    actix_web::rt::spawn(run(id, registry, session, messages, subscription, state.keep_alive));
+    Ok(response)
+}
+
+async fn run(
+    id: SessionId,
+    registry: Addr<Registry>,
+    mut session: actix_ws::Session,
+    mut messages: actix_ws::AggregatedMessageStream,
+    subscription: Subscription,
+    keep_alive: Duration,
+) {
+    let Subscription { replay, mut live, .. } = subscription;
+    for frame in replay {
+        if send_json(&mut session, frame.json).await.is_err() {
+            return;
+        }
+    }
+    let mut heartbeat = tokio::time::interval(keep_alive.max(Duration::from_millis(10)));
+    let mut last_heard = Instant::now();
+    let reason = loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(Ok(AggregatedMessage::Text(text))) => {
+                    last_heard = Instant::now();
+                    let answer = command(&id, &registry, &text).await;
+                    if session.text(answer.to_string()).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Binary(_))) => {
+                    let answer = error_reply(None, "bad-message", "send commands as JSON text frames");
+                    if session.text(answer.to_string()).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                    last_heard = Instant::now();
+                    if session.pong(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => last_heard = Instant::now(),
+                Some(Ok(AggregatedMessage::Close(_))) | None => break None,
+                Some(Err(e)) => break Some(CloseReason { code: CloseCode::Policy, description: Some(e.to_string()) }),
+            },
+            frame = live.recv() => match frame {
+                Some(frame) => {
+                    if send_json(&mut session, frame.json).await.is_err() {
+                        return;
+                    }
+                }
+                // The gateway let go: this client fell behind, or the server is stopping.
+                None => break Some(CloseReason { code: CloseCode::Again, description: Some("reconnect with ?since=<last seq>".into()) }),
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > keep_alive * 3 {
+                    break Some(CloseReason { code: CloseCode::Away, description: Some("no answer to pings".into()) });
+                }
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = session.close(reason).await;
+}
+
+async fn send_json(session: &mut actix_ws::Session, json: bytes::Bytes) -> Result<(), actix_ws::Closed> {
+    match ByteString::try_from(json) {
+        Ok(text) => session.text(text).await,
+        Err(_) => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum Command {
+    Say {
+        text: String,
+        #[serde(default)]
+        to: Option<String>,
+    },
+    Add {
+        character: CharacterId,
+    },
+    Retire {
+        character: CharacterId,
+    },
+}
+
+/// Runs one command and returns its answer.
+async fn command(session: &SessionId, registry: &Addr<Registry>, text: &str) -> Value {
+    let mut value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return error_reply(None, "bad-json", &e.to_string()),
+    };
+    let request_id = value.as_object_mut().and_then(|o| o.remove("id"));
+    let command: Command = match serde_json::from_value(value) {
+        Ok(c) => c,
+        Err(e) => return error_reply(request_id, "bad-command", &e.to_string()),
+    };
+    let result = run_command(session, registry, command).await;
+    match result {
+        Ok((kind, result)) => json!({ "type": "ack", "id": request_id, "for": kind, "result": result }),
+        Err(e) => error_reply(request_id, e.code, &e.message),
+    }
+}
+
+async fn run_command(
+    session: &SessionId,
+    registry: &Addr<Registry>,
+    command: Command,
+) -> Result<(&'static str, Value), ApiError> {
+    let actor = registry.send(Lookup(session.clone())).await??;
+    match command {
+        Command::Say { text, to } => Ok(("say", to_value(actor.send(Say { text, to }).await??))),
+        Command::Add { character } => Ok(("add", to_value(actor.send(ChangeCast(CastChange::Add(character))).await??))),
+        Command::Retire { character } => {
+            Ok(("retire", to_value(actor.send(ChangeCast(CastChange::Retire(character))).await??)))
+        }
+    }
+}
+
+fn to_value(result: impl serde::Serialize) -> Value {
+    serde_json::to_value(result).unwrap_or_default()
+}
+
+fn error_reply(id: Option<Value>, code: &str, message: &str) -> Value {
+    json!({ "type": "error", "id": id, "code": code, "message": message })
+}

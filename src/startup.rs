@@ -1,0 +1,180 @@
+//! Building and running the server. `main` and the tests build it the same
+//! way, through [`Application::build`]; tests pass port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use actix_web_lab::middleware::CatchPanic;
+use anyhow::Context as _;
+use panel_actors::model_client::ModelClient;
+use panel_actors::pricing::Pricing;
+use panel_actors::provider::rehearsal::Rehearsal;
+use panel_actors::provider::{Provider, ProviderInfo};
+use panel_actors::registry::{Registry, StopAll};
+use panel_actors::roster::Roster;
+use panel_actors::session::{Limits, SessionDeps};
+use panel_actors::templates::Templates;
+
+use crate::config::Settings;
+use crate::guard::{GuardConfig, guard};
+use crate::routes::{self, AppState};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    registry: Addr<Registry>,
+    banner: String,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if !settings.addr.ip().is_loopback() && settings.token.is_none() {
+            anyhow::bail!("listening on {} (beyond loopback) needs --token", settings.addr);
+        }
+        let characters = settings.roster.join("characters");
+        let roster = Roster::load(&characters)?;
+        for problem in roster.problems() {
+            log::warn!("roster: skipped {problem}");
+        }
+        anyhow::ensure!(
+            roster.characters().next().is_some(),
+            "no characters could be loaded from {}",
+            characters.display()
+        );
+        let prompts = settings.roster.join("prompts");
+        let templates = Templates::load(&prompts)?;
+        let pricing = Pricing::load(&settings.roster.join("pricing.toml"))?;
+        let provider: Box<dyn Provider> = Box::new(Rehearsal::load(&prompts, settings.rehearsal_pace)?);
+        let info = provider.info();
+        std::fs::create_dir_all(&settings.logs)
+            .with_context(|| format!("cannot create the logs folder {}", settings.logs.display()))?;
+
+        let roster = Arc::new(roster);
+        let deps = SessionDeps {
+            logs: settings.logs.clone(),
+            roster: roster.clone(),
+            templates: Arc::new(templates),
+            pricing: Arc::new(pricing),
+            model: ModelClient::new(provider).start(),
+            provider: info.clone(),
+            durability: settings.durability,
+            limits: Limits::default(),
+        };
+        let registry = Registry::new(deps, settings.subscriber_queue).start();
+
+        let listener =
+            TcpListener::bind(settings.addr).with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let local = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            registry: registry.clone(),
+            roster,
+            provider: info.clone(),
+            debug_routes: settings.debug_routes,
+            keep_alive: settings.keep_alive,
+        });
+        let guard_config = web::Data::new(GuardConfig { token: settings.token.clone() });
+        let static_dir = settings.static_dir.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(guard_config.clone())
+                .configure(|cfg| routes::configure(cfg, &static_dir))
+                .wrap(from_fn(guard))
+                .wrap(CatchPanic::default())
+        })
+        .listen(listener)?
+        // Open SSE streams would hold a graceful shutdown for the default 30 s;
+        // the registry ends them first, so a short grace is enough.
+        .shutdown_timeout(2)
+        .disable_signals();
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let banner = banner(&settings, local, &info);
+        Ok(Self { port: local.port(), server: server.run(), registry, banner })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// What `panel serve` prints at start-up.
+    pub fn banner(&self) -> &str {
+        &self.banner
+    }
+
+    /// A handle that shuts this application down the way a signal does.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { registry: self.registry.clone(), server: self.server.handle() }
+    }
+
+    /// Serves until SIGINT or SIGTERM (or [`Stopper::stop`]), then shuts
+    /// down cleanly: turns in flight are aborted and logged, logs flushed,
+    /// streams ended.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            stopper.stop().await;
+        });
+        self.server.await
+    }
+}
+
+/// Stops an [`Application`] cleanly.
+#[derive(Clone)]
+pub struct Stopper {
+    registry: Addr<Registry>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Stopper {
+    pub async fn stop(self) {
+        log::info!("shutting down: aborting turns in flight and closing streams");
+        let _ = self.registry.send(StopAll).await;
+        self.server.stop(true).await;
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn banner(settings: &Settings, local: std::net::SocketAddr, info: &ProviderInfo) -> String {
+    let model = if info.offline {
+        format!("{} — the offline rehearsal engine (no API key in use; costs are simulated)", info.model)
+    } else {
+        format!("{} via {}", info.model, info.name)
+    };
+    let host = if local.ip().is_loopback() { format!("localhost:{}", local.port()) } else { local.to_string() };
+    let token = settings.token.as_ref().map(|_| "?token=<your token>").unwrap_or_default();
+    let pace = Duration::as_millis(&settings.rehearsal_pace);
+    format!(
+        "panel is listening on http://{host}/{token}\n  model:  {model}\n  roster: {}\n  logs:   {}\n  pace:   {pace} ms between streamed pieces (rehearsal)",
+        settings.roster.display(),
+        settings.logs.display()
+    )
+}

@@ -1,0 +1,224 @@
+//! Starting the real application on port 0, and small real clients for it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use awc::Client;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt as _;
+use panel::config::Settings;
+use panel::startup::{Application, Stopper};
+use panel_actors::event_log::Durability;
+use serde_json::{Value, json};
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: Client,
+    pub stopper: Stopper,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Options {
+    /// Milliseconds between rehearsal pieces: 0 for speed, more to act mid-turn.
+    pub pace_ms: u64,
+    pub logs: Option<PathBuf>,
+    pub subscriber_queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { pace_ms: 0, logs: None, subscriber_queue: 1024 }
+    }
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let (dir, logs) = match options.logs {
+        Some(logs) => (None, logs),
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let logs = dir.path().to_owned();
+            (Some(dir), logs)
+        }
+    };
+    let settings = Settings {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        logs: logs.clone(),
+        roster: repo("roster"),
+        static_dir: repo("static"),
+        token: None,
+        durability: Durability::PerTurn,
+        rehearsal_pace: Duration::from_millis(options.pace_ms),
+        debug_routes: true,
+        keep_alive: Duration::from_secs(15),
+        subscriber_queue: options.subscriber_queue,
+        workers: 2,
+    };
+    let app = Application::build(settings).await.expect("the app builds");
+    let port = app.port();
+    let stopper = app.stopper();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = Client::builder().timeout(WAIT).finish();
+    TestApp { address: format!("http://127.0.0.1:{port}"), port, client, stopper, _dir: dir }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let mut res = self.client.get(self.url(path)).send().await.expect("GET answered");
+        (res.status().as_u16(), res.json().limit(16 << 20).await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let mut res = self.client.post(self.url(path)).send_json(&body).await.expect("POST answered");
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        let mut res = self.client.post(self.url(path)).send().await.expect("POST answered");
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let mut res = self.client.delete(self.url(path)).send().await.expect("DELETE answered");
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a session and returns its id.
+    pub async fn create(&self, cast: &[&str]) -> String {
+        let (status, body) = self.post("/api/sessions", json!({ "cast": cast, "title": "test" })).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn say(&self, id: &str, text: &str) -> Value {
+        let (status, body) = self.post(&format!("/api/sessions/{id}/say"), json!({ "text": text })).await;
+        assert_eq!(status, 202, "{body}");
+        body
+    }
+
+    pub async fn sse(&self, id: &str, since: Option<u64>) -> Sse {
+        self.sse_with(id, since.map_or(String::new(), |s| format!("?since={s}")), None).await
+    }
+
+    pub async fn sse_resume(&self, id: &str, last_event_id: u64) -> Sse {
+        self.sse_with(id, String::new(), Some(last_event_id)).await
+    }
+
+    async fn sse_with(&self, id: &str, query: String, last_event_id: Option<u64>) -> Sse {
+        let mut req = self.client.get(self.url(&format!("/api/sessions/{id}/events{query}")));
+        if let Some(n) = last_event_id {
+            req = req.insert_header(("Last-Event-ID", n.to_string()));
+        }
+        let res = req.send().await.expect("SSE answered");
+        assert_eq!(res.status().as_u16(), 200);
+        let content_type = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+        assert_eq!(content_type, "text/event-stream");
+        Sse { body: Box::pin(res), buf: BytesMut::new(), ended: false }
+    }
+
+    /// The session's `prefix_hash`, from its running actor.
+    pub async fn prefix_hash(&self, id: &str) -> String {
+        let (status, body) = self.get(&format!("/api/sessions/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["live"]["prefix_hash"].as_str().expect("a running actor reports its prefix hash").to_owned()
+    }
+}
+
+/// One server-sent event as the wire carried it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<u64>,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).expect("data is JSON")
+    }
+}
+
+type Body = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;
+
+/// A minimal, strict EventSource: parses frames as the spec says.
+pub struct Sse {
+    body: Body,
+    buf: BytesMut,
+    pub ended: bool,
+}
+
+impl Sse {
+    /// The next event with data (comments and `retry` skipped), or `None`
+    /// when the server ends the stream.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = find(&self.buf, b"\n\n") {
+                let block = self.buf.split_to(end + 2);
+                let text = std::str::from_utf8(&block).expect("SSE is UTF-8");
+                let (mut id, mut event, mut data) = (None, String::from("message"), Vec::new());
+                for line in text.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.parse().expect("numeric id"));
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push(v);
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return Some(SseEvent { id, event, data: data.join("\n") });
+            }
+            match tokio::time::timeout(WAIT, self.body.next()).await.expect("an SSE frame within the timeout") {
+                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Err(e)) => panic!("SSE body failed: {e}"),
+                None => {
+                    self.ended = true;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Events (deltas included) up to and including the next `kind`.
+    pub async fn until(&mut self, kind: &str) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let e = self.next().await.unwrap_or_else(|| panic!("stream ended before {kind}; saw {seen:?}"));
+            let done = e.event == kind;
+            seen.push(e);
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Only the logged events (those with an id).
+pub fn logged(events: &[SseEvent]) -> Vec<SseEvent> {
+    events.iter().filter(|e| e.id.is_some()).cloned().collect()
+}
+
+pub fn kinds(events: &[SseEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
