@@ -1,0 +1,244 @@
+//! Fan-out benchmark: one session streaming at a fast model's pace to N SSE
+//! subscribers on loopback, and the memory of idle session actors.
+//!
+//! Run: `cargo bench --bench fanout` (optionally `-- 100 500 2000` for the
+//! subscriber counts). Prints, per N: events/s the session sustained,
+//! deliveries/s, and p50/p99/max delivery latency measured from each event's
+//! `ts` to its arrival; then the resident memory of 1,000 idle session actors.
+//! Goals on a 2-core machine: 50 events/s at 2,000 subscribers with
+//! p99 < 50 ms; ≥ 10,000 idle session actors per GiB.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use panel::config::Settings;
+use panel::startup::Application;
+use panel_actors::event_log::Durability;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+const MEASURE: Duration = Duration::from_secs(8);
+/// 10 ms between pieces: a piece inside a speak is a typing delta; with the logged
+/// events the session publishes well over 50 events/s.
+const PACE_MS: u64 = 10;
+
+fn main() {
+    let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let counts = if counts.is_empty() { vec![100, 500, 1000, 2000] } else { counts };
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    println!("fan-out bench: pace {PACE_MS} ms, {} s per run, fd limit {limit}", MEASURE.as_secs());
+    let logs = tempfile::tempdir().unwrap();
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let logs_path = logs.path().to_owned();
+    std::thread::spawn(move || {
+        let system = actix::System::new();
+        system.block_on(async move {
+            let app = Application::build(settings(&logs_path)).await.expect("app");
+            port_tx.send(app.port()).unwrap();
+            app.run_until_stopped().await.unwrap();
+        });
+    });
+    let port = port_rx.recv().unwrap();
+
+    let client = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    client.block_on(async move {
+        for n in counts {
+            fan_out(port, n).await;
+        }
+        idle_actors(port, 1000).await;
+    });
+}
+
+fn settings(logs: &Path) -> Settings {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Settings {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        logs: logs.to_owned(),
+        roster: repo.join("roster"),
+        static_dir: repo.join("static"),
+        token: None,
+        durability: Durability::PerTurn,
+        rehearsal_pace: Duration::from_millis(PACE_MS),
+        debug_routes: false,
+        keep_alive: Duration::from_secs(15),
+        subscriber_queue: 1024,
+        workers: 1,
+    }
+}
+
+/// A tiny HTTP/1.1 client: one request per connection, body returned whole.
+async fn request(port: u16, method: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+async fn create(port: u16, cast: &str) -> String {
+    let res = request(port, "POST", "/api/sessions", &format!("{{\"cast\":{cast}}}")).await;
+    let at = res.find("\"id\":\"").expect("a created session") + 6;
+    res[at..at + res[at..].find('"').unwrap()].to_owned()
+}
+
+async fn fan_out(port: u16, n: usize) {
+    let id = create(port, "[\"ada\",\"byron\",\"cleo\",\"otto\"]").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..n {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let req = format!("GET /api/sessions/{id}/events HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        readers.push(tokio::spawn(read_events(stream, stop.clone())));
+    }
+    // Let every subscription register before the clock starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let driver = {
+        let stop = stop.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let mut turn = 0;
+            while !stop.load(Ordering::Relaxed) {
+                turn += 1;
+                let body = format!("{{\"text\":\"Question {turn}: what would you measure first, and why?\"}}");
+                let res = request(port, "POST", &format!("/api/sessions/{id}/say"), &body).await;
+                if res.contains("429") {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        })
+    };
+    let start = Instant::now();
+    tokio::time::sleep(MEASURE).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    let _ = driver.await;
+    let mut latencies = Vec::new();
+    let mut per_reader = Vec::new();
+    let mut ranges = Vec::new();
+    for r in readers {
+        let read = r.await.unwrap();
+        per_reader.push(read.count);
+        latencies.extend(read.latencies);
+        ranges.push((read.first_id, read.last_id, read.ids));
+    }
+    let top = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+    // Every subscriber saw every logged event from its first to the last one
+    // the session wrote: no gap, no loss.
+    let complete = ranges.iter().filter(|(first, last, ids)| *last == top && *ids == last - first + 1).count();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let delivered: usize = per_reader.iter().sum();
+    let events = per_reader.iter().copied().max().unwrap_or(0);
+    println!(
+        "N={n:>5}: session {:.0} events/s · {:.0} deliveries/s · latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {complete}/{n} subscribers got every logged event, in order",
+        events as f64 / elapsed,
+        delivered as f64 / elapsed,
+        pct(0.50) as f64 / 1000.0,
+        pct(0.99) as f64 / 1000.0,
+        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+    );
+}
+
+struct Read {
+    /// Events (deltas included) that arrived during the measured window.
+    count: usize,
+    /// Their latencies in µs, from each event's `ts` to its arrival.
+    latencies: Vec<u32>,
+    first_id: u64,
+    last_id: u64,
+    /// How many logged events (with an `id:`) arrived in all.
+    ids: u64,
+}
+
+/// Reads one SSE stream until told to stop, then drains it until the
+/// session has gone quiet.
+async fn read_events(mut stream: TcpStream, stop: Arc<AtomicBool>) -> Read {
+    const TS: &[u8] = b"\"ts\":\"";
+    const ID: &[u8] = b"\nid: ";
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut read = Read { count: 0, latencies: Vec::new(), first_id: 0, last_id: 0, ids: 0 };
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let quiet = if stopping { Duration::from_millis(1500) } else { Duration::from_millis(200) };
+        let n = match tokio::time::timeout(quiet, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => n,
+            Err(_) if stopping => break,
+            Err(_) => continue,
+        };
+        let now = Utc::now();
+
+        buf.extend_from_slice(&chunk[..n]);
+        let mut consumed = 0;
+        while let Some(at) = find(&buf[consumed..], TS) {
+            let start = consumed + at + TS.len();
+            let Some(len) = buf[start..].iter().position(|&b| b == b'"') else { break };
+            let ts =
+                std::str::from_utf8(&buf[start..start + len]).ok().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            if let Some(ts) = ts
+                && !stopping
+            {
+                let micros = (now - ts.with_timezone(&Utc)).num_microseconds().unwrap_or(0).max(0);
+                read.latencies.push(micros as u32);
+                read.count += 1;
+            }
+            consumed = start + len;
+        }
+        // An event's `id:` comes before its `ts`, so every id before the last
+        // parsed `ts` is whole.
+        let mut at = 0;
+        while let Some(i) = find(&buf[at..consumed], ID) {
+            let start = at + i + ID.len();
+            let end = buf[start..consumed].iter().position(|b| !b.is_ascii_digit()).map_or(consumed, |e| start + e);
+            if let Some(id) = std::str::from_utf8(&buf[start..end]).ok().and_then(|s| s.parse::<u64>().ok()) {
+                if read.ids == 0 {
+                    read.first_id = id;
+                }
+                read.last_id = id;
+                read.ids += 1;
+            }
+            at = end;
+        }
+        buf.drain(..consumed.min(buf.len()));
+    }
+    read
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+async fn idle_actors(port: u16, n: usize) {
+    let before = rss_bytes();
+    for _ in 0..n {
+        create(port, "[\"ada\",\"byron\",\"cleo\"]").await;
+    }
+    let after = rss_bytes();
+    let per = (after.saturating_sub(before)) as f64 / n as f64;
+    println!(
+        "idle session actors: {n} created, RSS +{:.1} MiB, {:.1} KiB each → {:.0} per GiB",
+        (after - before) as f64 / (1 << 20) as f64,
+        per / 1024.0,
+        (1u64 << 30) as f64 / per.max(1.0)
+    );
+}
