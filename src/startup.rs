@@ -18,7 +18,7 @@ use panel_actors::provider::{Provider, ProviderInfo};
 use panel_actors::registry::{Registry, StopAll};
 use panel_actors::roster::Roster;
 use panel_actors::session::{Limits, SessionDeps};
-use panel_actors::templates::Templates;
+use panel_actors::templates::{Renderer, Templates};
 
 use crate::config::Settings;
 use crate::guard::{GuardConfig, guard};
@@ -58,7 +58,7 @@ impl Application {
         let deps = SessionDeps {
             logs: settings.logs.clone(),
             roster: roster.clone(),
-            templates: Arc::new(templates),
+            renderer: Arc::new(Renderer::new(templates)?),
             pricing: Arc::new(pricing),
             model: ModelClient::new(provider).start(),
             provider: info.clone(),

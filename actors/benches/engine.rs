@@ -19,7 +19,7 @@ use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::provider::{Brief, Provider};
 use panel_actors::roster::Roster;
 use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps};
-use panel_actors::templates::Templates;
+use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
 const TURNS: u32 = 200;
@@ -123,7 +123,7 @@ fn rebuild(roster: Roster, templates: Templates) {
         let deps = SessionDeps {
             logs: logs.clone(),
             roster: Arc::new(roster),
-            templates: Arc::new(templates),
+            renderer: Arc::new(Renderer::new(templates).unwrap()),
             pricing: Arc::new(Pricing::embedded()),
             model: ModelClient::new(Box::new(provider)).start(),
             provider: info,
@@ -139,7 +139,11 @@ fn rebuild(roster: Roster, templates: Templates) {
             depth: None,
         };
         let session = Session::create(deps.clone(), new, Some(sink)).unwrap().start();
-        let changes = [(50, CastChange::Add(cid("otto"))), (100, CastChange::Retire(cid("cleo"))), (150, CastChange::Add(cid("maren")))];
+        let changes = [
+            (50, CastChange::Add(cid("otto"))),
+            (100, CastChange::Retire(cid("cleo"))),
+            (150, CastChange::Add(cid("maren"))),
+        ];
         let start = Instant::now();
         for turn in 1..=TURNS {
             if let Some((_, change)) = changes.iter().find(|(at, _)| *at == turn) {
@@ -149,7 +153,10 @@ fn rebuild(roster: Roster, templates: Templates) {
             session.send(Say { text, to: None }).await.unwrap().unwrap();
             turn_ends.recv().await.unwrap();
         }
-        println!("recorded: {TURNS} turns in {:.2} s with the rehearsal engine at pace 0", start.elapsed().as_secs_f64());
+        println!(
+            "recorded: {TURNS} turns in {:.2} s with the rehearsal engine at pace 0",
+            start.elapsed().as_secs_f64()
+        );
         deps
     });
     let path = logs.join(id.as_str()).join("events.jsonl");

@@ -35,28 +35,49 @@ use crate::id::SessionId;
 const HISTORY: usize = 4096;
 
 /// One outbound item, framed once for every kind of subscriber.
+///
+/// The JSON is not copied: `json` shares the buffer the log wrote, and an SSE
+/// subscriber is sent `prefix`, `json`, then [`Frame::END`].
 #[derive(Debug, Clone)]
 pub struct Frame {
-    /// `id:`/`event:`/`data:` lines and the blank line that ends them.
-    pub sse: Bytes,
-    /// The bare event JSON, for WebSocket clients.
+    /// `id:` and `event:` lines, and the `data: ` that starts the last line.
+    pub prefix: Bytes,
+    /// The bare event JSON: the SSE data, and the WebSocket payload.
     pub json: Bytes,
 }
 
+/// Lets a `Bytes` borrow an `Arc<str>` without copying it.
+struct SharedStr(Arc<str>);
+
+impl AsRef<[u8]> for SharedStr {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 impl Frame {
+    /// The blank line that ends an SSE event.
+    pub const END: &'static [u8] = b"\n\n";
+
     pub fn event(logged: &Logged) -> Self {
-        let json = Bytes::copy_from_slice(logged.json.as_bytes());
         let kind = logged.event.body.kind();
         // The JSON is a single line (serde_json escapes newlines), so one
         // `data:` line carries it whole.
-        let sse = format!("id: {}\nevent: {kind}\ndata: {}\n\n", logged.event.seq, logged.json);
-        Self { sse: Bytes::from(sse), json }
+        let prefix = format!("id: {}\nevent: {kind}\ndata: ", logged.event.seq);
+        Self { prefix: Bytes::from(prefix), json: Bytes::from_owner(SharedStr(logged.json.clone())) }
     }
 
     /// An ephemeral delta: no `id:`, so it never moves a client's Last-Event-ID.
-    pub fn delta(json: &str) -> Self {
-        let sse = format!("event: speak-delta\ndata: {json}\n\n");
-        Self { sse: Bytes::from(sse), json: Bytes::copy_from_slice(json.as_bytes()) }
+    pub fn delta(json: &Arc<str>) -> Self {
+        Self {
+            prefix: Bytes::from_static(b"event: speak-delta\ndata: "),
+            json: Bytes::from_owner(SharedStr(json.clone())),
+        }
+    }
+
+    /// The whole SSE event in one buffer (a copy; for tests and tools).
+    pub fn sse(&self) -> Vec<u8> {
+        [&self.prefix[..], &self.json[..], Self::END].concat()
     }
 }
 

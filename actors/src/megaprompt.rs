@@ -85,7 +85,8 @@ pub enum MegapromptError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cast {
     on_stage: Vec<CharacterId>,
-    known: BTreeMap<CharacterId, Character>,
+    /// Shared, so cloning a cast (the session keeps a projected copy) is cheap.
+    known: BTreeMap<CharacterId, Arc<Character>>,
 }
 
 impl Cast {
@@ -99,16 +100,16 @@ impl Cast {
 
     /// A character whose materials are in the context (on stage or retired).
     pub fn known(&self, id: &CharacterId) -> Option<&Character> {
-        self.known.get(id)
+        self.known.get(id).map(|c| &**c)
     }
 
     /// Everyone whose materials are in the context, on stage or retired.
     pub fn known_characters(&self) -> impl Iterator<Item = &Character> {
-        self.known.values()
+        self.known.values().map(|c| &**c)
     }
 
     pub fn on_stage_characters(&self) -> impl Iterator<Item = &Character> {
-        self.on_stage.iter().filter_map(|id| self.known.get(id))
+        self.on_stage.iter().filter_map(|id| self.known.get(id).map(|c| &**c))
     }
 
     /// Checks an addition without making it.
@@ -136,7 +137,7 @@ impl Cast {
         self.on_stage.push(c.id.clone());
         let returning = self.known.contains_key(&c.id);
         if !returning {
-            self.known.insert(c.id.clone(), c.clone());
+            self.known.insert(c.id.clone(), Arc::new(c.clone()));
         }
         Ok(returning)
     }
@@ -159,7 +160,7 @@ impl Cast {
 /// The running context of one session.
 #[derive(Debug, Clone)]
 pub struct Megaprompt {
-    renderer: Renderer,
+    renderer: Arc<Renderer>,
     head: Arc<str>,
     tail: Vec<(Role, Arc<str>)>,
     /// Stage directions waiting for the next floor line.
@@ -172,7 +173,7 @@ pub struct Megaprompt {
 
 impl Megaprompt {
     /// A context whose head is `head`, opened with `cast` on stage.
-    pub fn new(renderer: Renderer, head: String, cast: &[Character]) -> Self {
+    pub fn new(renderer: Arc<Renderer>, head: String, cast: &[Character]) -> Self {
         let mut c = Cast::default();
         for ch in cast {
             // A starting cast with a duplicate is simply de-duplicated.

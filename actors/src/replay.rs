@@ -38,12 +38,18 @@ pub enum ReplayError {
     Templates(#[from] minijinja::Error),
 }
 
-pub fn replay(events: &[Arc<Logged>]) -> Result<Replayed, ReplayError> {
+/// Rebuilds a session from `events`. `shared` is a renderer to reuse when
+/// the log's templates are the same as its own (the usual case), which saves
+/// compiling them again for every session.
+pub fn replay(events: &[Arc<Logged>], shared: Option<&Arc<Renderer>>) -> Result<Replayed, ReplayError> {
     let Some((first, rest)) = events.split_first() else { return Err(ReplayError::NoOpen) };
     let EventBody::SessionOpen { config, model, head, participants, templates } = &first.event.body else {
         return Err(ReplayError::NoOpen);
     };
-    let renderer = Renderer::new((**templates).clone())?;
+    let renderer = match shared {
+        Some(r) if r.templates() == &**templates => r.clone(),
+        _ => Arc::new(Renderer::new((**templates).clone())?),
+    };
     let mut state = Replayed {
         context: Megaprompt::new(renderer, head.clone(), participants),
         config: config.clone(),

@@ -31,7 +31,7 @@ pub struct Since {
 
 /// The resume point: `Last-Event-ID` (sent by EventSource on reconnect) wins
 /// over `?since`, which is how a fresh page asks for history.
-pub fn resume_point(req: &HttpRequest, query: &Since) -> Result<Option<u64>, ApiError> {
+pub fn resume_point(req: &HttpRequest, since: Option<u64>) -> Result<Option<u64>, ApiError> {
     match req.headers().get("last-event-id") {
         Some(v) => v.to_str().ok().and_then(|s| s.trim().parse().ok()).map(Some).ok_or_else(|| {
             ApiError::new(
@@ -40,7 +40,7 @@ pub fn resume_point(req: &HttpRequest, query: &Since) -> Result<Option<u64>, Api
                 "Last-Event-ID must be an event seq",
             )
         }),
-        None => Ok(query.since),
+        None => Ok(since),
     }
 }
 
@@ -50,7 +50,7 @@ pub async fn stream(
     id: web::Path<String>,
     query: web::Query<Since>,
 ) -> Result<HttpResponse, ApiError> {
-    let since = resume_point(&req, &query)?;
+    let since = resume_point(&req, query.since)?;
     let gateway = state.registry.send(GatewayOf(session_id(&id)?)).await??;
     let subscription = gateway.send(Subscribe { since }).await??;
     let body = SseBody::new(subscription.replay, subscription.live, state.keep_alive);
@@ -71,6 +71,8 @@ pub struct SseBody {
     replay: std::vec::IntoIter<Frame>,
     live: mpsc::Receiver<Frame>,
     keep_alive: Interval,
+    /// The rest of the frame being written: its shared JSON, then its end.
+    rest: Vec<Bytes>,
 }
 
 impl SseBody {
@@ -81,7 +83,17 @@ impl SseBody {
             replay: replay.into_iter(),
             live,
             keep_alive: interval_at(Instant::now() + every, every),
+            rest: Vec::with_capacity(2),
         }
+    }
+}
+
+impl SseBody {
+    /// Returns the frame's first part and keeps the others for the next polls.
+    fn start(&mut self, frame: Frame) -> Bytes {
+        self.rest.push(Bytes::from_static(Frame::END));
+        self.rest.push(frame.json);
+        frame.prefix
     }
 }
 
@@ -95,11 +107,14 @@ impl Stream for SseBody {
             // headers and a first chunk out at once.
             return Poll::Ready(Some(Ok(Bytes::from_static(b"retry: 1000\n: panel\n\n"))));
         }
+        if let Some(part) = self.rest.pop() {
+            return Poll::Ready(Some(Ok(part)));
+        }
         if let Some(frame) = self.replay.next() {
-            return Poll::Ready(Some(Ok(frame.sse)));
+            return Poll::Ready(Some(Ok(self.start(frame))));
         }
         match self.live.poll_recv(cx) {
-            Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(frame.sse))),
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(self.start(frame)))),
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {}
         }

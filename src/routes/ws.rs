@@ -22,7 +22,14 @@ use panel_actors::session::{CastChange, ChangeCast, Say};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::events::{Since, resume_point};
+use super::events::resume_point;
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    since: Option<u64>,
+    /// `none`: do not push the session's events (the client watches over SSE).
+    events: Option<String>,
+}
 use super::{AppState, MAX_BODY, session_id};
 use crate::error::ApiError;
 
@@ -31,14 +38,18 @@ pub async fn connect(
     body: web::Payload,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<Since>,
+    query: web::Query<WsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&id)?;
-    let since = resume_point(&req, &query)?;
+    let since = resume_point(&req, query.since)?;
     // Resolve everything that can fail before upgrading, so failures are
     // ordinary HTTP errors.
     let gateway = state.registry.send(GatewayOf(id.clone())).await??;
-    let subscription = gateway.send(Subscribe { since }).await??;
+    // A browser that watches over SSE sends `?events=none`: input only.
+    let subscription = match query.events.as_deref() {
+        Some("none") => None,
+        _ => Some(gateway.send(Subscribe { since }).await??),
+    };
     let (response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
@@ -52,10 +63,13 @@ async fn run(
     registry: Addr<Registry>,
     mut session: actix_ws::Session,
     mut messages: actix_ws::AggregatedMessageStream,
-    subscription: Subscription,
+    subscription: Option<Subscription>,
     keep_alive: Duration,
 ) {
-    let Subscription { replay, mut live, .. } = subscription;
+    let (replay, mut live) = match subscription {
+        Some(Subscription { replay, live, .. }) => (replay, Some(live)),
+        None => (Vec::new(), None),
+    };
     for frame in replay {
         if send_json(&mut session, frame.json).await.is_err() {
             return;
@@ -89,7 +103,7 @@ async fn run(
                 Some(Ok(AggregatedMessage::Close(_))) | None => break None,
                 Some(Err(e)) => break Some(CloseReason { code: CloseCode::Policy, description: Some(e.to_string()) }),
             },
-            frame = live.recv() => match frame {
+            frame = next_frame(&mut live) => match frame {
                 Some(frame) => {
                     if send_json(&mut session, frame.json).await.is_err() {
                         return;
@@ -109,6 +123,16 @@ async fn run(
         }
     };
     let _ = session.close(reason).await;
+}
+
+/// The next live frame, or never when the client did not subscribe.
+async fn next_frame(
+    live: &mut Option<tokio::sync::mpsc::Receiver<panel_actors::gateway::Frame>>,
+) -> Option<panel_actors::gateway::Frame> {
+    match live {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_json(session: &mut actix_ws::Session, json: bytes::Bytes) -> Result<(), actix_ws::Closed> {

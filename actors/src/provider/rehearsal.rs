@@ -48,6 +48,7 @@ struct Phrases {
     speak_lead: Vec<String>,
     speak_follow: Vec<String>,
     speak_alone: Vec<String>,
+    stopwords: Vec<String>,
     turn: String,
 }
 
@@ -113,12 +114,8 @@ impl Rehearsal {
     /// The whole output of one turn. Deterministic in the brief.
     pub fn compose(&self, brief: &Brief) -> String {
         let mut rng = fastrand::Rng::with_seed(seed(brief));
-        let words = content_words(&brief.floor);
-        let topic = match words.as_slice() {
-            [] => "this".to_owned(),
-            [one] => one.clone(),
-            [a, b, ..] => format!("{a} and {b}"),
-        };
+        let words = content_words(&brief.floor, &self.phrases.stopwords);
+        let topic = topic(&words);
         let mut ranked: Vec<(f64, &Character)> = brief
             .cast
             .iter()
@@ -251,17 +248,30 @@ fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> Option<&'a str> {
     (!items.is_empty()).then(|| items[rng.usize(..items.len())])
 }
 
-/// Lowercased words of five letters or more: a cheap stand-in for "what the
-/// floor is talking about".
-fn content_words(text: &str) -> Vec<String> {
+/// Lowercased words of five letters or more that are not stopwords: a cheap
+/// stand-in for "what the floor is talking about".
+fn content_words(text: &str, stopwords: &[String]) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for w in text.split(|c: char| !c.is_alphanumeric()) {
         let w = w.to_lowercase();
-        if w.chars().count() >= 5 && !words.contains(&w) {
+        if w.chars().count() >= 5 && !words.contains(&w) && !stopwords.contains(&w) {
             words.push(w);
         }
     }
     words
+}
+
+/// The two longest content words, in the order the floor said them.
+fn topic(words: &[String]) -> String {
+    let mut longest: Vec<(usize, &String)> = words.iter().enumerate().collect();
+    longest.sort_by_key(|(i, w)| (std::cmp::Reverse(w.chars().count()), *i));
+    longest.truncate(2);
+    longest.sort_by_key(|(i, _)| *i);
+    match longest.as_slice() {
+        [] => "this".to_owned(),
+        [(_, one)] => (*one).clone(),
+        [(_, a), (_, b), ..] => format!("{a} and {b}"),
+    }
 }
 
 fn seed(brief: &Brief) -> u64 {

@@ -155,7 +155,7 @@ impl Registry {
             return Ok(SessionSummary { actor, ..summary.clone() });
         }
         let events = event_log::read(&self.deps.logs, id)?;
-        let state = replay(&events).map_err(SessionError::from)?;
+        let state = replay(&events, Some(&self.deps.renderer)).map_err(SessionError::from)?;
         let first = events.first().map(|l| l.event.ts).unwrap_or_else(Timestamp::now);
         let summary = SessionSummary {
             id: id.clone(),

@@ -16,7 +16,7 @@ use crate::pricing::Pricing;
 use crate::provider::ProviderInfo;
 use crate::replay::ReplayError;
 use crate::roster::Roster;
-use crate::templates::Templates;
+use crate::templates::Renderer;
 
 /// Bounds that keep one session from growing without limit.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +40,8 @@ impl Default for Limits {
 pub struct SessionDeps {
     pub logs: PathBuf,
     pub roster: Arc<Roster>,
-    pub templates: Arc<Templates>,
+    /// Compiled once and shared by every session using the current templates.
+    pub renderer: Arc<Renderer>,
     pub pricing: Arc<Pricing>,
     pub model: Addr<ModelClient>,
     pub provider: ProviderInfo,

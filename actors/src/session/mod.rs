@@ -35,7 +35,6 @@ use crate::model_client::StreamId;
 use crate::parser::Parser;
 use crate::replay::replay;
 use crate::roster::Character;
-use crate::templates::Renderer;
 
 struct Inflight {
     stream: StreamId,
@@ -90,12 +89,12 @@ impl Session {
         if cast.len() > deps.limits.max_cast {
             return Err(SessionError::CastFull(deps.limits.max_cast));
         }
-        let templates = (*deps.templates).clone();
+        let renderer = deps.renderer.clone();
+        let templates = renderer.templates().clone();
         let depth = new.depth.unwrap_or(templates.default_depth);
         if !(1..=12).contains(&depth) {
             return Err(SessionError::BadDepth);
         }
-        let renderer = Renderer::new(templates.clone()).map_err(crate::megaprompt::MegapromptError::from)?;
         let head = renderer.head(depth, &cast).map_err(crate::megaprompt::MegapromptError::from)?;
         let config = SessionConfig { title: new.title, depth, provider: deps.provider.name.clone() };
         let model = deps.provider.model.clone();
@@ -118,7 +117,7 @@ impl Session {
     /// Returns the session and the events the repair appended.
     pub fn open(deps: SessionDeps, id: SessionId, publisher: Option<Recipient<Publish>>) -> Result<Self, SessionError> {
         let opened = EventLog::open(&deps.logs, &id, deps.durability)?;
-        let state = replay(&opened.events)?;
+        let state = replay(&opened.events, Some(&deps.renderer))?;
         let appended = opened.torn_bytes.min(1) as usize + opened.recovered_turn.map_or(0, |_| 1);
         let repairs: Vec<Arc<Logged>> = opened.events[opened.events.len() - appended..].to_vec();
         let mut session = Self::assemble(id, deps, publisher, opened.log, state.context, state.config, state.model);

@@ -20,7 +20,7 @@ use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::provider::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo};
 use panel_actors::roster::{Character, Roster};
 use panel_actors::session::{Limits, NewSession, Session, SessionDeps};
-use panel_actors::templates::Templates;
+use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -77,7 +77,7 @@ impl Harness {
         let deps = SessionDeps {
             logs: dir.path().to_owned(),
             roster: Arc::new(roster()),
-            templates: Arc::new(templates()),
+            renderer: Arc::new(Renderer::new(templates()).unwrap()),
             pricing: Arc::new(Pricing::embedded()),
             model: ModelClient::new(provider).start(),
             provider: info,

@@ -7,7 +7,7 @@ use panel_actors::templates::Renderer;
 use crate::helpers::{character, cid, templates};
 
 fn opened(cast: &[&str]) -> Megaprompt {
-    let renderer = Renderer::new(templates()).unwrap();
+    let renderer = std::sync::Arc::new(Renderer::new(templates()).unwrap());
     let cast: Vec<_> = cast.iter().map(|c| character(c)).collect();
     let head = renderer.head(4, &cast).unwrap();
     Megaprompt::new(renderer, head, &cast)
