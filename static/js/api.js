@@ -1,0 +1,47 @@
+// Talking to the panel server: REST with JSON errors, SSE and WebSocket URLs.
+// A `?token=` in the page URL (printed by `panel serve --token`) is kept for
+// the tab and sent with every request.
+
+const params = new URLSearchParams(location.search);
+if (params.get('token')) sessionStorage.setItem('panel-token', params.get('token'));
+const token = sessionStorage.getItem('panel-token');
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function withToken(path) {
+  if (!token) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+}
+
+export async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'The panel server cannot be reached.');
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = data && data.error ? data.error : { code: 'http', message: `${res.status} ${res.statusText}` };
+    throw new ApiError(res.status, err.code, err.message);
+  }
+  return data;
+}
+
+export function eventsUrl(id, since) {
+  return withToken(`/api/sessions/${encodeURIComponent(id)}/events?since=${since}`);
+}
+
+export function socketUrl(id) {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return withToken(`${scheme}://${location.host}/api/sessions/${encodeURIComponent(id)}/ws?events=none`);
+}

@@ -1,0 +1,245 @@
+// The live chat: everything shown comes from the session's SSE stream
+// (EventSource resumes with Last-Event-ID after a drop, and the timeline
+// ignores what it has already applied); everything sent goes over the
+// WebSocket, and is answered with an ack or an error.
+
+import { api, eventsUrl, socketUrl } from './api.js';
+import { h, clear, toast, usd } from './dom.js';
+import { Timeline } from './timeline.js';
+import { Composer } from './composer.js';
+
+const KINDS = ['session-open', 'human-speak', 'turn-start', 'deliberation', 'speak', 'pass', 'unparsed', 'join',
+  'leave', 'cost', 'turn-end', 'turn-aborted', 'error', 'actor-restart', 'log-repair', 'session-close'];
+
+export class ChatView {
+  constructor(view, id) {
+    this.view = view;
+    this.id = id;
+    this.pending = [];        // cast changes waiting for the boundary: { add | retire }
+    this.queued = [];         // floor messages sent but not yet taken: { text, el }
+    this.requests = new Map(); // WebSocket request id → { resolve, reject }
+    this.nextRequest = 1;
+    this.closing = false;
+  }
+
+  async open() {
+    let detail, roster;
+    try {
+      [detail, roster] = await Promise.all([api('GET', `/api/sessions/${this.id}`), api('GET', '/api/roster')]);
+    } catch (e) {
+      clear(this.view).append(h('div', { class: 'sessions-page' },
+        h('p', { class: 'error-text' }, e.message), h('a', { href: '#/' }, '← All sessions')));
+      return;
+    }
+    this.roster = roster.characters;
+    if (detail.live) this.pending = detail.live.pending_changes.slice();
+    this.build();
+    this.timeline = new Timeline({
+      chat: this.chatEl,
+      drawer: this.drawerList,
+      onChange: (ev) => this.changed(ev),
+      onRetry: (text) => this.composer.fill(text),
+    });
+    document.title = `${detail.title} · panel`;
+    document.getElementById('session-title').textContent = detail.title;
+    this.connectEvents();
+    this.connectSocket();
+    this.renderStrip();
+  }
+
+  close() {
+    this.closing = true;
+    this.source?.close();
+    this.socket?.close();
+  }
+
+  build() {
+    this.chatEl = h('ol', { class: 'chat', 'aria-label': 'Conversation', 'aria-live': 'polite' });
+    this.drawerList = h('div', { class: 'drawer-list' });
+    this.drawer = h('aside', { class: 'drawer', id: 'confer-drawer', 'aria-label': 'Confer', hidden: true },
+      h('div', { class: 'drawer-head' }, h('h2', {}, 'Confer'),
+        h('button', { type: 'button', class: 'icon', 'aria-label': 'Close the confer drawer', onclick: () => this.toggleDrawer(false) }, '✕')),
+      h('p', { class: 'muted small' }, 'The panel\'s private back-and-forth before each answer.'),
+      this.drawerList);
+    this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.toggleDrawer() }, 'Confer');
+    this.strip = h('div', { class: 'strip', 'aria-label': 'On stage' });
+    this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
+    this.composer = new Composer({
+      onSend: (text) => this.say(text),
+      names: () => this.timeline.onStage.map((id) => this.timeline.person(id).name),
+    });
+    const main = h('section', { class: 'chat-pane' }, this.chatEl, this.composer.el);
+    clear(this.view).append(h('div', { class: 'chat-view' },
+      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.totalsEl, this.drawerButton),
+      h('div', { class: 'chat-body' }, main, this.drawer)));
+    this.view.addEventListener('click', (event) => {
+      const link = event.target.closest('.confer-link, .turn-link');
+      if (!link) return;
+      event.preventDefault();
+      const turn = link.dataset.turn;
+      if (link.classList.contains('confer-link')) {
+        this.toggleDrawer(true);
+        this.drawer.querySelector(`#confer-${turn}`)?.scrollIntoView({ block: 'start' });
+      } else {
+        document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
+      }
+    });
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && !this.drawer.hidden) this.toggleDrawer(false);
+    });
+  }
+
+  toggleDrawer(open = this.drawer.hidden) {
+    this.drawer.hidden = !open;
+    this.drawerButton.setAttribute('aria-expanded', String(open));
+    this.drawerButton.classList.toggle('active', open);
+  }
+
+  connection(state) {
+    const el = document.getElementById('connection');
+    el.hidden = false;
+    el.dataset.state = state;
+    el.textContent = { live: 'live', reconnecting: 'reconnecting…', offline: 'offline' }[state];
+  }
+
+  connectEvents() {
+    // since=0 on first load; after a drop EventSource itself resumes with
+    // Last-Event-ID, which the server prefers over the query.
+    this.source = new EventSource(eventsUrl(this.id, this.timeline.lastSeq));
+    this.source.onopen = () => this.connection('live');
+    this.source.onerror = () => {
+      if (this.closing) return;
+      if (this.source.readyState === EventSource.CLOSED) {
+        this.connection('offline');
+        setTimeout(() => { if (!this.closing) this.connectEvents(); }, 2000);
+      } else {
+        this.connection('reconnecting');
+      }
+    };
+    for (const kind of KINDS) {
+      this.source.addEventListener(kind, (e) => this.timeline.apply(JSON.parse(e.data)));
+    }
+    this.source.addEventListener('speak-delta', (e) => this.timeline.delta(JSON.parse(e.data)));
+  }
+
+  connectSocket() {
+    const socket = new WebSocket(socketUrl(this.id));
+    this.socket = socket;
+    socket.onmessage = (e) => {
+      const msg = JSON.parse(e.data);
+      const waiting = this.requests.get(msg.id);
+      if (!waiting) return;
+      this.requests.delete(msg.id);
+      if (msg.type === 'ack') waiting.resolve(msg.result);
+      else waiting.reject(Object.assign(new Error(msg.message), { code: msg.code }));
+    };
+    socket.onclose = () => {
+      for (const w of this.requests.values()) w.reject(new Error('The connection closed; try again.'));
+      this.requests.clear();
+      if (!this.closing) setTimeout(() => this.connectSocket(), 1000);
+    };
+  }
+
+  send(command) {
+    return new Promise((resolve, reject) => {
+      if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
+        reject(new Error('Not connected yet; try again in a moment.'));
+        return;
+      }
+      const id = this.nextRequest++;
+      this.requests.set(id, { resolve, reject });
+      this.socket.send(JSON.stringify({ ...command, id }));
+    });
+  }
+
+  async say(text) {
+    const el = h('li', { class: 'queued' }, h('span', { class: 'floor-text' }, text), h('span', { class: 'badge' }, 'sending…'));
+    this.chatEl.append(el);
+    const entry = { text: text.trim(), el };
+    this.queued.push(entry);
+    try {
+      const ack = await this.send({ type: 'say', text });
+      el.querySelector('.badge').textContent = ack.queued > 0 ? `queued · turn ${ack.turn}` : 'sent';
+      return true;
+    } catch (e) {
+      el.remove();
+      this.queued = this.queued.filter((q) => q !== entry);
+      toast(e.message);
+      return false;
+    }
+  }
+
+  async change(command) {
+    try {
+      const ack = await this.send(command);
+      if (ack.pending) this.pending.push(command.type === 'add' ? { add: command.character } : { retire: command.character });
+      this.renderStrip();
+    } catch (e) {
+      toast(e.message);
+    }
+  }
+
+  changed(ev) {
+    if (ev.kind === 'human-speak') {
+      // The floor line has been taken: its queued placeholder goes.
+      const i = this.queued.findIndex((q) => ev.text.endsWith(q.text) || q.text.endsWith(ev.text));
+      if (i >= 0) {
+        this.queued[i].el.remove();
+        this.queued.splice(i, 1);
+      }
+    }
+    if (ev.kind === 'join') this.pending = this.pending.filter((p) => p.add !== ev.character);
+    if (ev.kind === 'leave') this.pending = this.pending.filter((p) => p.retire !== ev.character);
+    if (ev.kind === 'session-open') {
+      document.getElementById('session-title').textContent = ev.config.title;
+    }
+    // Keep queued placeholders after the newest turn.
+    for (const q of this.queued) this.chatEl.append(q.el);
+    this.composer.setBusy(this.timeline.inFlight);
+    this.composer.setClosed(this.timeline.closed);
+    this.renderStrip();
+    this.renderTotals();
+    if (ev.kind !== 'session-open') this.chatEl.lastElementChild?.scrollIntoView({ block: 'end' });
+  }
+
+  renderTotals() {
+    const t = this.timeline.totals;
+    const input = t.input + t.cache_write + t.cache_read;
+    const share = input ? Math.round((100 * t.cache_read) / input) : 0;
+    this.totalsEl.textContent = `${usd(t.usd)}${t.priced ? '' : '+'} · ${share}% cache reads`;
+  }
+
+  renderStrip() {
+    const tl = this.timeline;
+    const leaving = new Set(this.pending.filter((p) => p.retire).map((p) => p.retire));
+    const chips = tl.onStage.map((id) => {
+      const who = tl.person(id);
+      const pending = leaving.has(id);
+      return h('span', { class: `chip${pending ? ' pending' : ''}`, '--c': who.colour, dataset: { id } },
+        h('span', { class: 'dot' }), who.name,
+        pending ? h('span', { class: 'note' }, 'leaves at the next turn') : null,
+        tl.closed || pending ? null : h('button', { type: 'button', class: 'icon', 'aria-label': `Retire ${who.name}`, title: `Retire ${who.name}`, onclick: () => this.change({ type: 'retire', character: id }) }, '✕'));
+    });
+    const joining = this.pending.filter((p) => p.add).map((p) => {
+      const c = this.roster.find((r) => r.id === p.add) || { name: p.add, colour: '#888888' };
+      return h('span', { class: 'chip pending', '--c': c.colour, dataset: { id: p.add } }, h('span', { class: 'dot' }), c.name, h('span', { class: 'note' }, 'joins at the next turn'));
+    });
+    const add = tl.closed ? null : this.libraryButton();
+    clear(this.strip).append(...chips, ...joining, add);
+  }
+
+  libraryButton() {
+    const tl = this.timeline;
+    const taken = new Set([...tl.onStage, ...this.pending.filter((p) => p.add).map((p) => p.add)]);
+    const menu = h('div', { class: 'library', role: 'menu', hidden: true },
+      h('p', { class: 'muted small' }, 'Add to the panel'),
+      this.roster.filter((c) => !taken.has(c.id)).map((c) => h('button', {
+        type: 'button', role: 'menuitem', class: 'library-item', '--c': c.colour, dataset: { id: c.id },
+        onclick: () => { menu.hidden = true; this.change({ type: 'add', character: c.id }); },
+      }, h('span', { class: 'dot' }), h('b', {}, c.name), h('span', { class: 'tagline' }, c.tagline))));
+    const button = h('button', { type: 'button', class: 'add', 'aria-haspopup': 'menu', 'aria-label': 'Add a character', title: 'Add a character',
+      onclick: () => { menu.hidden = !menu.hidden; if (!menu.hidden) menu.querySelector('button')?.focus(); } }, '⊕');
+    menu.addEventListener('keydown', (e) => { if (e.key === 'Escape') { menu.hidden = true; button.focus(); } });
+    return h('span', { class: 'add-wrap' }, button, menu);
+  }
+}

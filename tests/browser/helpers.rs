@@ -1,0 +1,156 @@
+//! A headless Chromium per test, through a chromedriver the test starts.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+pub use crate::app::*;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    name: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn binary(env: &str, candidates: &[&str]) -> String {
+    if let Ok(path) = std::env::var(env) {
+        return path;
+    }
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| panic!("no {candidates:?}: install Debian's chromium and chromium-driver (see .ci/run)"))
+        .to_string()
+}
+
+impl Browser {
+    /// Starts chromedriver and a fresh headless Chromium; `name` names the screenshot.
+    pub async fn launch(name: &str) -> Self {
+        let port = free_port();
+        let driver = Command::new(binary("CHROMEDRIVER", &["/usr/bin/chromedriver"]))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary("CHROMIUM", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let caps: fantoccini::wd::Capabilities = caps.as_object().unwrap().clone();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        };
+        Self { client, driver, _profile: profile, name: name.to_owned() }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Waits until `script` (a JS expression) is truthy; on timeout, saves
+    /// a screenshot and fails with `what`.
+    pub async fn until(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.js(&format!("return ({script});")).await;
+            if !matches!(value, Value::Null | Value::Bool(false)) && value != json!(0) && value != json!("") {
+                return value;
+            }
+            if Instant::now() > deadline {
+                self.screenshot(&format!("{}-timeout", self.name)).await;
+                panic!("timed out waiting for {what}: {script}");
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    pub async fn count(&self, css: &str) -> u64 {
+        self.js(&format!("return document.querySelectorAll({css:?}).length;")).await.as_u64().unwrap()
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.js(&format!("const e = document.querySelector({css:?}); return e ? e.textContent : null;"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-output/browser");
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Ok(png) = self.client.screenshot().await {
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    /// Saves the test's screenshot and closes the browser.
+    pub async fn finish(mut self) {
+        self.screenshot(&self.name.clone()).await;
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+/// Keys for `send_keys`: WebDriver's code points.
+pub const ENTER: &str = "\u{E007}";
+pub const TAB: &str = "\u{E004}";

@@ -1,0 +1,12 @@
+//! Browser tests: the real server, driven in a real headless Chromium over
+//! WebDriver (Debian's `chromium` and `chromium-driver`). Each test saves a
+//! screenshot under `target/test-output/browser/`.
+
+// The same real-server helpers as the API tests.
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod app;
+mod helpers;
+
+mod chat;
+mod sessions;
