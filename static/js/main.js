@@ -28,7 +28,7 @@ async function badge() {
   try {
     const health = await api('GET', '/healthz');
     const p = health.provider;
-    el.textContent = p.offline ? 'Rehearsal engine · offline, simulated costs' : `${p.model}`;
+    el.textContent = p.offline ? 'Rehearsal engine · offline' : `${p.model}`;
     el.title = p.offline
       ? 'No API key is set: the offline rehearsal engine voices the panel and costs are simulated.'
       : `Model ${p.model} via ${p.name}`;

@@ -166,3 +166,33 @@ async fn a_second_window_watches_the_same_session_in_step() {
     one.finish().await;
     two.finish().await;
 }
+
+#[actix_web::test]
+async fn the_chat_fits_a_narrow_window_in_dark_mode_and_works_from_the_keyboard() {
+    let app = spawn_app().await;
+    let id = app.create(&["iris", "maren", "otto"]).await;
+    let b = Browser::launch_with("chat-narrow-dark", &["--force-dark-mode"]).await;
+    b.client.set_window_size(420, 900).await.unwrap();
+    b.goto(&app.url(&format!("/#/s/{id}"))).await;
+    b.until("the stream to be live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
+    b.until("the socket", "document.querySelector('.strip .chip') !== null").await;
+    let dark = b.js("return matchMedia('(prefers-color-scheme: dark)').matches;").await;
+    assert_eq!(dark, json!(true));
+    let background = b.js("return getComputedStyle(document.documentElement).getPropertyValue('--bg').trim();").await;
+    assert_eq!(background, json!("#151517"), "the dark palette is in use");
+    send(&b, "Is it ever right to withhold a diagnosis from a frightened patient?").await;
+    b.until("turn 1 to end", &turn_done(1)).await;
+    let overflow = b.js("return document.documentElement.scrollWidth - window.innerWidth;").await;
+    let wide = b.js("return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 8);").await;
+    assert!(overflow.as_i64().unwrap() <= 0, "nothing overflows sideways: {overflow} {wide}");
+    // The drawer opens from the keyboard and closes with Escape.
+    b.js("document.querySelector('.drawer-toggle').focus();").await;
+    b.type_into(".drawer-toggle", ENTER).await;
+    b.until("the drawer", "!document.querySelector('#confer-drawer').hidden").await;
+    let covers = b.js("const r = document.querySelector('#confer-drawer').getBoundingClientRect(); return r.right <= window.innerWidth + 1 && r.width > 300;").await;
+    assert_eq!(covers, json!(true), "the drawer slides over the chat on a narrow screen");
+    b.screenshot("chat-narrow-dark-drawer").await;
+    b.type_into(".drawer-toggle", "\u{E00C}").await;
+    b.until("the drawer to close", "document.querySelector('#confer-drawer').hidden").await;
+    b.finish().await;
+}

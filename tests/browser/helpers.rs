@@ -37,6 +37,11 @@ fn binary(env: &str, candidates: &[&str]) -> String {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium; `name` names the screenshot.
     pub async fn launch(name: &str) -> Self {
+        Self::launch_with(name, &[]).await
+    }
+
+    /// Like [`Browser::launch`], with extra Chromium flags.
+    pub async fn launch_with(name: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let driver = Command::new(binary("CHROMEDRIVER", &["/usr/bin/chromedriver"]))
             .arg(format!("--port={port}"))
@@ -45,16 +50,27 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": binary("CHROMIUM", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
+                "args": args,
             },
         });
         let caps: fantoccini::wd::Capabilities = caps.as_object().unwrap().clone();
