@@ -6,9 +6,17 @@
 //! so a busy session slows only its own stream, and a session that has gone
 //! away (its mailbox closed) cancels its stream at the next piece. [`Cancel`]
 //! stops a stream at once, e.g. when a turn is aborted.
+//!
+//! Failures are retried here, the same way for every provider, but only
+//! while nothing of the turn has streamed: a retry after text had been shown
+//! would show it twice. Backoff is exponential with jitter, capped, and
+//! honours the provider's `retry-after`. A stream that goes quiet for longer
+//! than the idle timeout counts as a failure (a stall) too.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::StreamExt as _;
@@ -60,14 +68,55 @@ pub struct Cancel(pub StreamId);
 #[rtype(result = "ProviderInfo")]
 pub struct Describe;
 
+/// How failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A stream silent for this long has stalled.
+    pub idle_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // The Anthropic SDK's backoff (0.5 s doubling to 8 s), with one more try.
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            idle_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0-based): the server's
+    /// `retry-after` if it gave one, else capped exponential backoff with up
+    /// to 25% jitter taken off.
+    pub fn delay(&self, attempt: u32, error: &ModelError) -> Duration {
+        if let Some(after) = error.retry_after {
+            return after.min(Duration::from_secs(60));
+        }
+        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        exp.mul_f64(1.0 - 0.25 * fastrand::f64())
+    }
+}
+
 pub struct ModelClient {
-    provider: Box<dyn Provider>,
+    provider: Rc<dyn Provider>,
+    policy: RetryPolicy,
     streams: HashMap<StreamId, SpawnHandle>,
 }
 
 impl ModelClient {
     pub fn new(provider: Box<dyn Provider>) -> Self {
-        Self { provider, streams: HashMap::new() }
+        Self::with_policy(provider, RetryPolicy::default())
+    }
+
+    pub fn with_policy(provider: Box<dyn Provider>, policy: RetryPolicy) -> Self {
+        Self { provider: Rc::from(provider), policy, streams: HashMap::new() }
     }
 }
 
@@ -86,26 +135,30 @@ impl Handler<Complete> for ModelClient {
 
     fn handle(&mut self, msg: Complete, ctx: &mut Self::Context) {
         let Complete { stream: id, request, sink } = msg;
-        let mut stream = self.provider.stream(request);
+        let provider = self.provider.clone();
+        let policy = self.policy;
         let pump = async move {
-            let mut usage = Usage::default();
-            while let Some(next) = stream.next().await {
-                let item = match next {
-                    Ok(ModelEvent::Text(text)) if text.is_empty() => continue,
-                    Ok(ModelEvent::Text(text)) => StreamItem::Text(text),
-                    Ok(ModelEvent::Usage(u)) => {
-                        usage = u;
-                        continue;
+            let mut attempt = 0;
+            let mut streamed = false;
+            let outcome = loop {
+                match pump(&*provider, &request, &policy, id, &sink, &mut streamed).await {
+                    Ok(Some(usage)) => break StreamItem::Done(usage),
+                    // The session is gone: nobody to tell.
+                    Ok(None) => return,
+                    Err(e) if e.retryable && !streamed && attempt < policy.max_retries => {
+                        let wait = policy.delay(attempt, &e);
+                        log::warn!(
+                            "model call failed ({e}); retry {} of {} in {wait:?}",
+                            attempt + 1,
+                            policy.max_retries
+                        );
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
                     }
-                    Err(e) => StreamItem::Failed(e),
-                };
-                let failed = matches!(item, StreamItem::Failed(_));
-                if sink.send(StreamEvent { stream: id, item }).await.is_err() || failed {
-                    // The session is gone, or the stream is over.
-                    return;
+                    Err(e) => break StreamItem::Failed(e),
                 }
-            }
-            let _ = sink.send(StreamEvent { stream: id, item: StreamItem::Done(usage) }).await;
+            };
+            let _ = sink.send(StreamEvent { stream: id, item: outcome }).await;
         };
         let handle = ctx.spawn(pump.into_actor(self).map(move |(), act, _| {
             act.streams.remove(&id);
@@ -129,5 +182,36 @@ impl Handler<Describe> for ModelClient {
 
     fn handle(&mut self, _: Describe, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.provider.info())
+    }
+}
+
+/// One attempt: forwards text to the session. `Ok(Some(usage))` when the
+/// stream ended well, `Ok(None)` when the session went away.
+async fn pump(
+    provider: &dyn Provider,
+    request: &CompletionRequest,
+    policy: &RetryPolicy,
+    id: StreamId,
+    sink: &Recipient<StreamEvent>,
+    streamed: &mut bool,
+) -> Result<Option<Usage>, ModelError> {
+    let mut stream = provider.stream(request.clone());
+    let mut usage = Usage::default();
+    loop {
+        let next = tokio::time::timeout(policy.idle_timeout, stream.next()).await.map_err(|_| {
+            ModelError::new("stalled", format!("the model sent nothing for {:?}", policy.idle_timeout), true)
+        })?;
+        match next {
+            None => return Ok(Some(usage)),
+            Some(Ok(ModelEvent::Usage(u))) => usage = u,
+            Some(Ok(ModelEvent::Text(text))) if text.is_empty() => {}
+            Some(Ok(ModelEvent::Text(text))) => {
+                *streamed = true;
+                if sink.send(StreamEvent { stream: id, item: StreamItem::Text(text) }).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            Some(Err(e)) => return Err(e),
+        }
     }
 }

@@ -7,7 +7,11 @@
 //! Usage reports *replace* earlier ones (providers report cumulative counts);
 //! the last one before the stream ends is the turn's usage.
 
+pub mod anthropic;
+pub mod http;
+pub mod openai;
 pub mod rehearsal;
+pub mod sse;
 
 use futures_util::stream::LocalBoxStream;
 use serde::Serialize;
@@ -62,11 +66,13 @@ pub struct ModelError {
     pub message: String,
     /// Worth trying again (rate limits, overload, transient network errors).
     pub retryable: bool,
+    /// How long the provider asked us to wait before trying again.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ModelError {
     pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable }
+        Self { code: code.to_owned(), message: message.into(), retryable, retry_after: None }
     }
 }
 

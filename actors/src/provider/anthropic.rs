@@ -1,0 +1,205 @@
+//! The Anthropic Messages API, streamed, with prompt caching.
+//!
+//! Layout: the head is the one system block, with a cache breakpoint at its
+//! end; the tail is the messages, with a second breakpoint on the newest one
+//! (two of the four the API allows). Each turn therefore reads everything
+//! before from the cache and writes only what is new.
+//!
+//! Usage comes from `message_start` and `message_delta` and is *replaced*,
+//! never summed (the counts are cumulative). A stream that ends without
+//! `message_stop` is a failure, not a short answer.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::http::{self, ApiKey, Sender};
+use super::sse::SseDecoder;
+use super::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
+use crate::megaprompt::{Prompt, Role};
+
+pub const VERSION: &str = "2023-06-01";
+
+/// Prompt-cache lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheTtl {
+    #[default]
+    FiveMinutes,
+    /// Costs 2× input to write instead of 1.25×; outlives a coffee break.
+    OneHour,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnthropicConfig {
+    /// Without `/v1`, e.g. `https://api.anthropic.com`.
+    pub base_url: String,
+    pub api_key: ApiKey,
+    pub model: String,
+    pub max_tokens: u32,
+    pub cache_ttl: CacheTtl,
+    pub head_timeout: Duration,
+}
+
+pub struct Anthropic {
+    config: AnthropicConfig,
+    client: awc::Client,
+}
+
+impl Anthropic {
+    pub fn new(config: AnthropicConfig) -> Self {
+        let client = http::client(config.head_timeout);
+        Self { config, client }
+    }
+}
+
+#[derive(Serialize)]
+struct CacheControl {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct TextBlock<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: Vec<TextBlock<'a>>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    system: Vec<TextBlock<'a>>,
+    messages: Vec<Message<'a>>,
+}
+
+/// The request body for `prompt`: cache marks become `cache_control`.
+pub fn body(prompt: &Prompt, model: &str, max_tokens: u32, ttl: CacheTtl) -> String {
+    let mark = |cache: bool| {
+        cache.then(|| CacheControl { kind: "ephemeral", ttl: (ttl == CacheTtl::OneHour).then_some("1h") })
+    };
+    let block = |text, cache| TextBlock { kind: "text", text, cache_control: mark(cache) };
+    let body = Body {
+        model,
+        max_tokens,
+        stream: true,
+        stop_sequences: &prompt.stop_sequences,
+        system: prompt.system.iter().map(|b| block(&b.text, b.cache)).collect(),
+        messages: prompt
+            .messages
+            .iter()
+            .map(|m| Message {
+                role: if m.role == Role::User { "user" } else { "assistant" },
+                content: vec![block(&m.text, m.cache)],
+            })
+            .collect(),
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+impl Provider for Anthropic {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo { name: "anthropic".into(), model: self.config.model.clone(), offline: false }
+    }
+
+    fn stream(
+        &self,
+        request: CompletionRequest,
+    ) -> futures_util::stream::LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
+        let c = &self.config;
+        let body = body(&request.prompt, &c.model, c.max_tokens, c.cache_ttl);
+        let url = format!("{}/v1/messages", c.base_url.trim_end_matches('/'));
+        let client = self.client.clone();
+        let key = c.api_key.clone();
+        http::spawn_stream(move |tx| async move {
+            if let Err(e) = run(client, url, key, body, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        })
+    }
+}
+
+async fn run(client: awc::Client, url: String, key: ApiKey, body: String, tx: &Sender) -> Result<(), ModelError> {
+    use futures_util::StreamExt as _;
+    let mut res = client
+        .post(&url)
+        .insert_header(("x-api-key", key.expose()))
+        .insert_header(("anthropic-version", VERSION))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("accept", "text/event-stream"))
+        .send_body(body)
+        .await
+        .map_err(|e| http::connection_error("Anthropic", e, &key))?;
+    if !res.status().is_success() {
+        return Err(http::http_error("Anthropic", &mut res, &key).await);
+    }
+    let mut decoder = SseDecoder::new();
+    let mut usage = Usage::default();
+    while let Some(chunk) = res.next().await {
+        let chunk =
+            chunk.map_err(|e| ModelError::new("connection", key.redact(&format!("the stream broke: {e}")), true))?;
+        for message in decoder.feed(&chunk) {
+            let data: Value = serde_json::from_str(&message.data).unwrap_or(Value::Null);
+            match data["type"].as_str().unwrap_or(&message.event) {
+                "message_start" => read_usage(&data["message"]["usage"], &mut usage),
+                "message_delta" => read_usage(&data["usage"], &mut usage),
+                "content_block_delta" if data["delta"]["type"] == "text_delta" => {
+                    let text = data["delta"]["text"].as_str().unwrap_or_default().to_owned();
+                    if tx.send(Ok(ModelEvent::Text(text))).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                "error" => return Err(stream_error(&data["error"], &key)),
+                "message_stop" => {
+                    let _ = tx.send(Ok(ModelEvent::Usage(usage))).await;
+                    return Ok(());
+                }
+                // `ping`, block starts and stops, and event types added later.
+                _ => {}
+            }
+        }
+    }
+    Err(ModelError::new("truncated", "the stream ended before message_stop", true))
+}
+
+/// Replaces the counts present in `u`: they are cumulative, never deltas.
+fn read_usage(u: &Value, usage: &mut Usage) {
+    let take = |field: &str, into: &mut u64| {
+        if let Some(n) = u[field].as_u64() {
+            *into = n;
+        }
+    };
+    take("input_tokens", &mut usage.input);
+    take("cache_creation_input_tokens", &mut usage.cache_write);
+    take("cache_read_input_tokens", &mut usage.cache_read);
+    take("output_tokens", &mut usage.output);
+    if let Some(n) = u["cache_creation"]["ephemeral_1h_input_tokens"].as_u64() {
+        usage.cache_write_1h = n;
+    }
+}
+
+fn stream_error(error: &Value, key: &ApiKey) -> ModelError {
+    let kind = error["type"].as_str().unwrap_or("error");
+    let message = error["message"].as_str().unwrap_or("the model reported an error");
+    let (code, retryable) = match kind {
+        "overloaded_error" => ("overloaded", true),
+        "api_error" | "timeout_error" => ("provider-error", true),
+        "rate_limit_error" => ("rate-limited", true),
+        _ => ("provider-error", false),
+    };
+    ModelError::new(code, key.redact(&format!("Anthropic reported {kind} mid-stream: {message}")), retryable)
+}
