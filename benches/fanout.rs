@@ -66,6 +66,8 @@ fn settings(logs: &Path) -> Settings {
         keep_alive: Duration::from_secs(15),
         subscriber_queue: 1024,
         workers: 1,
+        provider: panel::config::ProviderChoice::Rehearsal,
+        retry: Default::default(),
     }
 }
 

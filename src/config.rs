@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use panel_actors::event_log::Durability;
+use panel_actors::provider::anthropic::{AnthropicConfig, CacheTtl};
+use panel_actors::provider::http::ApiKey;
+use panel_actors::provider::openai::OpenAiConfig;
 
 #[derive(Debug, Parser)]
 #[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]
@@ -50,6 +53,88 @@ pub struct ServeArgs {
     /// Enable debugging routes (e.g. make a session's actor panic).
     #[arg(long, env = "PANEL_DEBUG_ROUTES")]
     pub debug_routes: bool,
+    /// Who voices the panel. Default: anthropic when ANTHROPIC_API_KEY is
+    /// set, else openai when OPENAI_BASE_URL is set, else the rehearsal engine.
+    #[arg(long, env = "PANEL_PROVIDER", value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// The model id (default: claude-sonnet-5 for anthropic).
+    #[arg(long, env = "PANEL_MODEL")]
+    pub model: Option<String>,
+    /// Most tokens one turn may write.
+    #[arg(long, env = "PANEL_MAX_TOKENS", default_value_t = 4096)]
+    pub max_tokens: u32,
+    /// Prompt-cache lifetime for Anthropic: 5m, or 1h (dearer writes, survives pauses).
+    #[arg(long, env = "PANEL_CACHE_TTL", default_value = "5m", value_parser = ["5m", "1h"])]
+    pub cache_ttl: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderArg {
+    Anthropic,
+    Openai,
+    Rehearsal,
+}
+
+/// The model provider, fully configured.
+#[derive(Debug, Clone)]
+pub enum ProviderChoice {
+    Rehearsal,
+    Anthropic(AnthropicConfig),
+    OpenAi(OpenAiConfig),
+}
+
+/// How long a provider may take to start answering (the response head).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl ServeArgs {
+    /// Chooses and configures the provider from the arguments and `env`
+    /// (the process environment, in `main`). API keys come only from the
+    /// environment, never from a flag, so they stay out of `ps` and shell history.
+    pub fn provider(&self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<ProviderChoice> {
+        let var = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let chosen = self.provider.unwrap_or(if var("ANTHROPIC_API_KEY").is_some() {
+            ProviderArg::Anthropic
+        } else if var("OPENAI_BASE_URL").is_some() {
+            ProviderArg::Openai
+        } else {
+            ProviderArg::Rehearsal
+        });
+        Ok(match chosen {
+            ProviderArg::Rehearsal => ProviderChoice::Rehearsal,
+            ProviderArg::Anthropic => {
+                let Some(key) = var("ANTHROPIC_API_KEY") else {
+                    anyhow::bail!("the anthropic provider needs ANTHROPIC_API_KEY in the environment");
+                };
+                ProviderChoice::Anthropic(AnthropicConfig {
+                    base_url: var("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
+                    api_key: ApiKey::new(key),
+                    model: self.model.clone().unwrap_or_else(|| "claude-sonnet-5".into()),
+                    max_tokens: self.max_tokens,
+                    cache_ttl: if self.cache_ttl == "1h" { CacheTtl::OneHour } else { CacheTtl::FiveMinutes },
+                    head_timeout: HEAD_TIMEOUT,
+                })
+            }
+            ProviderArg::Openai => {
+                let base_url = var("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
+                let key = var("OPENAI_API_KEY");
+                if key.is_none() && base_url.contains("api.openai.com") {
+                    anyhow::bail!(
+                        "the openai provider needs OPENAI_API_KEY for {base_url} (set OPENAI_BASE_URL for a local server)"
+                    );
+                }
+                let Some(model) = self.model.clone() else {
+                    anyhow::bail!("the openai provider needs a model: set PANEL_MODEL or --model");
+                };
+                ProviderChoice::OpenAi(OpenAiConfig {
+                    base_url,
+                    api_key: key.map(ApiKey::new),
+                    model,
+                    max_tokens: self.max_tokens,
+                    head_timeout: HEAD_TIMEOUT,
+                })
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -84,11 +169,16 @@ pub struct Settings {
     pub subscriber_queue: usize,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    pub provider: ProviderChoice,
+    pub retry: panel_actors::model_client::RetryPolicy,
 }
 
-impl From<ServeArgs> for Settings {
-    fn from(a: ServeArgs) -> Self {
-        Self {
+impl ServeArgs {
+    /// The settings these arguments and `env` describe.
+    pub fn settings(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let provider = self.provider(env)?;
+        let a = self;
+        Ok(Settings {
             addr: a.addr,
             logs: a.logs,
             roster: a.roster,
@@ -100,6 +190,54 @@ impl From<ServeArgs> for Settings {
             keep_alive: Duration::from_secs(15),
             subscriber_queue: 1024,
             workers: 0,
-        }
+            provider,
+            retry: Default::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["panel"];
+        argv.extend(extra);
+        Cli::parse_from(argv).serve
+    }
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn with_no_key_the_rehearsal_engine_is_the_default() {
+        assert!(matches!(args(&[]).provider(env(&[])).unwrap(), ProviderChoice::Rehearsal));
+    }
+
+    #[test]
+    fn an_anthropic_key_chooses_anthropic_and_an_openai_base_url_chooses_openai() {
+        let a = args(&[])
+            .provider(env(&[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_BASE_URL", "http://x/v1")]))
+            .unwrap();
+        assert!(
+            matches!(a, ProviderChoice::Anthropic(c) if c.model == "claude-sonnet-5" && c.base_url == "https://api.anthropic.com")
+        );
+        let o = args(&["--model", "qwen"]).provider(env(&[("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")])).unwrap();
+        assert!(matches!(o, ProviderChoice::OpenAi(c) if c.api_key.is_none() && c.model == "qwen"));
+    }
+
+    #[test]
+    fn a_chosen_provider_without_its_key_is_a_clear_error() {
+        let err = args(&["--provider", "anthropic"]).provider(env(&[])).unwrap_err().to_string();
+        assert!(err.contains("ANTHROPIC_API_KEY"), "{err}");
+        let err = args(&["--provider", "openai", "--model", "gpt"]).provider(env(&[])).unwrap_err().to_string();
+        assert!(err.contains("OPENAI_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_output() {
+        let a = args(&[]).provider(env(&[("ANTHROPIC_API_KEY", "sk-ant-secret-123")])).unwrap();
+        assert!(!format!("{a:?}").contains("secret-123"));
     }
 }

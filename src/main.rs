@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
     };
-    let app = Application::build(args.into()).await?;
+    let app = Application::build(args.settings(|k| std::env::var(k).ok())?).await?;
     println!("{}", app.banner());
     app.run_until_stopped().await?;
     Ok(())

@@ -13,6 +13,8 @@ use actix_web_lab::middleware::CatchPanic;
 use anyhow::Context as _;
 use panel_actors::model_client::ModelClient;
 use panel_actors::pricing::Pricing;
+use panel_actors::provider::anthropic::Anthropic;
+use panel_actors::provider::openai::OpenAi;
 use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::provider::{Provider, ProviderInfo};
 use panel_actors::registry::{Registry, StopAll};
@@ -20,7 +22,7 @@ use panel_actors::roster::Roster;
 use panel_actors::session::{Limits, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 
-use crate::config::Settings;
+use crate::config::{ProviderChoice, Settings};
 use crate::guard::{GuardConfig, guard};
 use crate::routes::{self, AppState};
 
@@ -49,7 +51,11 @@ impl Application {
         let prompts = settings.roster.join("prompts");
         let templates = Templates::load(&prompts)?;
         let pricing = Pricing::load(&settings.roster.join("pricing.toml"))?;
-        let provider: Box<dyn Provider> = Box::new(Rehearsal::load(&prompts, settings.rehearsal_pace)?);
+        let provider: Box<dyn Provider> = match &settings.provider {
+            ProviderChoice::Rehearsal => Box::new(Rehearsal::load(&prompts, settings.rehearsal_pace)?),
+            ProviderChoice::Anthropic(config) => Box::new(Anthropic::new(config.clone())),
+            ProviderChoice::OpenAi(config) => Box::new(OpenAi::new(config.clone())),
+        };
         let info = provider.info();
         std::fs::create_dir_all(&settings.logs)
             .with_context(|| format!("cannot create the logs folder {}", settings.logs.display()))?;
@@ -60,7 +66,7 @@ impl Application {
             roster: roster.clone(),
             renderer: Arc::new(Renderer::new(templates)?),
             pricing: Arc::new(pricing),
-            model: ModelClient::new(provider).start(),
+            model: ModelClient::with_policy(provider, settings.retry).start(),
             provider: info.clone(),
             durability: settings.durability,
             limits: Limits::default(),
@@ -171,9 +177,13 @@ fn banner(settings: &Settings, local: std::net::SocketAddr, info: &ProviderInfo)
     };
     let host = if local.ip().is_loopback() { format!("localhost:{}", local.port()) } else { local.to_string() };
     let token = settings.token.as_ref().map(|_| "?token=<your token>").unwrap_or_default();
-    let pace = Duration::as_millis(&settings.rehearsal_pace);
+    let pace = if info.offline {
+        format!("\n  pace:   {} ms between streamed pieces", Duration::as_millis(&settings.rehearsal_pace))
+    } else {
+        String::new()
+    };
     format!(
-        "panel is listening on http://{host}/{token}\n  model:  {model}\n  roster: {}\n  logs:   {}\n  pace:   {pace} ms between streamed pieces (rehearsal)",
+        "panel is listening on http://{host}/{token}\n  model:  {model}\n  roster: {}\n  logs:   {}{pace}",
         settings.roster.display(),
         settings.logs.display()
     )

@@ -92,6 +92,9 @@ pub struct Cost {
     pub cache_write_1h: u64,
     pub cache_read: u64,
     pub output: u64,
+    /// Whether any of the prompt was read from the cache.
+    #[serde(default)]
+    pub cache_hit: bool,
     /// `None` when the model has no known price.
     pub usd: Option<f64>,
     /// True for the offline rehearsal engine: tokens are estimated and the

@@ -6,9 +6,10 @@ use std::time::Duration;
 use awc::Client;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
-use panel::config::Settings;
+use panel::config::{ProviderChoice, Settings};
 use panel::startup::{Application, Stopper};
 use panel_actors::event_log::Durability;
+use panel_actors::model_client::RetryPolicy;
 use serde_json::{Value, json};
 
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -26,11 +27,25 @@ pub struct Options {
     pub pace_ms: u64,
     pub logs: Option<PathBuf>,
     pub subscriber_queue: usize,
+    pub provider: ProviderChoice,
+    pub retry: RetryPolicy,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { pace_ms: 0, logs: None, subscriber_queue: 1024 }
+        Self {
+            pace_ms: 0,
+            logs: None,
+            subscriber_queue: 1024,
+            provider: ProviderChoice::Rehearsal,
+            // Quick retries and a short stall timeout keep fault tests fast.
+            retry: RetryPolicy {
+                max_retries: 3,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+                idle_timeout: Duration::from_secs(2),
+            },
+        }
     }
 }
 
@@ -42,8 +57,43 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(Options::default()).await
 }
 
+/// Every log line of this test process, so tests can check what was logged
+/// (and what never was). Set TEST_LOG to also see them.
+static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture {
+    echo: bool,
+}
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+        if self.echo {
+            eprintln!("{line}");
+        }
+        LINES.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+pub fn init_logging() {
+    let capture = Capture { echo: std::env::var_os("TEST_LOG").is_some() };
+    if log::set_boxed_logger(Box::new(capture)).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+pub fn log_lines() -> Vec<String> {
+    LINES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 pub async fn spawn_with(options: Options) -> TestApp {
-    let _ = env_logger::builder().is_test(true).try_init();
+    init_logging();
     let (dir, logs) = match options.logs {
         Some(logs) => (None, logs),
         None => {
@@ -64,6 +114,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         keep_alive: Duration::from_secs(15),
         subscriber_queue: options.subscriber_queue,
         workers: 2,
+        provider: options.provider,
+        retry: options.retry,
     };
     let app = Application::build(settings).await.expect("the app builds");
     let port = app.port();

@@ -2,9 +2,12 @@
 //! WebSocket clients.
 
 mod helpers;
+mod mock_anthropic;
+mod mock_openai;
 
 mod actor;
 mod guard;
+mod providers;
 mod sessions;
 mod sse;
 mod ws;

@@ -163,6 +163,7 @@ impl Session {
             cache_write_1h: usage.cache_write_1h,
             cache_read: usage.cache_read,
             output: usage.output,
+            cache_hit: usage.cache_read > 0,
             usd: None,
             simulated: self.deps.provider.offline,
         };

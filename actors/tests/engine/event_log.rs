@@ -37,6 +37,7 @@ fn every_kind_round_trips_through_json_unchanged() {
             cache_write_1h: 1,
             cache_read: 3,
             output: 4,
+            cache_hit: true,
             usd: Some(0.5),
             simulated: true,
         }),

@@ -1,0 +1,213 @@
+//! Cost benchmark: what panel's cache-aware layout bills for a scripted
+//! 30-turn session with 2 joins and 1 retire, run for real through the
+//! Anthropic mock (which simulates the provider's prefix cache), against:
+//! - the theoretical optimum: every token seen in an earlier request billed
+//!   as a cache read, every new token written once (it must be, to be read
+//!   later), nothing else;
+//! - no caching at all: every input token at the base price;
+//! - a layout that edits the system block on every cast change (joiners'
+//!   materials put into the head, retirees' removed).
+//!
+//! Run: `cargo bench --bench cost`. Goal: panel within 1.05× of the optimum.
+//! Prices: Claude Sonnet 5 (USD per million tokens: input 2, 5-minute cache
+//! write 2.5, cache read 0.2).
+
+#[allow(dead_code)]
+#[path = "../tests/api/mock_anthropic.rs"]
+mod mock_anthropic;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mock_anthropic::MockAnthropic;
+use panel::config::{ProviderChoice, Settings};
+use panel::startup::Application;
+use panel_actors::event_log::Durability;
+use panel_actors::prefix_cache::{CacheBlock, CacheCharge, PrefixCache, estimate_tokens};
+use panel_actors::provider::anthropic::{AnthropicConfig, CacheTtl};
+use panel_actors::provider::http::ApiKey;
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-ant-bench";
+const INPUT: f64 = 2.0;
+const WRITE: f64 = 2.5;
+const READ: f64 = 0.2;
+
+fn usd(c: &CacheCharge) -> f64 {
+    (c.input as f64 * INPUT + c.cache_write as f64 * WRITE + c.cache_read as f64 * READ) / 1e6
+}
+
+fn main() {
+    let system = actix::System::new();
+    system.block_on(run());
+}
+
+async fn run() {
+    let mock = MockAnthropic::start(KEY, 1024).await;
+    let logs = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let settings = Settings {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        logs: logs.path().to_owned(),
+        roster: repo.join("roster"),
+        static_dir: repo.join("static"),
+        token: None,
+        durability: Durability::PerTurn,
+        rehearsal_pace: Duration::ZERO,
+        debug_routes: false,
+        keep_alive: Duration::from_secs(15),
+        subscriber_queue: 1024,
+        workers: 1,
+        provider: ProviderChoice::Anthropic(AnthropicConfig {
+            base_url: mock.url.clone(),
+            api_key: ApiKey::new(KEY.into()),
+            model: "claude-sonnet-5".into(),
+            max_tokens: 1024,
+            cache_ttl: CacheTtl::FiveMinutes,
+            head_timeout: Duration::from_secs(10),
+        }),
+        retry: Default::default(),
+    };
+    let app = Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let stopper = app.stopper();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = awc::Client::default();
+    let post = |path: String, body: Value| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let mut res = client.post(url).send_json(&body).await.unwrap();
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let id =
+        post("/api/sessions".into(), json!({ "cast": ["ada", "byron", "cleo"], "title": "cost bench" })).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let started = Instant::now();
+    for turn in 1..=30u32 {
+        match turn {
+            8 => drop(post(format!("/api/sessions/{id}/cast"), json!({ "add": "otto" })).await),
+            16 => drop(post(format!("/api/sessions/{id}/cast"), json!({ "retire": "cleo" })).await),
+            22 => drop(post(format!("/api/sessions/{id}/cast"), json!({ "add": "maren" })).await),
+            _ => {}
+        }
+        // A panel-sized answer, a few hundred tokens, varying per turn.
+        let words = "The evidence here is thinner than it looks, and the failure modes compound. "
+            .repeat(6 + (turn as usize % 5));
+        mock.push_output(&format!("<confer>\nAda: {turn}: mine.\nByron: Go on.\n</confer>\n<speak who=\"Ada\">{words}</speak>\n<speak who=\"Byron\">{words}</speak>"));
+        post(
+            format!("/api/sessions/{id}/say"),
+            json!({ "text": format!("Turn {turn}: what should we weigh next, and why?") }),
+        )
+        .await;
+        // Wait for the turn to end: the mock has answered `turn` requests and the session is idle.
+        loop {
+            let mut res = client.get(format!("{base}/api/sessions/{id}")).send().await.unwrap();
+            let detail: Value = res.json().limit(1 << 24).await.unwrap();
+            if detail["live"]["turn_in_flight"] == false && detail["turns"].as_u64() == Some(turn as u64) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(mock.problems().is_empty(), "{:?}", mock.problems());
+    let requests = mock.requests();
+    let reported = mock.reported();
+
+    let panel: f64 = reported
+        .iter()
+        .map(|r| usd(&CacheCharge { input: r.input, cache_write: r.cache_write, cache_read: r.cache_read }))
+        .sum();
+    let no_cache: f64 = reported.iter().map(|r| r.blocks.iter().sum::<u64>() as f64 * INPUT / 1e6).sum();
+    let optimum = optimum(&requests);
+    let system_edit = system_edit(&requests);
+    let total_tokens: u64 = reported.iter().map(|r| r.blocks.iter().sum::<u64>()).sum();
+    println!(
+        "cost bench: 30 turns, 2 joins, 1 retire, {total_tokens} input tokens sent in all, recorded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!("  billed input cost (Claude Sonnet 5 prices):");
+    println!("    panel's layout            ${panel:.4}   {:.3}× optimum", panel / optimum);
+    println!("    theoretical optimum       ${optimum:.4}");
+    println!("    no caching                ${no_cache:.4}   {:.2}× optimum", no_cache / optimum);
+    println!("    system block edited       ${system_edit:.4}   {:.2}× optimum", system_edit / optimum);
+    println!("  goal: panel within 1.05× of the optimum: {}", if panel / optimum <= 1.05 { "met" } else { "NOT met" });
+    stopper.stop().await;
+}
+
+/// Every request as (text, token) blocks: system blocks then message blocks.
+fn blocks(request: &Value) -> Vec<String> {
+    let system = request["system"].as_array().into_iter().flatten();
+    let messages = request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["content"].as_array().into_iter().flatten());
+    system.chain(messages).map(|b| b["text"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// Seen-before tokens read, new tokens written once, by longest common
+/// block prefix with any earlier request.
+fn optimum(requests: &[Value]) -> f64 {
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let mut total = 0.0;
+    for r in requests {
+        let b = blocks(r);
+        let common = seen.iter().map(|s| s.iter().zip(&b).take_while(|(x, y)| x == y).count()).max().unwrap_or(0);
+        let read: u64 = b[..common].iter().map(|t| estimate_tokens(t)).sum();
+        let write: u64 = b[common..].iter().map(|t| estimate_tokens(t)).sum();
+        total += usd(&CacheCharge { input: 0, cache_write: write, cache_read: read });
+        seen.push(b);
+    }
+    total
+}
+
+/// The same conversation laid out the naive way: the cast's materials live
+/// in the system block, which is rewritten at every cast change.
+fn system_edit(requests: &[Value]) -> f64 {
+    let mut cache = PrefixCache::new(1024, Duration::from_secs(300));
+    let now = Instant::now();
+    let mut total = 0.0;
+    for r in requests {
+        let head = r["system"][0]["text"].as_str().unwrap_or_default();
+        let (rules, _) = head.split_once("<character name=").unwrap_or((head, ""));
+        let mut cast: Vec<(String, String)> = Vec::new();
+        absorb(&mut cast, head);
+        let mut messages = Vec::new();
+        for m in r["messages"].as_array().into_iter().flatten() {
+            let text = m["content"][0]["text"].as_str().unwrap_or_default();
+            absorb(&mut cast, text);
+            for leave in text.split("<stage>").filter(|s| s.contains(" leaves the panel")) {
+                let name = leave.split(' ').next().unwrap_or_default();
+                cast.retain(|(n, _)| n != name);
+            }
+            // Without the stage materials: they now live in the system block.
+            messages.push(text.split("</stage>").last().unwrap_or(text).to_owned());
+        }
+        let system = format!(
+            "{rules}{}",
+            cast.iter().map(|(n, b)| format!("<character name=\"{n}{b}</character>\n")).collect::<String>()
+        );
+        let last = messages.len();
+        let texts: Vec<(String, bool)> = std::iter::once((system, true))
+            .chain(messages.into_iter().enumerate().map(|(i, t)| (t, i + 1 == last)))
+            .collect();
+        let blocks: Vec<CacheBlock> =
+            texts.iter().map(|(t, m)| CacheBlock { text: t, tokens: estimate_tokens(t), breakpoint: *m }).collect();
+        total += usd(&cache.charge(&blocks, now));
+    }
+    total
+}
+
+/// Adds (or replaces) the `<character>` blocks found in `text`.
+fn absorb(cast: &mut Vec<(String, String)>, text: &str) {
+    for block in text.split("<character name=\"").skip(1) {
+        let name = block.split('"').next().unwrap_or_default().to_owned();
+        let body = block[name.len()..].split("</character>").next().unwrap_or_default().to_owned();
+        cast.retain(|(n, _)| *n != name);
+        cast.push((name, body));
+    }
+}
