@@ -21,6 +21,7 @@
 //!   [`provider::rehearsal`] engine is the default.
 //! - [`prefix_cache`] and [`pricing`]: simulated prompt caching and prices.
 
+pub mod audit;
 pub mod event;
 pub mod event_log;
 pub mod gateway;
@@ -31,6 +32,7 @@ pub mod parser;
 pub mod prefix_cache;
 pub mod pricing;
 pub mod provider;
+pub mod record;
 pub mod registry;
 pub mod replay;
 pub mod roster;

@@ -162,6 +162,11 @@ impl Handler<CloseSession> for Registry {
             if let Some(e) = act.sessions.get_mut(&id) {
                 e.actor = None;
             }
+            // The artefacts are derived from the log, which is complete; a
+            // failure here loses nothing (`panel rebuild` writes them again).
+            if let Err(e) = crate::record::write_session(&act.deps.logs, &id) {
+                log::error!("session {id}: closed, but its artefacts could not be written: {e}");
+            }
             act.summary(&id)
         }))
     }

@@ -1,0 +1,378 @@
+//! A recorded session's artefacts, derived from `events.jsonl` alone:
+//! `session.json` (the manifest), `transcript.md`, and `logs/index.json`
+//! (every closed session). The same log always gives the same bytes, so
+//! `panel rebuild` can regenerate them and `panel audit` can check them.
+//! Every file is written atomically: a temporary file, then a rename.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::event::{Event, EventBody, Logged, Timestamp};
+use crate::event_log::{self, LogError};
+use crate::id::{CharacterId, SessionId};
+
+/// One character's part in a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Part {
+    pub id: CharacterId,
+    pub name: String,
+    pub tagline: String,
+    pub colour: String,
+    /// Turns they joined at (0: the starting cast).
+    pub joined: Vec<u32>,
+    /// Turns they left at.
+    pub left: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ManifestTotals {
+    pub turns: u32,
+    pub input: u64,
+    pub cache_write: u64,
+    pub cache_read: u64,
+    pub output: u64,
+    pub usd: f64,
+    /// Cache reads over all input tokens (0–1).
+    pub cache_read_share: f64,
+}
+
+/// `session.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Manifest {
+    pub id: SessionId,
+    pub title: String,
+    pub created: Timestamp,
+    pub closed: Option<Timestamp>,
+    pub model: String,
+    pub provider: String,
+    /// The output format's version, from `roster/prompts/panel.toml`.
+    pub format: String,
+    /// A hash of the exact templates the session ran with.
+    pub templates: String,
+    pub participants: Vec<Part>,
+    pub totals: ManifestTotals,
+    pub events: u64,
+}
+
+/// One line of `index.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexEntry {
+    pub id: SessionId,
+    pub title: String,
+    pub created: Timestamp,
+    pub closed: Option<Timestamp>,
+    pub model: String,
+    pub cast: Vec<String>,
+    pub turns: u32,
+    pub usd: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("{0}: the log does not start with session-open")]
+    NoOpen(SessionId),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The manifest of a session, from its events.
+pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
+    let first = &events.first()?.event;
+    let EventBody::SessionOpen { config, model, participants, templates, .. } = &first.body else { return None };
+    let mut parts: Vec<Part> = participants
+        .iter()
+        .map(|c| Part {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            tagline: c.tagline.clone(),
+            colour: c.colour.clone(),
+            joined: vec![0],
+            left: vec![],
+        })
+        .collect();
+    let mut totals = ManifestTotals::default();
+    let mut closed = None;
+    for Event { turn, body, ts, .. } in events.iter().map(|l| &l.event) {
+        match body {
+            EventBody::Join { character, materials } => match parts.iter_mut().find(|p| p.id == *character) {
+                Some(p) => p.joined.push(*turn),
+                None => {
+                    let m = materials.as_ref();
+                    parts.push(Part {
+                        id: character.clone(),
+                        name: m.map_or_else(|| character.to_string(), |m| m.name.clone()),
+                        tagline: m.map(|m| m.tagline.clone()).unwrap_or_default(),
+                        colour: m.map_or_else(|| "#888888".into(), |m| m.colour.clone()),
+                        joined: vec![*turn],
+                        left: vec![],
+                    })
+                }
+            },
+            EventBody::Leave { character, .. } => {
+                if let Some(p) = parts.iter_mut().find(|p| p.id == *character) {
+                    p.left.push(*turn);
+                }
+            }
+            EventBody::TurnStart { .. } => totals.turns = totals.turns.max(*turn),
+            EventBody::Cost(c) => {
+                totals.input += c.input;
+                totals.cache_write += c.cache_write;
+                totals.cache_read += c.cache_read;
+                totals.output += c.output;
+                totals.usd += c.usd.unwrap_or(0.0);
+            }
+            EventBody::SessionClose { .. } => closed = Some(*ts),
+            _ => {}
+        }
+    }
+    let all_input = totals.input + totals.cache_write + totals.cache_read;
+    totals.cache_read_share = if all_input == 0 { 0.0 } else { round(totals.cache_read as f64 / all_input as f64, 4) };
+    totals.usd = round(totals.usd, 6);
+    let template_hash = {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_string(templates).unwrap_or_default();
+        format!("{:x}", Sha256::digest(json.as_bytes()))[..16].to_owned()
+    };
+    Some(Manifest {
+        id: first.session.clone(),
+        title: config.title.clone(),
+        created: first.ts,
+        closed,
+        model: model.clone(),
+        provider: config.provider.clone(),
+        format: templates.version.clone(),
+        templates: template_hash,
+        participants: parts,
+        totals,
+        events: events.len() as u64,
+    })
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+fn usd(x: Option<f64>) -> String {
+    match x {
+        None => "unpriced".into(),
+        Some(x) => format!("${x:.4}"),
+    }
+}
+
+/// `transcript.md`: the floor, each reply, the confer under each turn,
+/// cast changes and cost per turn.
+pub fn transcript(events: &[Arc<Logged>]) -> Option<String> {
+    let m = manifest(events)?;
+    let name = |id: &CharacterId| {
+        m.participants.iter().find(|p| p.id == *id).map_or_else(|| id.to_string(), |p| p.name.clone())
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n", m.title);
+    let closed = m.closed.map(|t| format!(" · closed {}", day_time(&t))).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "*Session `{}` · {} ({}) · opened {}{closed}*\n",
+        m.id,
+        m.model,
+        m.provider,
+        day_time(&m.created)
+    );
+    let cast: Vec<String> = m
+        .participants
+        .iter()
+        .filter(|p| p.joined.first() == Some(&0))
+        .map(|p| format!("**{}** — {}", p.name, p.tagline))
+        .collect();
+    let _ = writeln!(out, "Starting cast: {}\n", cast.join("; "));
+    let mut confer: Vec<String> = Vec::new();
+    for e in events.iter().map(|l| &l.event) {
+        if !matches!(e.body, EventBody::Deliberation { .. }) {
+            flush_confer(&mut out, &mut confer);
+        }
+        match &e.body {
+            EventBody::HumanSpeak { text, to } => {
+                let to = to.as_ref().map(|t| format!(" (to {})", name(t))).unwrap_or_default();
+                let _ = writeln!(out, "---\n\n## Turn {}\n\n**Floor**{to}: {}\n", e.turn, quote_lines(text));
+            }
+            EventBody::Deliberation { speaker, text } => {
+                confer.push(format!("**{}:** {}", name(speaker), text.replace('\n', " ")))
+            }
+            EventBody::Speak { speaker, text } => {
+                let _ = writeln!(out, "**{}:** {}\n", name(speaker), quote_lines(text));
+            }
+            EventBody::Pass { speaker } => {
+                let _ = writeln!(out, "*{} passes.*\n", name(speaker));
+            }
+            EventBody::Unparsed { raw, reason } => {
+                let _ = writeln!(out, "*Unplaced model output ({reason}):*\n\n```text\n{raw}\n```\n");
+            }
+            EventBody::Join { character, materials } => {
+                let verb = if materials.is_some() { "joins" } else { "returns to" };
+                let _ = writeln!(out, "*{} {verb} the panel.*\n", name(character));
+            }
+            EventBody::Leave { character, line } => {
+                let _ = writeln!(out, "*{} leaves the panel: “{}”*\n", name(character), line);
+            }
+            EventBody::Cost(c) => {
+                let sim = if c.simulated { ", simulated" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "<sub>Turn {} cost {} — input {} · cache write {} · cache read {} · output {} tokens{sim}</sub>\n",
+                    e.turn,
+                    usd(c.usd),
+                    c.input,
+                    c.cache_write,
+                    c.cache_read,
+                    c.output
+                );
+            }
+            EventBody::TurnAborted { reason } => {
+                let _ = writeln!(out, "*The turn was aborted ({reason}).*\n");
+            }
+            EventBody::Error { code, message } => {
+                let _ = writeln!(out, "*Error `{code}`: {message}*\n");
+            }
+            EventBody::ActorRestart { reason } => {
+                let _ = writeln!(out, "*The session's actor restarted: {reason}.*\n");
+            }
+            _ => {}
+        }
+    }
+    flush_confer(&mut out, &mut confer);
+    let t = &m.totals;
+    let _ = writeln!(
+        out,
+        "---\n\n**Totals:** {} turns · ${:.4} · input {} · cache write {} · cache read {} · output {} tokens · {:.0}% of input read from cache",
+        t.turns,
+        t.usd,
+        t.input,
+        t.cache_write,
+        t.cache_read,
+        t.output,
+        t.cache_read_share * 100.0
+    );
+    Some(out)
+}
+
+/// Writes the confer lines gathered so far as a collapsed quote.
+fn flush_confer(out: &mut String, confer: &mut Vec<String>) {
+    if confer.is_empty() {
+        return;
+    }
+    let quoted: Vec<String> = confer.drain(..).map(|l| format!("> {l}")).collect();
+    let _ = writeln!(out, "<details><summary>Confer</summary>\n\n{}\n\n</details>\n", quoted.join("\n>\n"));
+}
+
+/// Keeps a multi-line reply readable inside a markdown paragraph.
+fn quote_lines(text: &str) -> String {
+    text.lines().collect::<Vec<_>>().join("  \n")
+}
+
+fn day_time(t: &Timestamp) -> String {
+    t.0.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `index.json` for the closed sessions in `logs`, newest first.
+pub fn index(logs: &Path) -> Result<String, RecordError> {
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    for id in session_ids(logs) {
+        let events = event_log::read(logs, &id)?;
+        let Some(m) = manifest(&events) else { continue };
+        if m.closed.is_none() {
+            continue;
+        }
+        let cast = m.participants.iter().map(|p| p.name.clone()).collect();
+        entries.push(IndexEntry {
+            id: m.id,
+            title: m.title,
+            created: m.created,
+            closed: m.closed,
+            model: m.model,
+            cast,
+            turns: m.totals.turns,
+            usd: m.totals.usd,
+        });
+    }
+    entries.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    Ok(pretty(&serde_json::json!({ "sessions": entries })))
+}
+
+/// Every session folder under `logs` that has a log, sorted.
+pub fn session_ids(logs: &Path) -> Vec<SessionId> {
+    let mut ids: Vec<SessionId> = std::fs::read_dir(logs)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str().and_then(|n| SessionId::parse(n).ok()))
+        .filter(|id| event_log::events_path(logs, id).exists())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn pretty(value: &impl Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The three artefacts of one session, as bytes.
+pub struct Artefacts {
+    pub manifest: String,
+    pub transcript: String,
+}
+
+pub fn artefacts(events: &[Arc<Logged>]) -> Option<Artefacts> {
+    Some(Artefacts { manifest: pretty(&manifest(events)?), transcript: transcript(events)? })
+}
+
+/// Writes `session.json` and `transcript.md` for `id`, then `index.json`.
+pub fn write_session(logs: &Path, id: &SessionId) -> Result<(), RecordError> {
+    let events = event_log::read(logs, id)?;
+    let a = artefacts(&events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
+    let dir = logs.join(id.as_str());
+    write_atomic(&dir.join("session.json"), &a.manifest)?;
+    write_atomic(&dir.join("transcript.md"), &a.transcript)?;
+    write_atomic(&logs.join("index.json"), &index(logs)?)
+}
+
+/// Regenerates every closed session's artefacts and the index. Returns the
+/// sessions rebuilt.
+pub fn rebuild(logs: &Path) -> Result<Vec<SessionId>, RecordError> {
+    let mut done = Vec::new();
+    for id in session_ids(logs) {
+        let events = event_log::read(logs, &id)?;
+        if manifest(&events).is_some_and(|m| m.closed.is_some()) {
+            let a = artefacts(&events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
+            let dir = logs.join(id.as_str());
+            write_atomic(&dir.join("session.json"), &a.manifest)?;
+            write_atomic(&dir.join("transcript.md"), &a.transcript)?;
+            done.push(id);
+        }
+    }
+    write_atomic(&logs.join("index.json"), &index(logs)?)?;
+    Ok(done)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a
+/// reader sees the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), RecordError> {
+    let io = |source| RecordError::Io { path: path.to_owned(), source };
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
