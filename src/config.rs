@@ -24,6 +24,58 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Close sessions that are not being served, and write their artefacts.
+    Close(CloseArgs),
+    /// Regenerate every closed session's artefacts and the index from the logs.
+    Rebuild(LogsArg),
+    /// Check recorded sessions; exits non-zero with a report if anything is off.
+    Audit(AuditArgs),
+    /// Write a self-contained static site: the viewer and the chosen sessions.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArg {
+    /// Folder of session logs and artefacts.
+    #[arg(long, env = "PANEL_LOGS", default_value = "logs")]
+    pub logs: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CloseArgs {
+    /// The sessions to close.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub logs: LogsArg,
+    /// Folder holding characters/ and prompts/.
+    #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+    pub roster: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The sessions to audit.
+    pub ids: Vec<String>,
+    /// Audit every session in the logs folder.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    #[command(flatten)]
+    pub logs: LogsArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Where to write the site (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The sessions to include (default: every closed session).
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub logs: LogsArg,
+    /// Folder of the browser app, where the viewer lives.
+    #[arg(long = "static", env = "PANEL_STATIC", default_value = "static")]
+    pub static_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -9,6 +9,7 @@
 //! - [`error`]: every error as `{"error":{"code":…,"message":…}}`.
 //! - [`routes`]: one module per surface.
 
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod guard;

@@ -1,19 +1,32 @@
-//! `panel`: runs the server. Everything else lives in the library.
+//! `panel`: runs the server, or one of the commands on recorded sessions.
+//! Everything else lives in the library.
+
+use std::process::ExitCode;
 
 use clap::Parser as _;
+use panel::commands;
 use panel::config::{Cli, Command};
 use panel::startup::Application;
 
-#[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     env_logger::init_from_env(env_logger::Env::new().default_filter_or("info"));
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
-    };
-    let app = Application::build(args.settings(|k| std::env::var(k).ok())?).await?;
-    println!("{}", app.banner());
-    app.run_until_stopped().await?;
-    Ok(())
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Close(args)) => commands::close(args),
+        Some(Command::Rebuild(args)) => commands::rebuild(args),
+        Some(Command::Audit(args)) => commands::audit(args),
+        Some(Command::Export(args)) => commands::export(args),
+    }
+}
+
+fn serve(args: panel::config::ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings(|k| std::env::var(k).ok())?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        println!("{}", app.banner());
+        app.run_until_stopped().await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -85,11 +85,12 @@ impl Application {
         });
         let guard_config = web::Data::new(GuardConfig { token: settings.token.clone() });
         let static_dir = settings.static_dir.clone();
+        let logs_dir = settings.logs.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(guard_config.clone())
-                .configure(|cfg| routes::configure(cfg, &static_dir))
+                .configure(|cfg| routes::configure(cfg, &static_dir, &logs_dir))
                 .wrap(from_fn(guard))
                 .wrap(CatchPanic::default())
         })

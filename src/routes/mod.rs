@@ -32,7 +32,7 @@ pub struct AppState {
     pub keep_alive: Duration,
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path) {
+pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Path) {
     cfg.app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(json_error))
         .app_data(web::PayloadConfig::default().limit(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -55,6 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path) {
                 .route("/sessions/{id}/ws", web::get().to(ws::connect))
                 .default_service(web::to(not_found)),
         )
+        // Recorded sessions, for the viewer: the same layout as an export.
+        .service(actix_files::Files::new("/logs", logs_dir))
         .service(actix_files::Files::new("/", static_dir).index_file("index.html"));
 }
 

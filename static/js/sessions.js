@@ -28,6 +28,7 @@ function sessionRow(s) {
       h('span', {}, `${s.turns} turn${s.turns === 1 ? '' : 's'}`),
       h('span', { title: 'total cost' }, usd(s.totals.usd)),
       h('time', { datetime: s.updated }, when(s.updated)),
+      s.closed ? h('a', { class: 'link', href: `viewer.html#/s/${s.id}`, title: 'Step through the recorded session' }, 'Replay') : null,
       h('button', { class: 'link', type: 'button', onclick: () => fork(s.id), title: 'A fresh session with this cast' }, 'Fork')));
 }
 

@@ -8,8 +8,9 @@
 import { h, usd, count } from './dom.js';
 
 export class Timeline {
-  constructor({ chat, drawer, onChange = () => {}, onRetry = null }) {
+  constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null }) {
     this.chat = chat;
+    this.turnHref = turnHref;
     this.drawer = drawer;
     this.onChange = onChange;
     this.onRetry = onRetry;
@@ -198,7 +199,9 @@ export class Timeline {
     const status = h('span', { class: 'status', role: 'status' });
     const replies = h('div', { class: 'replies' });
     const el = h('li', { class: 'turn', id: `turn-${n}`, dataset: { turn: n } },
-      h('div', { class: 'floor-row' }, cost, h('span', { class: 'turn-no' }, `Turn ${n}`), floor),
+      h('div', { class: 'floor-row' }, cost,
+        this.turnHref ? h('a', { class: 'turn-no', href: this.turnHref(n), title: 'Link to this turn' }, `Turn ${n}`) : h('span', { class: 'turn-no' }, `Turn ${n}`),
+        floor),
       costDetail,
       h('div', { class: 'turn-meta' }, conferLink, status),
       replies);

@@ -8,6 +8,7 @@ mod mock_openai;
 mod actor;
 mod guard;
 mod providers;
+mod record;
 mod sessions;
 mod sse;
 mod ws;

@@ -10,3 +10,4 @@ mod helpers;
 
 mod chat;
 mod sessions;
+mod viewer;

@@ -1,0 +1,181 @@
+// The viewer: recorded sessions, read-only, from files alone (index.json,
+// events.jsonl, session.json) at relative URLs, so `logs/` plus this page
+// can be published to any static host.
+//
+// Routes: #/ the list · #/s/<id> a session · #/s/<id>/t/<n> a session
+// played up to the end of turn n.
+
+import { h, clear, usd, when, count } from './dom.js';
+import { Timeline } from './timeline.js';
+
+const view = document.getElementById('view');
+let player = null;
+
+async function fetchJson(url) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: ${res.status}`);
+  return res.json();
+}
+
+async function showList() {
+  document.getElementById('session-title').textContent = '';
+  document.title = 'panel · recorded sessions';
+  clear(view).append(h('p', { class: 'muted' }, 'Loading…'));
+  let index;
+  try {
+    index = await fetchJson('logs/index.json');
+  } catch (e) {
+    clear(view).append(h('div', { class: 'sessions-page' }, h('p', { class: 'error-text' }, `No recorded sessions found (${e.message}).`)));
+    return;
+  }
+  const rows = index.sessions.map((s) => h('li', { class: 'session-row' },
+    h('a', { class: 'session-link', href: `#/s/${s.id}` }, h('span', { class: 'session-name' }, s.title)),
+    h('div', { class: 'session-meta' },
+      h('span', {}, s.cast.join(', ')),
+      h('span', {}, `${s.turns} turn${s.turns === 1 ? '' : 's'}`),
+      h('span', {}, usd(s.usd)),
+      h('span', {}, s.model),
+      h('time', { datetime: s.created }, when(s.created)))));
+  clear(view).append(h('div', { class: 'sessions-page' }, h('section', {},
+    h('h1', {}, 'Recorded sessions'),
+    rows.length ? h('ul', { class: 'session-list' }, rows) : h('p', { class: 'muted' }, 'No closed sessions yet.'))));
+}
+
+/** Step-through playback of one session's events. */
+class Player {
+  constructor(id, manifest, events) {
+    this.id = id;
+    this.manifest = manifest;
+    this.events = events;
+    this.position = 0;
+    this.timer = null;
+    this.chat = h('ol', { class: 'chat', 'aria-label': 'Conversation' });
+    this.drawer = h('div', { class: 'drawer-list' });
+    this.scrubber = h('input', { type: 'range', min: '0', max: String(events.length), value: '0', 'aria-label': 'Playback position' });
+    this.label = h('span', { class: 'position muted small', role: 'status' });
+    this.playButton = h('button', { type: 'button', class: 'control', 'aria-label': 'Play', onclick: () => this.toggle() }, '▶');
+    this.scrubber.addEventListener('input', () => this.seek(Number(this.scrubber.value)));
+    this.keys = (e) => this.key(e);
+    document.addEventListener('keydown', this.keys);
+  }
+
+  render() {
+    const t = this.manifest.totals;
+    const controls = h('div', { class: 'playback' },
+      h('button', { type: 'button', class: 'control', 'aria-label': 'Previous turn', title: 'Previous turn (Shift+←)', onclick: () => this.turn(-1) }, '«'),
+      h('button', { type: 'button', class: 'control', 'aria-label': 'Previous line', title: 'Previous line (←)', onclick: () => this.seek(this.position - 1) }, '‹'),
+      this.playButton,
+      h('button', { type: 'button', class: 'control', 'aria-label': 'Next line', title: 'Next line (→)', onclick: () => this.seek(this.position + 1) }, '›'),
+      h('button', { type: 'button', class: 'control', 'aria-label': 'Next turn', title: 'Next turn (Shift+→)', onclick: () => this.turn(1) }, '»'),
+      this.scrubber, this.label);
+    const cast = this.manifest.participants.map((p) => h('span', { class: 'chip small', '--c': p.colour }, h('span', { class: 'dot' }), p.name));
+    return h('div', { class: 'chat-view' },
+      h('div', { class: 'substrip' }, h('span', { class: 'chips' }, cast), h('span', { class: 'spacer' }),
+        h('span', { class: 'totals' }, `${t.turns} turns · ${usd(t.usd)} · ${Math.round(t.cache_read_share * 100)}% cache reads · ${count(t.input + t.cache_write + t.cache_read)} input tokens`),
+        h('a', { class: 'link small', href: `logs/${this.id}/transcript.md` }, 'transcript')),
+      controls,
+      h('div', { class: 'chat-body' },
+        h('section', { class: 'chat-pane' }, this.chat),
+        h('aside', { class: 'drawer', 'aria-label': 'Confer' }, h('div', { class: 'drawer-head' }, h('h2', {}, 'Confer')), this.drawer)));
+  }
+
+  /** Shows the session as it stood after `n` events. */
+  seek(n) {
+    n = Math.max(0, Math.min(this.events.length, n));
+    if (n < this.position || !this.timeline) {
+      clear(this.chat);
+      clear(this.drawer);
+      this.timeline = new Timeline({ chat: this.chat, drawer: this.drawer, turnHref: (turn) => `#/s/${this.id}/t/${turn}` });
+      this.position = 0;
+    }
+    while (this.position < n) this.timeline.apply(this.events[this.position++]);
+    this.scrubber.value = String(n);
+    const turn = this.timeline.currentTurn();
+    this.label.textContent = `turn ${turn} of ${this.manifest.totals.turns} · line ${n} of ${this.events.length}`;
+    if (n >= this.events.length) this.stop();
+  }
+
+  /** Moves to the end of the next or previous turn. */
+  turn(direction) {
+    const ends = this.events.map((e, i) => (e.kind === 'turn-end' || e.kind === 'turn-aborted' ? i + 1 : null)).filter((i) => i !== null);
+    const target = direction > 0 ? ends.find((i) => i > this.position) : [...ends].reverse().find((i) => i < this.position);
+    this.seek(target ?? (direction > 0 ? this.events.length : 0));
+  }
+
+  /** The position just after turn `n` ends. */
+  endOf(n) {
+    const i = this.events.findIndex((e) => e.turn === n && (e.kind === 'turn-end' || e.kind === 'turn-aborted'));
+    return i < 0 ? this.events.length : i + 1;
+  }
+
+  toggle() {
+    if (this.timer) this.stop();
+    else {
+      if (this.position >= this.events.length) this.seek(0);
+      this.timer = setInterval(() => this.seek(this.position + 1), 350);
+      this.playButton.textContent = '‖';
+      this.playButton.setAttribute('aria-label', 'Pause');
+    }
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.playButton.textContent = '▶';
+    this.playButton.setAttribute('aria-label', 'Play');
+  }
+
+  key(e) {
+    if (e.target.closest && e.target.closest('input, textarea') && e.target !== this.scrubber) return;
+    const moves = { ArrowRight: () => (e.shiftKey ? this.turn(1) : this.seek(this.position + 1)), ArrowLeft: () => (e.shiftKey ? this.turn(-1) : this.seek(this.position - 1)), Home: () => this.seek(0), End: () => this.seek(this.events.length), ' ': () => this.toggle() };
+    if (moves[e.key]) {
+      e.preventDefault();
+      moves[e.key]();
+    }
+  }
+
+  close() {
+    this.stop();
+    document.removeEventListener('keydown', this.keys);
+  }
+}
+
+async function showSession(id, turn) {
+  if (player && player.id === id) {
+    player.seek(turn ? player.endOf(turn) : player.events.length);
+    if (turn) document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
+    return;
+  }
+  player?.close();
+  clear(view).append(h('p', { class: 'muted' }, 'Loading…'));
+  let manifest, text;
+  try {
+    manifest = await fetchJson(`logs/${id}/session.json`);
+    const res = await fetch(`logs/${id}/events.jsonl`);
+    if (!res.ok) throw new Error(`events.jsonl: ${res.status}`);
+    text = await res.text();
+  } catch (e) {
+    clear(view).append(h('div', { class: 'sessions-page' }, h('p', { class: 'error-text' }, e.message), h('a', { href: '#/' }, '← All sessions')));
+    return;
+  }
+  const events = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  document.getElementById('session-title').textContent = manifest.title;
+  document.title = `${manifest.title} · panel`;
+  player = new Player(id, manifest, events);
+  clear(view).append(player.render());
+  player.seek(turn ? player.endOf(turn) : events.length);
+  if (turn) document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
+}
+
+function route() {
+  const m = location.hash.match(/^#\/s\/([a-z0-9-]+)(?:\/t\/(\d+))?/);
+  if (m) showSession(m[1], m[2] ? Number(m[2]) : null);
+  else {
+    player?.close();
+    player = null;
+    showList();
+  }
+}
+
+window.addEventListener('hashchange', route);
+route();
