@@ -218,8 +218,8 @@ fn check_artefacts(r: &mut Report, logs: &Path, id: &SessionId) {
         None => r.add("../index.json", None, "has no entry for this closed session"),
         Some(e) => {
             let want = serde_json::json!({
-                "turns": manifest.totals.turns,
-                "usd": manifest.totals.usd,
+                "turns": manifest.totals.sum.turns,
+                "usd": manifest.totals.sum.usd,
                 "title": manifest.title,
                 "cast": manifest.participants.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
             });

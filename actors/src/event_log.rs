@@ -104,13 +104,7 @@ impl EventLog {
     /// Opens an existing log for appending, repairing a crash's leftovers.
     pub fn open(root: &Path, id: &SessionId, durability: Durability) -> Result<Opened, LogError> {
         let path = events_path(root, id);
-        let bytes = match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(LogError::NotFound(id.clone()));
-            }
-            other => other.map_err(|source| LogError::Io { path: path.clone(), source })?,
-        };
-        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let (bytes, whole) = read_bytes(&path, id)?;
         let torn_bytes = (bytes.len() - whole) as u64;
         let mut events = parse_lines(&path, &bytes[..whole])?;
         for (i, logged) in events.iter().enumerate() {
@@ -200,14 +194,18 @@ impl EventLog {
 /// left out, so readers can tail a live log safely.
 pub fn read(root: &Path, id: &SessionId) -> Result<Vec<Arc<Logged>>, LogError> {
     let path = events_path(root, id);
-    let bytes = match std::fs::read(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(LogError::NotFound(id.clone()));
-        }
-        other => other.map_err(|source| LogError::Io { path: path.clone(), source })?,
+    let (bytes, whole) = read_bytes(&path, id)?;
+    parse_lines(&path, &bytes[..whole])
+}
+
+/// The log's bytes, and how many of them are whole lines.
+fn read_bytes(path: &Path, id: &SessionId) -> Result<(Vec<u8>, usize), LogError> {
+    let bytes = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LogError::NotFound(id.clone())),
+        other => other.map_err(|source| LogError::Io { path: path.to_owned(), source })?,
     };
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    parse_lines(&path, &bytes[..whole])
+    Ok((bytes, whole))
 }
 
 fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Vec<Arc<Logged>>, LogError> {

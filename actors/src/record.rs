@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::event::{Event, EventBody, Logged, Timestamp};
+use crate::event::{Event, EventBody, Logged, Timestamp, Totals};
 use crate::event_log::{self, LogError};
 use crate::id::{CharacterId, SessionId};
 
@@ -29,12 +29,8 @@ pub struct Part {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ManifestTotals {
-    pub turns: u32,
-    pub input: u64,
-    pub cache_write: u64,
-    pub cache_read: u64,
-    pub output: u64,
-    pub usd: f64,
+    #[serde(flatten)]
+    pub sum: Totals,
     /// Cache reads over all input tokens (0–1).
     pub cache_read_share: f64,
 }
@@ -122,21 +118,17 @@ pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
                     p.left.push(*turn);
                 }
             }
-            EventBody::TurnStart { .. } => totals.turns = totals.turns.max(*turn),
-            EventBody::Cost(c) => {
-                totals.input += c.input;
-                totals.cache_write += c.cache_write;
-                totals.cache_read += c.cache_read;
-                totals.output += c.output;
-                totals.usd += c.usd.unwrap_or(0.0);
-            }
+            EventBody::TurnStart { .. } => totals.sum.turns = totals.sum.turns.max(*turn),
+            EventBody::Cost(c) => totals.sum.add(c),
             EventBody::SessionClose { .. } => closed = Some(*ts),
             _ => {}
         }
     }
-    let all_input = totals.input + totals.cache_write + totals.cache_read;
-    totals.cache_read_share = if all_input == 0 { 0.0 } else { round(totals.cache_read as f64 / all_input as f64, 4) };
-    totals.usd = round(totals.usd, 6);
+    let t = &mut totals.sum;
+    let all_input = t.input + t.cache_write + t.cache_read;
+    t.usd = round(t.usd, 6);
+    totals.cache_read_share =
+        if all_input == 0 { 0.0 } else { round(totals.sum.cache_read as f64 / all_input as f64, 4) };
     let template_hash = {
         use sha2::{Digest, Sha256};
         let json = serde_json::to_string(templates).unwrap_or_default();
@@ -249,7 +241,8 @@ pub fn transcript(events: &[Arc<Logged>]) -> Option<String> {
         }
     }
     flush_confer(&mut out, &mut confer);
-    let t = &m.totals;
+    let t = &m.totals.sum;
+    let share = m.totals.cache_read_share;
     let _ = writeln!(
         out,
         "---\n\n**Totals:** {} turns · ${:.4} · input {} · cache write {} · cache read {} · output {} tokens · {:.0}% of input read from cache",
@@ -259,7 +252,7 @@ pub fn transcript(events: &[Arc<Logged>]) -> Option<String> {
         t.cache_write,
         t.cache_read,
         t.output,
-        t.cache_read_share * 100.0
+        share * 100.0
     );
     Some(out)
 }
@@ -299,8 +292,8 @@ pub fn index(logs: &Path) -> Result<String, RecordError> {
             closed: m.closed,
             model: m.model,
             cast,
-            turns: m.totals.turns,
-            usd: m.totals.usd,
+            turns: m.totals.sum.turns,
+            usd: m.totals.sum.usd,
         });
     }
     entries.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));

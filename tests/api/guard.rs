@@ -126,3 +126,22 @@ async fn a_foreign_origin_is_refused_for_posts_and_websocket_upgrades() {
     let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
     assert_eq!(detail["turns"], 0);
 }
+
+#[actix_web::test]
+async fn with_a_token_every_request_must_carry_it() {
+    let app = spawn_with(Options { token: Some("let-me-in-0123456789".into()), ..Options::default() }).await;
+    let (status, body) = app.get("/api/sessions").await;
+    assert_eq!((status, code(&body)), (401, "token-required"));
+    let res = app
+        .client
+        .get(app.url("/api/sessions"))
+        .insert_header(("Authorization", "Bearer let-me-in-0123456789"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = app.client.get(app.url("/api/sessions?token=let-me-in-0123456789")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "EventSource cannot send headers, so a query token works too");
+    let res = app.client.get(app.url("/api/sessions?token=wrong")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}

@@ -29,6 +29,7 @@ pub struct Options {
     pub subscriber_queue: usize,
     pub provider: ProviderChoice,
     pub retry: RetryPolicy,
+    pub token: Option<String>,
 }
 
 impl Default for Options {
@@ -45,6 +46,7 @@ impl Default for Options {
                 max_delay: Duration::from_millis(200),
                 idle_timeout: Duration::from_secs(2),
             },
+            token: None,
         }
     }
 }
@@ -107,7 +109,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         logs: logs.clone(),
         roster: repo("roster"),
         static_dir: repo("static"),
-        token: None,
+        token: options.token,
         durability: Durability::PerTurn,
         rehearsal_pace: Duration::from_millis(options.pace_ms),
         debug_routes: true,
@@ -176,11 +178,7 @@ impl TestApp {
         if let Some(n) = last_event_id {
             req = req.insert_header(("Last-Event-ID", n.to_string()));
         }
-        let res = req.send().await.expect("SSE answered");
-        assert_eq!(res.status().as_u16(), 200);
-        let content_type = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
-        assert_eq!(content_type, "text/event-stream");
-        Sse { body: Box::pin(res), buf: BytesMut::new(), ended: false }
+        Sse::from_response(req.send().await.expect("SSE answered"))
     }
 
     /// The session's `prefix_hash`, from its running actor.
@@ -215,6 +213,17 @@ pub struct Sse {
 }
 
 impl Sse {
+    pub fn from_response(
+        res: awc::ClientResponse<
+            impl futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
+        >,
+    ) -> Self {
+        assert_eq!(res.status().as_u16(), 200);
+        let content_type = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+        assert_eq!(content_type, "text/event-stream");
+        Self { body: Box::pin(res), buf: BytesMut::new(), ended: false }
+    }
+
     /// The next event with data (comments and `retry` skipped), or `None`
     /// when the server ends the stream.
     pub async fn next(&mut self) -> Option<SseEvent> {

@@ -225,3 +225,35 @@ async fn a_rebuild_of_logs_with_no_closed_sessions_writes_an_empty_index() {
     assert!(done.is_empty());
     assert_eq!(read(&logs.path().join("index.json")), "{\n  \"sessions\": []\n}\n");
 }
+
+#[actix_web::test]
+async fn panel_close_closes_a_session_no_server_is_serving() {
+    let logs = tempfile::tempdir().unwrap();
+    let app = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let id = app.create(&["iris", "maren"]).await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    app.say(&id, "Should we tell her?").await;
+    sse.until("turn-end").await;
+    app.stopper.clone().stop().await;
+
+    let roster = Path::new(env!("CARGO_MANIFEST_DIR")).join("roster");
+    let close = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_panel"))
+            .args(["close", id, "--logs"])
+            .arg(logs.path())
+            .arg("--roster")
+            .arg(&roster)
+            .output()
+            .unwrap()
+    };
+    let out = close(&id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("closed after 1 turns"));
+    let manifest: Value = serde_json::from_str(&read(&logs.path().join(&id).join("session.json"))).unwrap();
+    assert!(manifest["closed"].is_string());
+    assert!(audit(logs.path(), &SessionId::parse(&id).unwrap()).is_empty());
+    assert!(String::from_utf8_lossy(&close(&id).stdout).contains("already closed"));
+    let bad = close("no-such-session");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-session"));
+}

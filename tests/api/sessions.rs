@@ -119,3 +119,54 @@ async fn sessions_resume_after_a_server_restart() {
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert_ne!(second.prefix_hash(&id).await, hash, "the context grew by turn 2");
 }
+
+#[actix_web::test]
+async fn sigterm_aborts_the_turn_in_flight_and_the_server_exits_cleanly() {
+    let logs = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--rehearsal-pace-ms", "50", "--logs"])
+        .arg(logs.path())
+        .arg("--roster")
+        .arg(repo.join("roster"))
+        .arg("--static")
+        .arg(repo.join("static"))
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("PANEL_PROVIDER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The banner is printed once the server listens.
+    let mut banner = String::new();
+    {
+        use std::io::BufRead as _;
+        let stdout = server.stdout.as_mut().unwrap();
+        std::io::BufReader::new(stdout).read_line(&mut banner).unwrap();
+    }
+    assert!(banner.contains(&format!("localhost:{port}")), "{banner}");
+    let client = awc::Client::default();
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let mut res = client.post(url("/api/sessions")).send_json(&json!({ "cast": ["ada", "byron"] })).await.unwrap();
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let res = client.get(url(&format!("/api/sessions/{id}/events?since=0"))).send().await.unwrap();
+    let mut sse = Sse::from_response(res);
+    client
+        .post(url(&format!("/api/sessions/{id}/say")))
+        .send_json(&json!({ "text": "Long answer, please." }))
+        .await
+        .unwrap();
+    sse.until("deliberation").await;
+
+    let killed = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let aborted = logged(&sse.until("turn-aborted").await);
+    assert_eq!(aborted.last().unwrap().json()["reason"], "shutdown");
+    assert!(sse.next().await.is_none(), "the stream is closed");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(logs.path().join(&id).join("events.jsonl")).unwrap();
+    assert!(text.ends_with('\n') && text.contains("\"reason\":\"shutdown\""));
+}
