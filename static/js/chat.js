@@ -55,6 +55,11 @@ export class ChatView {
 
   build() {
     this.chatEl = h('ol', { class: 'chat', 'aria-label': 'Conversation', 'aria-live': 'polite' });
+    this.stick = true;
+    this.chatEl.addEventListener('scroll', () => {
+      const el = this.chatEl;
+      this.stick = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    });
     this.drawerList = h('div', { class: 'drawer-list' });
     this.drawer = h('aside', { class: 'drawer', id: 'confer-drawer', 'aria-label': 'Confer', hidden: true },
       h('div', { class: 'drawer-head' }, h('h2', {}, 'Confer'),
@@ -119,12 +124,16 @@ export class ChatView {
     for (const kind of KINDS) {
       this.source.addEventListener(kind, (e) => this.timeline.apply(JSON.parse(e.data)));
     }
-    this.source.addEventListener('speak-delta', (e) => this.timeline.delta(JSON.parse(e.data)));
+    this.source.addEventListener('speak-delta', (e) => {
+      this.timeline.delta(JSON.parse(e.data));
+      this.follow();
+    });
   }
 
   connectSocket() {
     const socket = new WebSocket(socketUrl(this.id));
     this.socket = socket;
+    socket.onopen = () => { document.body.dataset.socket = 'open'; };
     socket.onmessage = (e) => {
       const msg = JSON.parse(e.data);
       const waiting = this.requests.get(msg.id);
@@ -134,18 +143,25 @@ export class ChatView {
       else waiting.reject(Object.assign(new Error(msg.message), { code: msg.code }));
     };
     socket.onclose = () => {
+      document.body.dataset.socket = 'closed';
       for (const w of this.requests.values()) w.reject(new Error('The connection closed; try again.'));
       this.requests.clear();
       if (!this.closing) setTimeout(() => this.connectSocket(), 1000);
     };
   }
 
-  send(command) {
+  /** Waits (briefly) for the WebSocket, so a message typed as the page loads is not lost. */
+  connected() {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
-        reject(new Error('Not connected yet; try again in a moment.'));
-        return;
-      }
+      const timer = setTimeout(() => reject(new Error('Not connected to the server; try again in a moment.')), 5000);
+      this.socket.addEventListener('open', () => { clearTimeout(timer); resolve(); }, { once: true });
+    });
+  }
+
+  async send(command) {
+    await this.connected();
+    return new Promise((resolve, reject) => {
       const id = this.nextRequest++;
       this.requests.set(id, { resolve, reject });
       this.socket.send(JSON.stringify({ ...command, id }));
@@ -193,13 +209,21 @@ export class ChatView {
     if (ev.kind === 'session-open') {
       document.getElementById('session-title').textContent = ev.config.title;
     }
+    if (ev.kind === 'session-close') {
+      this.chatEl.append(h('li', { class: 'marker' }, h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer')));
+    }
     // Keep queued placeholders after the newest turn.
     for (const q of this.queued) this.chatEl.append(q.el);
     this.composer.setBusy(this.timeline.inFlight);
     this.composer.setClosed(this.timeline.closed);
     this.renderStrip();
     this.renderTotals();
-    if (ev.kind !== 'session-open') this.chatEl.lastElementChild?.scrollIntoView({ block: 'end' });
+    this.follow();
+  }
+
+  /** Keeps the newest line in view, unless the reader has scrolled up to read. */
+  follow() {
+    if (this.stick) this.chatEl.scrollTop = this.chatEl.scrollHeight;
   }
 
   renderTotals() {
@@ -211,6 +235,11 @@ export class ChatView {
 
   renderStrip() {
     const tl = this.timeline;
+    // Rebuild only when the cast changed, so an open library menu (or a
+    // focused button) survives the stream of events during a turn.
+    const key = JSON.stringify([tl.onStage, this.pending, tl.closed]);
+    if (key === this.stripKey) return;
+    this.stripKey = key;
     const leaving = new Set(this.pending.filter((p) => p.retire).map((p) => p.retire));
     const chips = tl.onStage.map((id) => {
       const who = tl.person(id);

@@ -254,3 +254,23 @@ async fn errors_mid_stream_from_an_openai_compatible_server_are_surfaced() {
     let ok = turn(&app, &mut sse, &id, "Now properly.").await;
     assert!(ok.iter().any(|e| e.event == "speak"));
 }
+
+#[actix_web::test]
+async fn a_one_hour_ttl_marks_both_breakpoints_and_reports_its_writes_apart() {
+    let mock = MockAnthropic::start(KEY, 1024).await;
+    let ProviderChoice::Anthropic(mut config) = anthropic(&mock) else { unreachable!() };
+    config.cache_ttl = CacheTtl::OneHour;
+    let app = app_with(ProviderChoice::Anthropic(config), None).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    let events = turn(&app, &mut sse, &id, "Take your time.").await;
+    let c = cost(&events);
+    assert!(c["cache_write"].as_u64().unwrap() > 0);
+    assert_eq!(c["cache_write_1h"], c["cache_write"], "every write is a 1-hour write");
+    let request = mock.requests().pop().unwrap().to_string();
+    assert_eq!(request.matches("\"ttl\":\"1h\"").count(), 2);
+    // Priced at the 1-hour rate (2× input), not the 5-minute one.
+    let tokens = c["cache_write"].as_f64().unwrap();
+    let expected = (tokens * 4.0 + c["output"].as_f64().unwrap() * 10.0) / 1e6;
+    assert!((c["usd"].as_f64().unwrap() - expected).abs() < 1e-9, "{c}");
+}

@@ -10,7 +10,8 @@ async fn open_chat(app: &TestApp, name: &str, cast: &[&str]) -> (Browser, String
     let b = Browser::launch(name).await;
     b.goto(&app.url(&format!("/#/s/{id}"))).await;
     b.until("the stream to be live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
-    b.until("the socket to open", "document.querySelector('.strip .chip') !== null").await;
+    b.until("the cast in the strip", "document.querySelector('.strip .chip') !== null").await;
+    b.until("the socket to open", "document.body.dataset.socket === 'open'").await;
     (b, id)
 }
 
