@@ -46,7 +46,9 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         let status = match &e {
             SessionError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
-            SessionError::Closed => StatusCode::CONFLICT,
+            SessionError::Closed | SessionError::Log(panel_actors::event_log::LogError::Locked(_)) => {
+                StatusCode::CONFLICT
+            }
             SessionError::Log(_) | SessionError::Replay(_) | SessionError::Context(_) => {
                 log::error!("{e}");
                 StatusCode::INTERNAL_SERVER_ERROR

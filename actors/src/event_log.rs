@@ -12,6 +12,9 @@
 //!   truncated (and a `log-repair` event says how many bytes went), and a turn
 //!   that never ended is closed with `turn-aborted` (reason `recovery`), before
 //!   anything new is appended.
+//! - One writer per log: the writer holds an exclusive lock on the file, so
+//!   a second server, a `panel close` beside a running server, or a racing
+//!   actor cannot interleave lines.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -41,6 +44,8 @@ pub enum LogError {
     Exists(SessionId),
     #[error("session {0} has no log")]
     NotFound(SessionId),
+    #[error("session {0}'s log is held by another writer (is a panel server serving it?)")]
+    Locked(SessionId),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -98,12 +103,19 @@ impl EventLog {
             .create_new(true)
             .open(&path)
             .map_err(|source| LogError::Io { path: path.clone(), source })?;
+        lock(&file, &path, id)?;
         Ok(Self { path, file, len: 0, next_seq: 1, session: id.clone(), durability })
     }
 
     /// Opens an existing log for appending, repairing a crash's leftovers.
     pub fn open(root: &Path, id: &SessionId, durability: Durability) -> Result<Opened, LogError> {
         let path = events_path(root, id);
+        // Lock before reading, so no other writer can append in between.
+        let file = match OpenOptions::new().append(true).open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LogError::NotFound(id.clone())),
+            other => other.map_err(|source| LogError::Io { path: path.clone(), source })?,
+        };
+        lock(&file, &path, id)?;
         let (bytes, whole) = read_bytes(&path, id)?;
         let torn_bytes = (bytes.len() - whole) as u64;
         let mut events = parse_lines(&path, &bytes[..whole])?;
@@ -118,10 +130,6 @@ impl EventLog {
                 return Err(LogError::Corrupt { path, line, message });
             }
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|source| LogError::Io { path: path.clone(), source })?;
         if torn_bytes > 0 {
             file.set_len(whole as u64).map_err(|source| LogError::Io { path: path.clone(), source })?;
         }
@@ -196,6 +204,22 @@ pub fn read(root: &Path, id: &SessionId) -> Result<Vec<Arc<Logged>>, LogError> {
     let path = events_path(root, id);
     let (bytes, whole) = read_bytes(&path, id)?;
     parse_lines(&path, &bytes[..whole])
+}
+
+/// Takes the writer's lock. A writer that is just going away (an actor
+/// being restarted) gets a moment to let go; a live one keeps it.
+fn lock(file: &File, path: &Path, id: &SessionId) -> Result<(), LogError> {
+    for attempt in 0..20 {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if attempt < 19 => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => break,
+            Err(std::fs::TryLockError::Error(source)) => return Err(LogError::Io { path: path.to_owned(), source }),
+        }
+    }
+    Err(LogError::Locked(id.clone()))
 }
 
 /// The log's bytes, and how many of them are whole lines.

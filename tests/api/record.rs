@@ -234,7 +234,6 @@ async fn panel_close_closes_a_session_no_server_is_serving() {
     let mut sse = app.sse(&id, Some(0)).await;
     app.say(&id, "Should we tell her?").await;
     sse.until("turn-end").await;
-    app.stopper.clone().stop().await;
 
     let roster = Path::new(env!("CARGO_MANIFEST_DIR")).join("roster");
     let close = |id: &str| {
@@ -246,6 +245,15 @@ async fn panel_close_closes_a_session_no_server_is_serving() {
             .output()
             .unwrap()
     };
+    // While the server serves it, its log has a writer: a second one is refused.
+    let busy = close(&id);
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("another writer"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    app.stopper.clone().stop().await;
     let out = close(&id);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("closed after 1 turns"));

@@ -95,6 +95,7 @@ impl SessionError {
             Self::QueueFull(_) => "queue-full",
             Self::Closed => "session-closed",
             Self::BadDepth => "bad-depth",
+            Self::Log(LogError::Locked(_)) => "log-locked",
             Self::Log(_) => "log-failure",
             Self::Replay(_) => "log-unreplayable",
             Self::Context(_) => "context-failure",

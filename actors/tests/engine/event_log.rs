@@ -122,3 +122,15 @@ fn a_missing_log_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(EventLog::open(dir.path(), &sid("nope"), Durability::PerTurn), Err(LogError::NotFound(_))));
 }
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = sid("locked");
+    let mut first = EventLog::create(dir.path(), &id, Durability::PerTurn).unwrap();
+    first.append(0, EventBody::Error { code: "c".into(), message: "mine".into() }).unwrap();
+    assert!(matches!(EventLog::open(dir.path(), &id, Durability::PerTurn), Err(LogError::Locked(_))));
+    drop(first);
+    let second = EventLog::open(dir.path(), &id, Durability::PerTurn).unwrap();
+    assert_eq!(second.events.len(), 1);
+}
