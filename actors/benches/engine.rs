@@ -18,7 +18,7 @@ use panel_actors::pricing::Pricing;
 use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::provider::{Brief, Provider};
 use panel_actors::roster::Roster;
-use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps};
+use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps, Stop};
 use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
@@ -157,6 +157,12 @@ fn rebuild(roster: Roster, templates: Templates) {
             "recorded: {TURNS} turns in {:.2} s with the rehearsal engine at pace 0",
             start.elapsed().as_secs_f64()
         );
+        // Let the recording actor go, so its log has no writer.
+        session.send(Stop { reason: "benchmark".into() }).await.unwrap();
+        while session.connected() {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
         deps
     });
     let path = logs.join(id.as_str()).join("events.jsonl");
