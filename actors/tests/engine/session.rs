@@ -1,7 +1,6 @@
 //! The session actor's turn lifecycle, end to end through the model client.
 
 use panel_actors::event::{EventBody, Outbound, TurnMode};
-use panel_actors::model_client::StreamItem;
 use panel_actors::provider::{ModelError, ModelEvent, Usage};
 use panel_actors::session::{CastChange, ChangeCast, Close, Inspect, Say, SessionError, Stop};
 
@@ -195,7 +194,6 @@ async fn a_model_failure_mid_turn_aborts_it_and_leaves_the_context_as_before() {
     assert!(cost.usd.unwrap() > 0.0);
     let request = script.requests.borrow().last().unwrap().clone();
     assert_eq!(request.prompt.messages.len(), 1, "only the new floor line: {:?}", request.prompt.messages);
-    let _ = StreamItem::Done(Usage::default());
 }
 
 #[actix::test]
