@@ -59,6 +59,11 @@ impl Application {
         let info = provider.info();
         std::fs::create_dir_all(&settings.logs)
             .with_context(|| format!("cannot create the logs folder {}", settings.logs.display()))?;
+        // The viewer reads logs/index.json; give it one from the start.
+        let index = settings.logs.join("index.json");
+        if !index.exists() {
+            panel_actors::record::write_atomic(&index, &panel_actors::record::index(&settings.logs)?)?;
+        }
 
         let roster = Arc::new(roster);
         let deps = SessionDeps {
