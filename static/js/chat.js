@@ -112,8 +112,10 @@ export class ChatView {
     // Last-Event-ID, which the server prefers over the query.
     this.source = new EventSource(eventsUrl(this.id, this.timeline.lastSeq));
     this.source.onopen = () => this.connection('live');
-    this.source.onerror = () => {
-      if (this.closing) return;
+    this.source.onerror = (e) => {
+      // The session's own `error` events share the name: those carry data
+      // and are handled below; only a dataless error is the connection.
+      if (this.closing || e.data !== undefined) return;
       if (this.source.readyState === EventSource.CLOSED) {
         this.connection('offline');
         setTimeout(() => { if (!this.closing) this.connectEvents(); }, 2000);

@@ -7,7 +7,11 @@
 #[path = "../api/helpers.rs"]
 mod app;
 mod helpers;
+#[allow(dead_code)]
+#[path = "../api/mock_anthropic.rs"]
+mod mock_anthropic;
 
 mod chat;
+mod composer;
 mod sessions;
 mod viewer;
