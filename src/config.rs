@@ -229,16 +229,15 @@ impl ServeArgs {
     /// The settings these arguments and `env` describe.
     pub fn settings(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
         let provider = self.provider(env)?;
-        let a = self;
         Ok(Settings {
-            addr: a.addr,
-            logs: a.logs,
-            roster: a.roster,
-            static_dir: a.static_dir,
-            token: a.token.filter(|t| !t.is_empty()),
-            durability: a.durability.into(),
-            rehearsal_pace: Duration::from_millis(a.rehearsal_pace_ms),
-            debug_routes: a.debug_routes,
+            addr: self.addr,
+            logs: self.logs,
+            roster: self.roster,
+            static_dir: self.static_dir,
+            token: self.token.filter(|t| !t.is_empty()),
+            durability: self.durability.into(),
+            rehearsal_pace: Duration::from_millis(self.rehearsal_pace_ms),
+            debug_routes: self.debug_routes,
             keep_alive: Duration::from_secs(15),
             subscriber_queue: 1024,
             workers: 0,

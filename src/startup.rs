@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::dev::Server;
@@ -184,7 +183,7 @@ fn banner(settings: &Settings, local: std::net::SocketAddr, info: &ProviderInfo)
     let host = if local.ip().is_loopback() { format!("localhost:{}", local.port()) } else { local.to_string() };
     let token = settings.token.as_ref().map(|_| "?token=<your token>").unwrap_or_default();
     let pace = if info.offline {
-        format!("\n  pace:   {} ms between streamed pieces", Duration::as_millis(&settings.rehearsal_pace))
+        format!("\n  pace:   {} ms between streamed pieces", settings.rehearsal_pace.as_millis())
     } else {
         String::new()
     };
