@@ -277,13 +277,17 @@ fn day_time(t: &Timestamp) -> String {
 
 /// `index.json` for the closed sessions in `logs`, newest first.
 pub fn index(logs: &Path) -> Result<String, RecordError> {
-    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut manifests = Vec::new();
     for id in session_ids(logs) {
-        let events = event_log::read(logs, &id)?;
-        let Some(m) = manifest(&events) else { continue };
-        if m.closed.is_none() {
-            continue;
-        }
+        manifests.extend(manifest(&event_log::read(logs, &id)?));
+    }
+    Ok(index_of(manifests))
+}
+
+/// `index.json` for the closed sessions among `manifests`, newest first.
+fn index_of(manifests: Vec<Manifest>) -> String {
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    for m in manifests.into_iter().filter(|m| m.closed.is_some()) {
         let cast = m.participants.iter().map(|p| p.name.clone()).collect();
         entries.push(IndexEntry {
             id: m.id,
@@ -297,7 +301,7 @@ pub fn index(logs: &Path) -> Result<String, RecordError> {
         });
     }
     entries.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-    Ok(pretty(&serde_json::json!({ "sessions": entries })))
+    pretty(&serde_json::json!({ "sessions": entries }))
 }
 
 /// Every session folder under `logs` that has a log, sorted.
@@ -330,29 +334,33 @@ pub fn artefacts(events: &[Arc<Logged>]) -> Option<Artefacts> {
 
 /// Writes `session.json` and `transcript.md` for `id`, then `index.json`.
 pub fn write_session(logs: &Path, id: &SessionId) -> Result<(), RecordError> {
-    let events = event_log::read(logs, id)?;
-    let a = artefacts(&events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
+    write_artefacts(logs, id, &event_log::read(logs, id)?)?;
+    write_atomic(&logs.join("index.json"), &index(logs)?)
+}
+
+fn write_artefacts(logs: &Path, id: &SessionId, events: &[Arc<Logged>]) -> Result<(), RecordError> {
+    let a = artefacts(events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
     let dir = logs.join(id.as_str());
     write_atomic(&dir.join("session.json"), &a.manifest)?;
-    write_atomic(&dir.join("transcript.md"), &a.transcript)?;
-    write_atomic(&logs.join("index.json"), &index(logs)?)
+    write_atomic(&dir.join("transcript.md"), &a.transcript)
 }
 
 /// Regenerates every closed session's artefacts and the index. Returns the
 /// sessions rebuilt.
 pub fn rebuild(logs: &Path) -> Result<Vec<SessionId>, RecordError> {
     let mut done = Vec::new();
+    let mut manifests = Vec::new();
     for id in session_ids(logs) {
         let events = event_log::read(logs, &id)?;
-        if manifest(&events).is_some_and(|m| m.closed.is_some()) {
-            let a = artefacts(&events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
-            let dir = logs.join(id.as_str());
-            write_atomic(&dir.join("session.json"), &a.manifest)?;
-            write_atomic(&dir.join("transcript.md"), &a.transcript)?;
+        let Some(m) = manifest(&events) else { continue };
+        if m.closed.is_some() {
+            write_artefacts(logs, &id, &events)?;
             done.push(id);
         }
+        manifests.push(m);
     }
-    write_atomic(&logs.join("index.json"), &index(logs)?)?;
+    // Each log is read once: the index comes from the manifests just made.
+    write_atomic(&logs.join("index.json"), &index_of(manifests))?;
     Ok(done)
 }
 

@@ -73,11 +73,13 @@ impl Handler<Create> for Registry {
     type Result = Result<SessionInfo, RegistryError>;
 
     fn handle(&mut self, msg: Create, _: &mut Self::Context) -> Self::Result {
-        let mut attempt = 0;
-        loop {
+        // Ids carry the second and a random suffix, so a clash is rare; a few
+        // tries settle it, and a persistent clash is reported, not looped on.
+        let mut clash = None;
+        for _ in 0..5 {
             let id = SessionId::generate(chrono::Utc::now());
             if self.sessions.contains_key(&id) || crate::event_log::events_path(&self.deps.logs, &id).exists() {
-                attempt += 1;
+                clash = Some(id);
                 continue;
             }
             let gateway = Gateway::new(id.clone(), self.deps.logs.clone(), self.gateway_capacity)?.start();
@@ -91,12 +93,12 @@ impl Handler<Create> for Registry {
                     return Ok(info);
                 }
                 // Lost a race for the id: try another.
-                Err(crate::session::SessionError::Log(crate::event_log::LogError::Exists(_))) if attempt < 5 => {
-                    attempt += 1;
-                }
+                Err(crate::session::SessionError::Log(crate::event_log::LogError::Exists(id))) => clash = Some(id),
                 Err(e) => return Err(e.into()),
             }
         }
+        let id = clash.unwrap_or_else(|| SessionId::generate(chrono::Utc::now()));
+        Err(crate::event_log::LogError::Exists(id).into())
     }
 }
 
