@@ -133,12 +133,8 @@ pub fn parse_character(path: &Path, text: &str) -> Result<Character, String> {
     let end = rest.find("\n+++").ok_or("the front matter is not closed by a `+++` line")?;
     let front: FrontMatter = toml::from_str(&rest[..end]).map_err(|e| format!("bad front matter: {}", e.message()))?;
     let body = rest[end + 4..].trim_start_matches(['\r', '\n']).trim_end();
-    if front.name.trim().is_empty() {
-        return Err("`name` is empty".into());
-    }
-    if front.name.contains(['<', '>', '"', ':', '\n']) {
-        return Err("`name` may not contain < > \" : or a newline: it is used in the output format".into());
-    }
+    // The parser must be able to find this name at the start of a confer line.
+    crate::parser::check_name(&front.name).map_err(|e| format!("bad `name`: {e}"))?;
     if !is_hex_colour(&front.colour) {
         return Err(format!("`colour` must look like #3a7bd5, not {:?}", front.colour));
     }

@@ -127,7 +127,7 @@ fn an_unclosed_confer_at_the_end_is_kept_and_an_empty_speak_is_a_pass() {
         vec![
             Parsed::Pass { speaker: cid("ada") },
             delib("ada", "first"),
-            Parsed::Unparsed { raw: "byron: cut sh".into(), reason: "the confer was never closed".into() },
+            Parsed::Unparsed { raw: "Byron: cut sh".into(), reason: "the confer was never closed".into() },
         ]
     );
 }
@@ -141,6 +141,67 @@ fn a_forgotten_closing_tag_does_not_swallow_the_next_block() {
             delib("ada", "go"),
             Parsed::Speak { speaker: cid("ada"), text: "One".into() },
             Parsed::Speak { speaker: cid("byron"), text: "Two".into() },
+        ]
+    );
+}
+
+#[test]
+fn a_speaker_with_an_aside_a_bullet_or_a_long_name_keeps_their_own_line() {
+    let on = [(cid("ada"), "Ada"), (cid("byron"), "Byron"), (cid("robert"), "Sir Robert de Montfort")];
+    let mut p = Parser::new(on.iter().map(|(i, n)| (i, *n)), []);
+    let mut events = p.feed(
+        "<confer>\nAda: ship it?\nByron (dryly): or we could just ship it.\n- Byron: a bullet\n\
+         Sir Robert de Montfort: I object.\n2. **Ada:** noted\n</confer>",
+    );
+    events.extend(p.finish());
+    assert_eq!(
+        logged(&events),
+        vec![
+            delib("ada", "ship it?"),
+            delib("byron", "or we could just ship it."),
+            delib("byron", "a bullet"),
+            delib("robert", "I object."),
+            delib("ada", "noted"),
+        ]
+    );
+}
+
+#[test]
+fn tags_match_in_any_case_with_blanks_and_attributes_in_any_order() {
+    let events = parse_in(&[
+        "<CONFER>\nAda: go\n</CONFER >\n<Speak who=\"Ada\">Hi.</Speak>\n<speak tone=\"x\" WHO='Byron'>Yo.</speak >",
+    ]);
+    assert_eq!(
+        logged(&events),
+        vec![
+            delib("ada", "go"),
+            Parsed::Speak { speaker: cid("ada"), text: "Hi.".into() },
+            Parsed::Speak { speaker: cid("byron"), text: "Yo.".into() },
+        ]
+    );
+    assert_eq!(deltas_of(&events, &cid("ada")), "Hi.", "Byron's text never streams into Ada's bubble");
+}
+
+#[test]
+fn a_confer_line_is_emitted_once_the_next_lines_first_characters_settle_it() {
+    let mut p = parser();
+    assert_eq!(p.feed("<confer>\nAda: one\n"), vec![], "the next line might continue it");
+    assert_eq!(p.feed("By"), vec![], "\"By\" could still be Byron's name");
+    assert_eq!(p.feed("ron:"), vec![delib("ada", "one")], "a new speaker: Ada's line has ended");
+    assert_eq!(p.feed(" two\nand"), vec![], "\"and\" cannot start a name: it continues Byron's line");
+    assert_eq!(p.feed(" more\n</conf"), vec![]);
+    assert_eq!(p.feed("er>"), vec![delib("byron", "two\nand more")]);
+}
+
+#[test]
+fn a_stranger_in_the_confer_is_reported_and_not_credited_to_the_previous_speaker() {
+    let events = parse_in(&["<confer>\nAda: one\nZed (aside): two\nByron: three\n</confer>"]);
+    assert_eq!(
+        logged(&events),
+        vec![
+            delib("ada", "one"),
+            Parsed::Unparsed { raw: "Zed (aside): two".into(), reason: "unknown speaker \"Zed\"".into() },
+            delib("byron", "three"),
         ]
     );
 }
@@ -172,7 +233,14 @@ fn mutated_valid() -> impl Strategy<Value = String> {
                 Just("<confer>"),
                 Just("é"),
                 Just(":"),
-                Just("")
+                Just(""),
+                Just("- "),
+                Just("**"),
+                Just(" (dryly)"),
+                Just("</CONFER >"),
+                Just("<Speak who='Ada'>"),
+                Just("Zed: "),
+                Just("\r\n")
             ],
         ),
         0..6,
@@ -188,7 +256,7 @@ fn mutated_valid() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     #[test]
     fn any_split_of_the_same_text_gives_the_same_events(text in prop_oneof![mutated_valid(), ".{0,200}"], cuts in prop::collection::vec(any::<usize>(), 0..12)) {
