@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 use mock_anthropic::MockAnthropic;
 use panel::config::{ProviderChoice, Settings};
 use panel::startup::Application;
-use panel_actors::event_log::Durability;
 use panel_actors::prefix_cache::{CacheBlock, CacheCharge, PrefixCache, estimate_tokens};
-use panel_actors::provider::anthropic::{AnthropicConfig, CacheTtl};
+use panel_actors::provider::anthropic::AnthropicConfig;
 use panel_actors::provider::http::ApiKey;
 use serde_json::{Value, json};
 
@@ -46,28 +45,20 @@ async fn run() {
     let mock = MockAnthropic::start(KEY, 1024).await;
     let logs = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let provider = ProviderChoice::Anthropic(AnthropicConfig {
+        base_url: mock.url.clone(),
+        api_key: ApiKey::new(KEY.into()),
+        model: "claude-sonnet-5".into(),
+        head_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+    });
     let settings = Settings {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        logs: logs.path().to_owned(),
-        roster: repo.join("roster"),
-        static_dir: repo.join("static"),
-        token: None,
-        durability: Durability::PerTurn,
         rehearsal_pace: Duration::ZERO,
-        debug_routes: false,
-        keep_alive: Duration::from_secs(15),
-        subscriber_queue: 1024,
         workers: 1,
-        provider: ProviderChoice::Anthropic(AnthropicConfig {
-            base_url: mock.url.clone(),
-            api_key: ApiKey::new(KEY.into()),
-            model: "claude-sonnet-5".into(),
-            max_tokens: 1024,
-            cache_ttl: CacheTtl::FiveMinutes,
-            head_timeout: Duration::from_secs(10),
-        }),
-        retry: Default::default(),
+        max_tokens: 1024,
+        ..Settings::local(logs.path().to_owned(), repo.join("roster"), repo.join("static"), provider)
     };
+
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let stopper = app.stopper();

@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use panel::config::Settings;
+use panel::config::{ProviderChoice, Settings};
 use panel::startup::Application;
-use panel_actors::event_log::Durability;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -55,19 +54,9 @@ fn main() {
 fn settings(logs: &Path) -> Settings {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     Settings {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        logs: logs.to_owned(),
-        roster: repo.join("roster"),
-        static_dir: repo.join("static"),
-        token: None,
-        durability: Durability::PerTurn,
         rehearsal_pace: Duration::from_millis(PACE_MS),
-        debug_routes: false,
-        keep_alive: Duration::from_secs(15),
-        subscriber_queue: 1024,
         workers: 1,
-        provider: panel::config::ProviderChoice::Rehearsal,
-        retry: Default::default(),
+        ..Settings::local(logs.to_owned(), repo.join("roster"), repo.join("static"), ProviderChoice::Rehearsal)
     }
 }
 

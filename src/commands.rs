@@ -9,12 +9,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use anyhow::Context as _;
 use panel_actors::audit;
-use panel_actors::event_log::Durability;
+use panel_actors::event_log::{Durability, LogWriter};
 use panel_actors::id::SessionId;
 use panel_actors::model_client::ModelClient;
 use panel_actors::pricing::Pricing;
-use panel_actors::provider::Provider;
 use panel_actors::provider::rehearsal::Rehearsal;
+use panel_actors::provider::{CacheTtl, Provider};
 use panel_actors::record;
 use panel_actors::roster::Roster;
 use panel_actors::session::{Close, Limits, Session, SessionDeps};
@@ -43,8 +43,13 @@ pub fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
             pricing: Arc::new(Pricing::load(&args.roster.join("pricing.toml"))?),
             provider: provider.info(),
             model: ModelClient::new(Box::new(provider)).start(),
+            max_tokens: 1,
+            cache_ttl: CacheTtl::default(),
+            writer: LogWriter::start(1, None),
             durability: Durability::PerTurn,
             limits: Limits::default(),
+            supervisor: None,
+            passivate_after: None,
         };
         for id in ids {
             let session =
@@ -63,8 +68,11 @@ pub fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
 
 pub fn rebuild(args: LogsArg) -> anyhow::Result<ExitCode> {
     let done = record::rebuild(&args.logs)?;
-    println!("rebuilt {} closed session(s) and {}", done.len(), args.logs.join("index.json").display());
-    Ok(ExitCode::SUCCESS)
+    println!("rebuilt {} closed session(s) and {}", done.sessions.len(), args.logs.join("index.json").display());
+    for (id, problem) in &done.problems {
+        eprintln!("skipped {id}: {problem}");
+    }
+    Ok(if done.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
@@ -93,7 +101,10 @@ const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let logs = &args.logs.logs;
-    record::rebuild(logs)?;
+    let rebuilt = record::rebuild(logs)?;
+    for (id, problem) in &rebuilt.problems {
+        eprintln!("skipped {id}: {problem}");
+    }
     let closed: Vec<SessionId> = record::session_ids(logs)
         .into_iter()
         .filter(|id| logs.join(id.as_str()).join("session.json").exists())

@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Prompt-cache lifetime for Anthropic: 5m, or 1h (dearer writes, survives pauses).
     #[arg(long, env = "PANEL_CACHE_TTL", default_value = "5m", value_parser = ["5m", "1h"])]
     pub cache_ttl: String,
+    /// Seconds without activity after which an idle session's actor lets go
+    /// of its log and memory (it starts again from its log when needed); 0: never.
+    #[arg(long, env = "PANEL_PASSIVATE_AFTER", default_value_t = 600)]
+    pub passivate_after: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -137,6 +141,8 @@ pub enum ProviderChoice {
 
 /// How long a provider may take to start answering (the response head).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a streaming answer may stay silent before it counts as stalled.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl ServeArgs {
     /// Chooses and configures the provider from the arguments and `env`
@@ -161,9 +167,8 @@ impl ServeArgs {
                     base_url: var("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
                     api_key: ApiKey::new(key),
                     model: self.model.clone().unwrap_or_else(|| "claude-sonnet-5".into()),
-                    max_tokens: self.max_tokens,
-                    cache_ttl: if self.cache_ttl == "1h" { CacheTtl::OneHour } else { CacheTtl::FiveMinutes },
                     head_timeout: HEAD_TIMEOUT,
+                    idle_timeout: IDLE_TIMEOUT,
                 })
             }
             ProviderArg::Openai => {
@@ -181,8 +186,8 @@ impl ServeArgs {
                     base_url,
                     api_key: key.map(ApiKey::new),
                     model,
-                    max_tokens: self.max_tokens,
                     head_timeout: HEAD_TIMEOUT,
+                    idle_timeout: IDLE_TIMEOUT,
                 })
             }
         })
@@ -221,8 +226,45 @@ pub struct Settings {
     pub subscriber_queue: usize,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// Arbiters that run sessions and gateways (0: one per core).
+    pub lanes: usize,
+    /// Threads that write and sync the logs.
+    pub log_writers: usize,
     pub provider: ProviderChoice,
     pub retry: panel_actors::model_client::RetryPolicy,
+    /// Most tokens one turn may write.
+    pub max_tokens: u32,
+    /// The prompt-cache lifetime sessions ask for.
+    pub cache_ttl: CacheTtl,
+    /// Idle time after which a session's actor lets go (`None`: never).
+    pub passivate_after: Option<Duration>,
+}
+
+impl Settings {
+    /// A server on a free loopback port with the defaults `panel serve` has,
+    /// for tools, tests and benchmarks that set a few fields on top.
+    pub fn local(logs: PathBuf, roster: PathBuf, static_dir: PathBuf, provider: ProviderChoice) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            logs,
+            roster,
+            static_dir,
+            token: None,
+            durability: Durability::PerTurn,
+            rehearsal_pace: Duration::from_millis(40),
+            debug_routes: false,
+            keep_alive: Duration::from_secs(15),
+            subscriber_queue: 1024,
+            workers: 0,
+            lanes: 0,
+            log_writers: 2,
+            provider,
+            retry: Default::default(),
+            max_tokens: 4096,
+            cache_ttl: CacheTtl::FiveMinutes,
+            passivate_after: Some(Duration::from_secs(600)),
+        }
+    }
 }
 
 impl ServeArgs {
@@ -241,8 +283,13 @@ impl ServeArgs {
             keep_alive: Duration::from_secs(15),
             subscriber_queue: 1024,
             workers: 0,
+            lanes: 0,
+            log_writers: 2,
             provider,
             retry: Default::default(),
+            max_tokens: self.max_tokens,
+            cache_ttl: if self.cache_ttl == "1h" { CacheTtl::OneHour } else { CacheTtl::FiveMinutes },
+            passivate_after: (self.passivate_after > 0).then(|| Duration::from_secs(self.passivate_after)),
         })
     }
 }

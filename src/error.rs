@@ -45,11 +45,12 @@ impl From<InvalidId> for ApiError {
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         let status = match &e {
-            SessionError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            SessionError::QueueFull(_) | SessionError::CastQueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            SessionError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
             SessionError::Closed | SessionError::Log(panel_actors::event_log::LogError::Locked(_)) => {
                 StatusCode::CONFLICT
             }
-            SessionError::Log(_) | SessionError::Replay(_) | SessionError::Context(_) => {
+            SessionError::Log(_) | SessionError::Replay(_) | SessionError::Context(_) | SessionError::Panicked(_) => {
                 log::error!("{e}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -67,6 +68,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::AlreadyRunning(_) => (StatusCode::CONFLICT, "actor-running"),
             RegistryError::Closed(_) => (StatusCode::CONFLICT, "session-closed"),
             RegistryError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "actor-unavailable"),
+            // Answered as the error that stopped the actor would have been.
+            RegistryError::Failed { code: "log-locked", .. } => (StatusCode::CONFLICT, "log-locked"),
+            RegistryError::Failed { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
             RegistryError::Session(_) => {
                 let RegistryError::Session(inner) = e else { unreachable!() };
                 return inner.into();

@@ -10,13 +10,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_lab::middleware::CatchPanic;
 use anyhow::Context as _;
-use panel_actors::model_client::ModelClient;
+use panel_actors::event_log::LogWriter;
+use panel_actors::event_log::recovery::recover_all;
 use panel_actors::pricing::Pricing;
 use panel_actors::provider::anthropic::Anthropic;
 use panel_actors::provider::openai::OpenAi;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{Provider, ProviderInfo};
-use panel_actors::registry::{Registry, StopAll};
+use panel_actors::provider::{Provider, ProviderFactory, ProviderInfo};
+use panel_actors::registry::{Directory, Lanes, Registry, StopAll};
 use panel_actors::roster::Roster;
 use panel_actors::session::{Limits, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
@@ -50,38 +51,63 @@ impl Application {
         let prompts = settings.roster.join("prompts");
         let templates = Templates::load(&prompts)?;
         let pricing = Pricing::load(&settings.roster.join("pricing.toml"))?;
-        let provider: Box<dyn Provider> = match &settings.provider {
-            ProviderChoice::Rehearsal => Box::new(Rehearsal::load(&prompts, settings.rehearsal_pace)?),
-            ProviderChoice::Anthropic(config) => Box::new(Anthropic::new(config.clone())),
-            ProviderChoice::OpenAi(config) => Box::new(OpenAi::new(config.clone())),
-        };
-        let info = provider.info();
+        let (info, factory) = provider_factory(&settings, &prompts)?;
         std::fs::create_dir_all(&settings.logs)
             .with_context(|| format!("cannot create the logs folder {}", settings.logs.display()))?;
+
+        // Repair what a crash left behind before anyone can watch it, so no
+        // tailer ever sees a turn that can no longer end.
+        let recovered = {
+            let (logs, durability) = (settings.logs.clone(), settings.durability);
+            actix_web::rt::task::spawn_blocking(move || recover_all(&logs, durability)).await?
+        };
+        for r in &recovered.repaired {
+            let turn = r.turn.map(|t| format!(", turn {t} closed as aborted")).unwrap_or_default();
+            log::warn!("session {}: repaired at start-up ({} torn bytes cut{turn})", r.id, r.torn_bytes);
+        }
+        for (id, problem) in &recovered.problems {
+            log::error!("session {id}: its log cannot be checked: {problem}");
+        }
         // The viewer reads logs/index.json; give it one from the start.
         let index = settings.logs.join("index.json");
         if !index.exists() {
-            panel_actors::record::write_atomic(&index, &panel_actors::record::index(&settings.logs)?)?;
+            let logs = settings.logs.clone();
+            actix_web::rt::task::spawn_blocking(move || {
+                let (text, _) = panel_actors::record::index(&logs);
+                panel_actors::record::write_atomic(&logs.join("index.json"), &text)
+            })
+            .await??;
         }
 
+        let directory = Arc::new(Directory::new(recovered.sessions));
+        let observer = directory.clone();
+        let writer = LogWriter::start(settings.log_writers, Some(Arc::new(move |l: &_| observer.observe(l))));
+        let lanes_n = if settings.lanes > 0 { settings.lanes } else { cores() };
+        let lanes = Lanes::start(lanes_n, &[(info.name.clone(), factory)], settings.retry);
         let roster = Arc::new(roster);
         let deps = SessionDeps {
             logs: settings.logs.clone(),
             roster: roster.clone(),
             renderer: Arc::new(Renderer::new(templates)?),
             pricing: Arc::new(pricing),
-            model: ModelClient::with_policy(provider, settings.retry).start(),
+            model: lanes.get(0).model.clone(),
             provider: info.clone(),
+            max_tokens: settings.max_tokens,
+            cache_ttl: settings.cache_ttl,
+            writer,
             durability: settings.durability,
             limits: Limits::default(),
+            supervisor: None,
+            passivate_after: settings.passivate_after,
         };
-        let registry = Registry::new(deps, settings.subscriber_queue).start();
+        let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory).start();
 
         let listener =
             TcpListener::bind(settings.addr).with_context(|| format!("cannot listen on {}", settings.addr))?;
         let local = listener.local_addr()?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
+            logs: settings.logs.clone(),
             roster,
             provider: info.clone(),
             debug_routes: settings.debug_routes,
@@ -150,6 +176,30 @@ impl Stopper {
         let _ = self.registry.send(StopAll).await;
         self.server.stop(true).await;
     }
+}
+
+/// The configured provider, and how each lane builds its own copy of it.
+fn provider_factory(settings: &Settings, prompts: &std::path::Path) -> anyhow::Result<(ProviderInfo, ProviderFactory)> {
+    Ok(match &settings.provider {
+        ProviderChoice::Rehearsal => {
+            let rehearsal = Rehearsal::load(prompts, settings.rehearsal_pace)?;
+            (rehearsal.info(), Arc::new(move || Box::new(rehearsal.clone()) as Box<dyn Provider>))
+        }
+        ProviderChoice::Anthropic(config) => {
+            let config = config.clone();
+            let info = Anthropic::new(config.clone()).info();
+            (info, Arc::new(move || Box::new(Anthropic::new(config.clone())) as Box<dyn Provider>))
+        }
+        ProviderChoice::OpenAi(config) => {
+            let config = config.clone();
+            let info = OpenAi::new(config.clone()).info();
+            (info, Arc::new(move || Box::new(OpenAi::new(config.clone())) as Box<dyn Provider>))
+        }
+    })
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 async fn shutdown_signal() {

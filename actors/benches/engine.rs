@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use panel_actors::event::{EventBody, Outbound, Publish};
-use panel_actors::event_log::Durability;
+use panel_actors::event_log::{Durability, LogWriter};
 use panel_actors::id::{CharacterId, SessionId};
 use panel_actors::model_client::ModelClient;
 use panel_actors::parser::{Parsed, Parser};
 use panel_actors::pricing::Pricing;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{Brief, Provider};
+use panel_actors::provider::{Brief, CacheTtl, Provider};
 use panel_actors::roster::Roster;
 use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps, Stop};
 use panel_actors::templates::{Renderer, Templates};
@@ -127,8 +127,13 @@ fn rebuild(roster: Roster, templates: Templates) {
             pricing: Arc::new(Pricing::embedded()),
             model: ModelClient::new(Box::new(provider)).start(),
             provider: info,
+            max_tokens: 1024,
+            cache_ttl: CacheTtl::FiveMinutes,
+            writer: LogWriter::start(1, None),
             durability: Durability::PerTurn,
             limits: Limits::default(),
+            supervisor: None,
+            passivate_after: None,
         };
         let (tx, mut turn_ends) = mpsc::unbounded_channel();
         let sink = Sink(tx).start().recipient();
@@ -157,12 +162,8 @@ fn rebuild(roster: Roster, templates: Templates) {
             "recorded: {TURNS} turns in {:.2} s with the rehearsal engine at pace 0",
             start.elapsed().as_secs_f64()
         );
-        // Let the recording actor go, so its log has no writer.
+        // Let the recording actor go (it answers once its log is released).
         session.send(Stop { reason: "benchmark".into() }).await.unwrap();
-        while session.connected() {
-            tokio::task::yield_now().await;
-        }
-        tokio::task::yield_now().await;
         deps
     });
     let path = logs.join(id.as_str()).join("events.jsonl");
@@ -175,6 +176,7 @@ fn rebuild(roster: Roster, templates: Templates) {
         let session = Session::open(deps.clone(), id.clone(), None).unwrap();
         times.push(start.elapsed());
         hash = session.info().prefix_hash;
+        system.block_on(session.release()).unwrap();
     }
     times.sort();
     println!(

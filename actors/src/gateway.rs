@@ -1,152 +1,191 @@
 //! The gateway actor: fans one session's events out to its subscribers.
 //!
-//! One gateway per session, owned by the registry. It outlives the session's
-//! actor, so subscribers stay connected while that actor is killed and
-//! restarted, and simply receive what the restarted actor publishes.
+//! One gateway per watched or running session, started by the registry. It
+//! outlives the session's actor, so subscribers stay connected while that
+//! actor is killed, passivated or restarted, and simply receive what the
+//! restarted actor publishes. A gateway with no subscribers whose session is
+//! not running is retired by the registry; a later subscriber gets a new one.
 //!
 //! Invariants:
-//! - Each event is framed once, as SSE bytes and as bare JSON, and the same
-//!   [`Bytes`] go to every subscriber.
+//! - Each event is framed once, as one SSE buffer, and the same [`Bytes`]
+//!   (and slices of them) go to every subscriber: no copy per subscriber, one
+//!   write per event.
 //! - A subscription replays exactly the events after `since` and then goes
-//!   live with no gap and no duplicate. That holds because the session logs
-//!   an event before publishing it and the gateway handles `Publish` and
-//!   [`Subscribe`] in one mailbox: when a subscription is handled, every
-//!   event up to `last_seq` is in the log (or in the recent-history ring),
-//!   and every later one is still in the mailbox, to be sent live.
+//!   live with no gap and no duplicate. The live queue is registered first;
+//!   the replay then comes from the recent-history ring, or — for older
+//!   positions — from the log, read by the subscriber's side off this thread.
+//!   Everything published before the subscription is in the log (the writer
+//!   logs before it publishes), everything after is in the live queue, and
+//!   the subscriber skips live events it already replayed (by seq).
 //! - Per-subscriber queues are bounded and never awaited: a subscriber whose
 //!   queue is full is disconnected (it reconnects with `Last-Event-ID` and
 //!   catches up from the log), so it never slows the session or the others.
-//!   Typing deltas are ephemeral and simply skipped for a subscriber that is
-//!   behind.
+//!   Typing deltas are ephemeral and simply skipped for one that is behind.
+//! - A subscriber whose connection ends is removed at once (its
+//!   [`Subscription`] holds a guard that tells the gateway), so memory follows
+//!   the subscribers actually connected.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use crate::event::{Logged, Outbound, Publish};
-use crate::event_log::{self, LogError};
 use crate::id::SessionId;
 
-/// Events kept in memory for quick replay; older ones come from the log.
+/// Recent events kept for replay without reading the log: at most this
+/// many, and at most [`HISTORY_BYTES`] of them.
 const HISTORY: usize = 4096;
+const HISTORY_BYTES: usize = 1 << 20;
 
 /// One outbound item, framed once for every kind of subscriber.
-///
-/// The JSON is not copied: `json` shares the buffer the log wrote, and an SSE
-/// subscriber is sent `prefix`, `json`, then [`Frame::END`].
 #[derive(Debug, Clone)]
 pub struct Frame {
-    /// `id:` and `event:` lines, and the `data: ` that starts the last line.
-    pub prefix: Bytes,
+    /// The event's seq; `None` for an ephemeral delta.
+    pub seq: Option<u64>,
+    /// The whole SSE event: `id:` (for logged events), `event:`, `data:`, blank line.
+    pub sse: Bytes,
+    /// The SSE event without its `id:` line, for streams that number events their own way.
+    pub unnumbered: Bytes,
     /// The bare event JSON: the SSE data, and the WebSocket payload.
     pub json: Bytes,
 }
 
-/// Lets a `Bytes` borrow an `Arc<str>` without copying it.
-struct SharedStr(Arc<str>);
-
-impl AsRef<[u8]> for SharedStr {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
 impl Frame {
-    /// The blank line that ends an SSE event.
-    pub const END: &'static [u8] = b"\n\n";
-
     pub fn event(logged: &Logged) -> Self {
-        let kind = logged.event.body.kind();
-        // The JSON is a single line (serde_json escapes newlines), so one
-        // `data:` line carries it whole.
-        let prefix = format!("id: {}\nevent: {kind}\ndata: ", logged.event.seq);
-        Self { prefix: Bytes::from(prefix), json: Bytes::from_owner(SharedStr(logged.json.clone())) }
+        let id = format!("id: {}\n", logged.event.seq);
+        Self::build(Some(logged.event.seq), &id, logged.event.body.kind(), &logged.json)
     }
 
     /// An ephemeral delta: no `id:`, so it never moves a client's Last-Event-ID.
     pub fn delta(json: &Arc<str>) -> Self {
-        Self {
-            prefix: Bytes::from_static(b"event: speak-delta\ndata: "),
-            json: Bytes::from_owner(SharedStr(json.clone())),
-        }
+        Self::build(None, "", "speak-delta", json)
     }
 
-    /// The whole SSE event in one buffer (a copy; for tests and tools).
-    pub fn sse(&self) -> Vec<u8> {
-        [&self.prefix[..], &self.json[..], Self::END].concat()
+    fn build(seq: Option<u64>, id: &str, kind: &str, json: &str) -> Self {
+        // The JSON is a single line (serde_json escapes newlines), so one
+        // `data:` line carries it whole.
+        let head = format!("{id}event: {kind}\ndata: ");
+        let mut buf = BytesMut::with_capacity(head.len() + json.len() + 2);
+        buf.put_slice(head.as_bytes());
+        buf.put_slice(json.as_bytes());
+        buf.put_slice(b"\n\n");
+        let sse = buf.freeze();
+        let json = sse.slice(head.len()..sse.len() - 2);
+        let unnumbered = sse.slice(id.len()..);
+        Self { seq, sse, unnumbered, json }
     }
 }
 
 /// Subscribe to a session: replay what came after `since` (nothing if
 /// `None`), then live frames.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Subscription, LogError>")]
+#[rtype(result = "Subscription")]
 pub struct Subscribe {
     pub since: Option<u64>,
 }
 
-pub struct Subscription {
-    pub replay: Vec<Frame>,
-    pub live: mpsc::Receiver<Frame>,
-    /// The seq of the last event replayed or about to be sent live.
-    pub last_seq: u64,
+/// Where a subscription's replay comes from.
+#[derive(Debug)]
+pub enum Replay {
+    /// Live only.
+    Nothing,
+    /// Everything after `since`, from the gateway's memory.
+    Frames(Vec<Frame>),
+    /// Everything after `since`, to be read from the log by the subscriber
+    /// (off the actor threads): it is older than the gateway remembers.
+    FromLog { since: u64 },
 }
+
+pub struct Subscription {
+    pub replay: Replay,
+    pub live: mpsc::Receiver<Frame>,
+    /// Tells the gateway when the subscriber goes away.
+    pub guard: Unsubscriber,
+}
+
+/// Dropped with the subscriber's stream: the gateway forgets it at once.
+pub struct Unsubscriber {
+    gateway: Recipient<Unsubscribe>,
+    id: u64,
+}
+
+impl Drop for Unsubscriber {
+    fn drop(&mut self) {
+        self.gateway.do_send(Unsubscribe(self.id));
+    }
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(u64);
 
 /// Disconnect every subscriber (their streams end after what is queued).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct DisconnectAll;
 
+/// The registry is done with this gateway: disconnect everyone and stop.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
 /// How many subscribers are connected.
 #[derive(Debug, Message)]
 #[rtype(result = "usize")]
 pub struct CountSubscribers;
 
+/// Told to the gateway's owner whenever its number of subscribers changes.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Watchers {
+    pub session: SessionId,
+    pub gateway: Addr<Gateway>,
+    pub count: usize,
+}
+
 pub struct Gateway {
     session: SessionId,
-    logs: PathBuf,
     capacity: usize,
+    owner: Option<Recipient<Watchers>>,
     next_subscriber: u64,
     subscribers: HashMap<u64, mpsc::Sender<Frame>>,
-    history: VecDeque<(u64, Frame)>,
-    last_seq: u64,
+    /// Recent event frames with contiguous seqs, oldest first.
+    history: VecDeque<Frame>,
+    history_bytes: usize,
+    /// The seq of the last event published, if any was.
+    last_seq: Option<u64>,
+    reported: usize,
 }
 
 impl Gateway {
-    /// A gateway for `session`, starting after what its log already holds.
-    /// `capacity` bounds each subscriber's queue.
-    pub fn new(session: SessionId, logs: PathBuf, capacity: usize) -> Result<Self, LogError> {
-        let mut gateway = Self {
+    /// A gateway for `session`. `capacity` bounds each subscriber's queue;
+    /// `owner` hears how many subscribers there are.
+    pub fn new(session: SessionId, capacity: usize, owner: Option<Recipient<Watchers>>) -> Self {
+        Self {
             session,
-            logs,
             capacity: capacity.max(1),
+            owner,
             next_subscriber: 0,
             subscribers: HashMap::new(),
             history: VecDeque::new(),
-            last_seq: 0,
-        };
-        match event_log::read(&gateway.logs, &gateway.session) {
-            Ok(events) => {
-                for logged in events.iter().skip(events.len().saturating_sub(HISTORY)) {
-                    gateway.remember(logged);
-                }
-                gateway.last_seq = events.last().map_or(0, |l| l.event.seq);
-            }
-            Err(LogError::NotFound(_)) => {}
-            Err(e) => return Err(e),
+            history_bytes: 0,
+            last_seq: None,
+            reported: 0,
         }
-        Ok(gateway)
     }
 
-    fn remember(&mut self, logged: &Arc<Logged>) {
-        if self.history.len() == HISTORY {
-            self.history.pop_front();
+    fn remember(&mut self, frame: Frame) {
+        self.history_bytes += frame.sse.len();
+        self.history.push_back(frame);
+        while self.history.len() > HISTORY || self.history_bytes > HISTORY_BYTES {
+            match self.history.pop_front() {
+                Some(old) => self.history_bytes -= old.sse.len(),
+                None => break,
+            }
         }
-        self.history.push_back((logged.event.seq, Frame::event(logged)));
     }
 
     fn fan_out(&mut self, frame: &Frame, droppable: bool) {
@@ -162,19 +201,24 @@ impl Gateway {
         });
     }
 
-    fn replay_after(&self, since: u64) -> Result<Vec<Frame>, LogError> {
-        if since >= self.last_seq {
-            return Ok(Vec::new());
+    fn replay_after(&self, since: u64) -> Replay {
+        match (self.history.front().and_then(|f| f.seq), self.last_seq) {
+            (_, Some(last)) if since >= last => Replay::Frames(Vec::new()),
+            (Some(first), _) if since + 1 >= first => {
+                Replay::Frames(self.history.iter().filter(|f| f.seq > Some(since)).cloned().collect())
+            }
+            _ => Replay::FromLog { since },
         }
-        if self.history.front().is_some_and(|(seq, _)| *seq <= since + 1) {
-            return Ok(self.history.iter().filter(|(seq, _)| *seq > since).map(|(_, f)| f.clone()).collect());
+    }
+
+    fn report(&mut self, ctx: &Context<Self>) {
+        let count = self.subscribers.len();
+        if count != self.reported {
+            self.reported = count;
+            if let Some(owner) = &self.owner {
+                owner.do_send(Watchers { session: self.session.clone(), gateway: ctx.address(), count });
+            }
         }
-        let events = event_log::read(&self.logs, &self.session)?;
-        Ok(events
-            .iter()
-            .filter(|l| l.event.seq > since && l.event.seq <= self.last_seq)
-            .map(|l| Frame::event(l))
-            .collect())
     }
 }
 
@@ -182,8 +226,8 @@ impl Actor for Gateway {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Sessions publish with `do_send`; this only sizes the bounded part
-        // used by subscribe requests.
+        // Sessions publish through the log writer with `do_send`; this only
+        // sizes the bounded part used by subscribe requests.
         ctx.set_mailbox_capacity(1024);
     }
 }
@@ -191,53 +235,82 @@ impl Actor for Gateway {
 impl Handler<Publish> for Gateway {
     type Result = ();
 
-    fn handle(&mut self, Publish(item): Publish, _: &mut Self::Context) {
+    fn handle(&mut self, Publish(item): Publish, ctx: &mut Self::Context) {
         match item {
             Outbound::Event(logged) => {
-                if logged.event.seq <= self.last_seq {
-                    // Already seen (a gateway created after this was logged).
+                let seq = logged.event.seq;
+                if self.last_seq.is_some_and(|last| seq <= last) {
+                    // Already seen (a repair published again).
                     return;
                 }
-                self.last_seq = logged.event.seq;
-                self.remember(&logged);
-                if let Some((_, frame)) = self.history.back() {
-                    let frame = frame.clone();
-                    self.fan_out(&frame, false);
+                if self.last_seq.is_some_and(|last| seq != last + 1) {
+                    // A gap (a gateway that started mid-session): the ring
+                    // only ever holds contiguous events.
+                    self.history.clear();
+                    self.history_bytes = 0;
                 }
+                self.last_seq = Some(seq);
+                let frame = Frame::event(&logged);
+                self.fan_out(&frame, false);
+                self.remember(frame);
             }
             Outbound::Delta(json) => self.fan_out(&Frame::delta(&json), true),
         }
+        self.report(ctx);
     }
 }
 
 impl Handler<Subscribe> for Gateway {
-    type Result = Result<Subscription, LogError>;
+    type Result = MessageResult<Subscribe>;
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) -> Self::Result {
         let replay = match msg.since {
-            Some(since) => self.replay_after(since)?,
-            None => Vec::new(),
+            Some(since) => self.replay_after(since),
+            None => Replay::Nothing,
         };
         let (tx, live) = mpsc::channel(self.capacity);
         self.next_subscriber += 1;
-        self.subscribers.insert(self.next_subscriber, tx);
-        Ok(Subscription { replay, live, last_seq: self.last_seq })
+        let id = self.next_subscriber;
+        self.subscribers.insert(id, tx);
+        self.report(ctx);
+        let guard = Unsubscriber { gateway: ctx.address().recipient(), id };
+        MessageResult(Subscription { replay, live, guard })
+    }
+}
+
+impl Handler<Unsubscribe> for Gateway {
+    type Result = ();
+
+    fn handle(&mut self, Unsubscribe(id): Unsubscribe, ctx: &mut Self::Context) {
+        self.subscribers.remove(&id);
+        self.report(ctx);
     }
 }
 
 impl Handler<DisconnectAll> for Gateway {
     type Result = ();
 
-    fn handle(&mut self, _: DisconnectAll, _: &mut Self::Context) {
+    fn handle(&mut self, _: DisconnectAll, ctx: &mut Self::Context) {
         self.subscribers.clear();
+        self.report(ctx);
+    }
+}
+
+impl Handler<Retire> for Gateway {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
+        self.subscribers.clear();
+        ctx.stop();
     }
 }
 
 impl Handler<CountSubscribers> for Gateway {
     type Result = usize;
 
-    fn handle(&mut self, _: CountSubscribers, _: &mut Self::Context) -> usize {
+    fn handle(&mut self, _: CountSubscribers, ctx: &mut Self::Context) -> usize {
         self.subscribers.retain(|_, tx| !tx.is_closed());
+        self.report(ctx);
         self.subscribers.len()
     }
 }

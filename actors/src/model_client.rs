@@ -1,7 +1,9 @@
 //! The model-client actor: streams completions for every session.
 //!
-//! A session sends [`Complete`] with an id it chose and a [`Recipient`] to
-//! stream into; the client forwards each piece as a [`StreamEvent`], then
+//! One model client runs on each arbiter that runs sessions, with its own
+//! providers (their HTTP clients are single-threaded). A session sends
+//! [`Complete`] with an id it chose, the provider to ask, and a [`Recipient`]
+//! to stream into; the client forwards each piece as a [`StreamEvent`], then
 //! `Done` with the final usage, or `Failed`. Forwarding uses `send().await`,
 //! so a busy session slows only its own stream, and a session that has gone
 //! away (its mailbox closed) cancels its stream at the next piece. [`Cancel`]
@@ -21,7 +23,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt as _;
 
-use crate::provider::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
+use crate::provider::{CompletionRequest, ModelError, ModelEvent, Provider, Usage};
 
 /// Names one stream, unique in the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,11 +51,12 @@ pub struct StreamEvent {
     pub item: StreamItem,
 }
 
-/// Start streaming a completion into `sink`.
+/// Start streaming a completion from `provider` into `sink`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Complete {
     pub stream: StreamId,
+    pub provider: String,
     pub request: CompletionRequest,
     pub sink: Recipient<StreamEvent>,
 }
@@ -62,11 +65,6 @@ pub struct Complete {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Cancel(pub StreamId);
-
-/// Which provider and model answer.
-#[derive(Debug, Message)]
-#[rtype(result = "ProviderInfo")]
-pub struct Describe;
 
 /// How failures are retried.
 #[derive(Debug, Clone, Copy)]
@@ -104,19 +102,30 @@ impl RetryPolicy {
     }
 }
 
+/// Most bytes one answer may stream. Far beyond any `max_tokens`; a stream
+/// that goes past it is broken, and is cut rather than buffered forever.
+const MAX_OUTPUT: usize = 4 << 20;
+
 pub struct ModelClient {
-    provider: Rc<dyn Provider>,
+    providers: HashMap<String, Rc<dyn Provider>>,
     policy: RetryPolicy,
     streams: HashMap<StreamId, SpawnHandle>,
 }
 
 impl ModelClient {
+    /// A client for one provider, under its own name.
     pub fn new(provider: Box<dyn Provider>) -> Self {
-        Self::with_policy(provider, RetryPolicy::default())
+        let name = provider.info().name;
+        Self::with_providers([(name, provider)], RetryPolicy::default())
     }
 
-    pub fn with_policy(provider: Box<dyn Provider>, policy: RetryPolicy) -> Self {
-        Self { provider: Rc::from(provider), policy, streams: HashMap::new() }
+    /// A client that can reach every provider given, by name.
+    pub fn with_providers(
+        providers: impl IntoIterator<Item = (String, Box<dyn Provider>)>,
+        policy: RetryPolicy,
+    ) -> Self {
+        let providers = providers.into_iter().map(|(name, p)| (name, Rc::from(p))).collect();
+        Self { providers, policy, streams: HashMap::new() }
     }
 }
 
@@ -134,8 +143,12 @@ impl Handler<Complete> for ModelClient {
     type Result = ();
 
     fn handle(&mut self, msg: Complete, ctx: &mut Self::Context) {
-        let Complete { stream: id, request, sink } = msg;
-        let provider = self.provider.clone();
+        let Complete { stream: id, provider, request, sink } = msg;
+        let Some(provider) = self.providers.get(&provider).cloned() else {
+            let error = ModelError::new("unknown-provider", format!("no provider {provider:?} is configured"), false);
+            sink.do_send(StreamEvent { stream: id, item: StreamItem::Failed(error) });
+            return;
+        };
         let policy = self.policy;
         let pump = async move {
             let mut attempt = 0;
@@ -177,14 +190,6 @@ impl Handler<Cancel> for ModelClient {
     }
 }
 
-impl Handler<Describe> for ModelClient {
-    type Result = MessageResult<Describe>;
-
-    fn handle(&mut self, _: Describe, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.provider.info())
-    }
-}
-
 /// One attempt: forwards text to the session. `Ok(Some(usage))` when the
 /// stream ended well, `Ok(None)` when the session went away.
 async fn pump(
@@ -195,8 +200,11 @@ async fn pump(
     sink: &Recipient<StreamEvent>,
     streamed: &mut bool,
 ) -> Result<Option<Usage>, ModelError> {
+    // Dropping this stream (a cancel, a retry, an error) drops the request
+    // and frees its connection: see `provider::http::drive_stream`.
     let mut stream = provider.stream(request.clone());
     let mut usage = Usage::default();
+    let mut bytes = 0;
     loop {
         let next = tokio::time::timeout(policy.idle_timeout, stream.next()).await.map_err(|_| {
             ModelError::new("stalled", format!("the model sent nothing for {:?}", policy.idle_timeout), true)
@@ -207,6 +215,11 @@ async fn pump(
             Some(Ok(ModelEvent::Text(text))) if text.is_empty() => {}
             Some(Ok(ModelEvent::Text(text))) => {
                 *streamed = true;
+                bytes += text.len();
+                if bytes > MAX_OUTPUT {
+                    let message = format!("the answer went past {MAX_OUTPUT} bytes and was cut");
+                    return Err(ModelError::new("output-too-long", message, false));
+                }
                 if sink.send(StreamEvent { stream: id, item: StreamItem::Text(text) }).await.is_err() {
                     return Ok(None);
                 }

@@ -54,7 +54,7 @@ pub struct Manifest {
 }
 
 /// One line of `index.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct IndexEntry {
     pub id: SessionId,
     pub title: String,
@@ -275,45 +275,79 @@ fn day_time(t: &Timestamp) -> String {
     t.0.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `index.json` for the closed sessions in `logs`, newest first.
-pub fn index(logs: &Path) -> Result<String, RecordError> {
+/// `index.json` for the closed sessions in `logs`, newest first, with the
+/// logs that could not be read (they are left out, not fatal).
+pub fn index(logs: &Path) -> (String, Vec<(SessionId, RecordError)>) {
     let mut manifests = Vec::new();
+    let mut problems = Vec::new();
     for id in session_ids(logs) {
-        manifests.extend(manifest(&event_log::read(logs, &id)?));
+        match event_log::read(logs, &id) {
+            Ok(events) => manifests.extend(manifest(&events)),
+            Err(e) => problems.push((id, e.into())),
+        }
     }
-    Ok(index_of(manifests))
+    (index_of(manifests), problems)
 }
 
-/// `index.json` for the closed sessions among `manifests`, newest first.
-fn index_of(manifests: Vec<Manifest>) -> String {
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    for m in manifests.into_iter().filter(|m| m.closed.is_some()) {
-        let cast = m.participants.iter().map(|p| p.name.clone()).collect();
-        entries.push(IndexEntry {
-            id: m.id,
-            title: m.title,
-            created: m.created,
-            closed: m.closed,
-            model: m.model,
-            cast,
-            turns: m.totals.sum.turns,
-            usd: m.totals.sum.usd,
-        });
-    }
+/// One closing at a time rewrites `index.json`: it is read, changed and
+/// written back, and two at once would lose one's entry.
+static INDEX: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Puts one session's entry into `index.json`, leaving the others as they
+/// are: closing a session costs the same however many are recorded. An index
+/// that is missing or unreadable is rebuilt from every log instead.
+pub fn update_index(logs: &Path, m: &Manifest) -> Result<(), RecordError> {
+    let _one_at_a_time = INDEX.lock().unwrap_or_else(|e| e.into_inner());
+    let path = logs.join("index.json");
+    let current: Option<Vec<IndexEntry>> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<IndexFile>(&text).ok())
+        .map(|f| f.sessions);
+    let Some(mut entries) = current else {
+        let (text, problems) = index(logs);
+        for (id, e) in problems {
+            log::warn!("index.json: left out session {id}, whose log cannot be read: {e}");
+        }
+        return write_atomic(&path, &text);
+    };
+    entries.retain(|e| e.id != m.id);
+    entries.extend(entry_of(m.clone()));
+    write_atomic(&path, &index_text(entries))
+}
+
+#[derive(serde::Deserialize)]
+struct IndexFile {
+    sessions: Vec<IndexEntry>,
+}
+
+fn entry_of(m: Manifest) -> Option<IndexEntry> {
+    m.closed?;
+    let cast = m.participants.iter().map(|p| p.name.clone()).collect();
+    Some(IndexEntry {
+        id: m.id,
+        title: m.title,
+        created: m.created,
+        closed: m.closed,
+        model: m.model,
+        cast,
+        turns: m.totals.sum.turns,
+        usd: m.totals.sum.usd,
+    })
+}
+
+fn index_text(mut entries: Vec<IndexEntry>) -> String {
     entries.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     pretty(&serde_json::json!({ "sessions": entries }))
 }
 
+/// `index.json` for the closed sessions among `manifests`, newest first.
+fn index_of(manifests: Vec<Manifest>) -> String {
+    index_text(manifests.into_iter().filter_map(entry_of).collect())
+}
+
 /// Every session folder under `logs` that has a log, sorted.
 pub fn session_ids(logs: &Path) -> Vec<SessionId> {
-    let mut ids: Vec<SessionId> = std::fs::read_dir(logs)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str().and_then(|n| SessionId::parse(n).ok()))
-        .filter(|id| event_log::events_path(logs, id).exists())
-        .collect();
-    ids.sort();
-    ids
+    event_log::recovery::session_ids(logs)
 }
 
 fn pretty(value: &impl Serialize) -> String {
@@ -332,10 +366,13 @@ pub fn artefacts(events: &[Arc<Logged>]) -> Option<Artefacts> {
     Some(Artefacts { manifest: pretty(&manifest(events)?), transcript: transcript(events)? })
 }
 
-/// Writes `session.json` and `transcript.md` for `id`, then `index.json`.
+/// Writes `session.json` and `transcript.md` for `id`, then its entry in
+/// `index.json`. Reads this session's log only.
 pub fn write_session(logs: &Path, id: &SessionId) -> Result<(), RecordError> {
-    write_artefacts(logs, id, &event_log::read(logs, id)?)?;
-    write_atomic(&logs.join("index.json"), &index(logs)?)
+    let events = event_log::read(logs, id)?;
+    write_artefacts(logs, id, &events)?;
+    let m = manifest(&events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
+    update_index(logs, &m)
 }
 
 fn write_artefacts(logs: &Path, id: &SessionId, events: &[Arc<Logged>]) -> Result<(), RecordError> {
@@ -345,17 +382,34 @@ fn write_artefacts(logs: &Path, id: &SessionId, events: &[Arc<Logged>]) -> Resul
     write_atomic(&dir.join("transcript.md"), &a.transcript)
 }
 
-/// Regenerates every closed session's artefacts and the index. Returns the
-/// sessions rebuilt.
-pub fn rebuild(logs: &Path) -> Result<Vec<SessionId>, RecordError> {
-    let mut done = Vec::new();
+/// What [`rebuild`] did.
+#[derive(Debug, Default)]
+pub struct Rebuilt {
+    pub sessions: Vec<SessionId>,
+    /// Logs that could not be read: left out of the index, reported here.
+    pub problems: Vec<(SessionId, RecordError)>,
+}
+
+/// Regenerates every closed session's artefacts and the index. A log that
+/// cannot be read is skipped and reported; the others are rebuilt.
+pub fn rebuild(logs: &Path) -> Result<Rebuilt, RecordError> {
+    let mut done = Rebuilt::default();
     let mut manifests = Vec::new();
     for id in session_ids(logs) {
-        let events = event_log::read(logs, &id)?;
-        let Some(m) = manifest(&events) else { continue };
+        let events = match event_log::read(logs, &id) {
+            Ok(events) => events,
+            Err(e) => {
+                done.problems.push((id, e.into()));
+                continue;
+            }
+        };
+        let Some(m) = manifest(&events) else {
+            done.problems.push((id.clone(), RecordError::NoOpen(id)));
+            continue;
+        };
         if m.closed.is_some() {
             write_artefacts(logs, &id, &events)?;
-            done.push(id);
+            done.sessions.push(id);
         }
         manifests.push(m);
     }

@@ -4,18 +4,22 @@
 //! `Last-Event-ID` (or `?since=N`; `since=0` is the whole session) the
 //! stream replays exactly what came after, then goes live; without either it
 //! is live only. Frames come pre-built from the gateway, so every subscriber
-//! is sent the same bytes. The body is never compressed or buffered.
+//! is sent the same bytes, one chunk per event. The body is never compressed
+//! or buffered.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, ContentEncoding};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::Stream;
-use panel_actors::gateway::{Frame, Subscribe};
+use panel_actors::event_log;
+use panel_actors::gateway::{Frame, Replay, Subscribe, Subscription, Unsubscriber};
+use panel_actors::id::SessionId;
 use panel_actors::registry::GatewayOf;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -51,9 +55,8 @@ pub async fn stream(
     query: web::Query<Since>,
 ) -> Result<HttpResponse, ApiError> {
     let since = resume_point(&req, query.since)?;
-    let gateway = state.registry.send(GatewayOf(session_id(&id)?)).await??;
-    let subscription = gateway.send(Subscribe { since }).await??;
-    let body = SseBody::new(subscription.replay, subscription.live, state.keep_alive);
+    let (replay, subscription) = subscribe(&state, &session_id(&id)?, since).await?;
+    let body = SseBody::new(replay, subscription, state.keep_alive);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(ContentEncoding::Identity)
@@ -63,37 +66,63 @@ pub async fn stream(
         .streaming(body))
 }
 
+/// Subscribes to a session's gateway and resolves its replay into frames,
+/// reading the log on the blocking pool when the gateway does not remember
+/// that far back. A gateway retired between the lookup and the subscription
+/// is looked up again.
+pub async fn subscribe(
+    state: &AppState,
+    id: &SessionId,
+    since: Option<u64>,
+) -> Result<(Vec<Frame>, Subscription), ApiError> {
+    let mut tries = 0;
+    let subscription = loop {
+        let gateway = state.registry.send(GatewayOf(id.clone())).await??;
+        match gateway.send(Subscribe { since }).await {
+            Ok(s) => break s,
+            Err(_) if tries == 0 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let replay = match subscription.replay {
+        Replay::Nothing => Vec::new(),
+        Replay::Frames(ref frames) => frames.clone(),
+        Replay::FromLog { since } => {
+            let (logs, id) = (state.logs.clone(), id.clone());
+            let events = web::block(move || event_log::read_after(&logs, &id, since))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "log-unreadable", e.to_string()))??;
+            events.iter().map(|l| Frame::event(l)).collect()
+        }
+    };
+    Ok((replay, subscription))
+}
+
 /// The SSE body: a greeting, the replay, then live frames and keep-alives.
-/// It ends when the gateway drops the subscription (the subscriber fell
+/// Every event goes out as one chunk, the very bytes the gateway framed. It
+/// ends when the gateway drops the subscription (the subscriber fell
 /// behind, or the server is shutting down); EventSource then reconnects.
 pub struct SseBody {
     greeted: bool,
     replay: std::vec::IntoIter<Frame>,
     live: mpsc::Receiver<Frame>,
+    /// The last event sent; live events up to it came in the replay too.
+    sent: u64,
     keep_alive: Interval,
-    /// The rest of the frame being written: its shared JSON, then its end.
-    rest: Vec<Bytes>,
+    _guard: Unsubscriber,
 }
 
 impl SseBody {
-    pub fn new(replay: Vec<Frame>, live: mpsc::Receiver<Frame>, every: Duration) -> Self {
+    pub fn new(replay: Vec<Frame>, subscription: Subscription, every: Duration) -> Self {
         let every = every.max(Duration::from_millis(10));
         Self {
             greeted: false,
             replay: replay.into_iter(),
-            live,
+            live: subscription.live,
+            sent: 0,
             keep_alive: interval_at(Instant::now() + every, every),
-            rest: Vec::with_capacity(2),
+            _guard: subscription.guard,
         }
-    }
-}
-
-impl SseBody {
-    /// Returns the frame's first part and keeps the others for the next polls.
-    fn start(&mut self, frame: Frame) -> Bytes {
-        self.rest.push(Bytes::from_static(Frame::END));
-        self.rest.push(frame.json);
-        frame.prefix
     }
 }
 
@@ -107,16 +136,23 @@ impl Stream for SseBody {
             // headers and a first chunk out at once.
             return Poll::Ready(Some(Ok(Bytes::from_static(b"retry: 1000\n: panel\n\n"))));
         }
-        if let Some(part) = self.rest.pop() {
-            return Poll::Ready(Some(Ok(part)));
-        }
         if let Some(frame) = self.replay.next() {
-            return Poll::Ready(Some(Ok(self.start(frame))));
+            self.sent = frame.seq.unwrap_or(self.sent);
+            return Poll::Ready(Some(Ok(frame.sse)));
         }
-        match self.live.poll_recv(cx) {
-            Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(self.start(frame)))),
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => {}
+        loop {
+            match self.live.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => match frame.seq {
+                    Some(seq) if seq <= self.sent => continue,
+                    Some(seq) => {
+                        self.sent = seq;
+                        return Poll::Ready(Some(Ok(frame.sse)));
+                    }
+                    None => return Poll::Ready(Some(Ok(frame.sse))),
+                },
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => break,
+            }
         }
         if self.keep_alive.poll_tick(cx).is_ready() {
             return Poll::Ready(Some(Ok(Bytes::from_static(b": keep-alive\n\n"))));

@@ -1,7 +1,7 @@
 //! The roster and the health check.
 
 use actix_web::{HttpResponse, web};
-use panel_actors::registry::CountRunning;
+use panel_actors::registry::Stats;
 use serde_json::json;
 
 use super::AppState;
@@ -14,10 +14,13 @@ pub async fn roster(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let running = state.registry.send(CountRunning).await?;
+    let stats = state.registry.send(Stats).await?;
     Ok(HttpResponse::Ok().json(json!({
         "status": "ok",
         "provider": state.provider,
-        "sessions_running": running,
+        "sessions": stats.sessions,
+        "sessions_running": stats.running,
+        "gateways": stats.gateways,
+        "subscribers": stats.subscribers,
     })))
 }

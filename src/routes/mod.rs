@@ -15,8 +15,9 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use panel_actors::id::SessionId;
 use panel_actors::provider::ProviderInfo;
-use panel_actors::registry::Registry;
+use panel_actors::registry::{Lookup, Registry};
 use panel_actors::roster::Roster;
+use panel_actors::session::Session;
 
 use crate::error::{ApiError, json_error, path_error, query_error};
 
@@ -26,6 +27,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Shared by every handler.
 pub struct AppState {
     pub registry: Addr<Registry>,
+    /// The logs folder, for replays older than a gateway remembers.
+    pub logs: std::path::PathBuf,
     pub roster: Arc<Roster>,
     pub provider: ProviderInfo,
     pub debug_routes: bool,
@@ -66,4 +69,27 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 
 fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     Ok(SessionId::parse(raw)?)
+}
+
+/// Sends `msg` to a session's actor, starting it if need be. An actor that
+/// stops between the lookup and the send (passivated, or stopped for
+/// debugging) is looked up once more, which starts it again or says why not.
+pub async fn ask_session<M>(registry: &Addr<Registry>, id: &SessionId, msg: M) -> Result<M::Result, ApiError>
+where
+    M: actix::Message + Clone + Send + 'static,
+    M::Result: Send,
+    Session: actix::Handler<M>,
+{
+    let mut tries = 0;
+    loop {
+        let actor = registry.send(Lookup(id.clone())).await??;
+        match actor.send(msg.clone()).await {
+            Ok(answer) => return Ok(answer),
+            Err(e) if tries == 0 => {
+                log::debug!("session {id}: its actor went away mid-request ({e}); asking again");
+                tries += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

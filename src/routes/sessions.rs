@@ -4,12 +4,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use panel_actors::id::CharacterId;
-use panel_actors::registry::{CloseSession, Crash, Create, Detail, Fork, List, Lookup, StartActor, StopActor};
+use panel_actors::registry::{CloseSession, Crash, Create, Detail, Fork, List, StartActor, StopActor};
 use panel_actors::session::{CastChange, ChangeCast, Say};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, session_id};
+use super::{AppState, ask_session, session_id};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -63,9 +63,8 @@ pub async fn say(
     id: web::Path<String>,
     body: web::Json<SayBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state.registry.send(Lookup(session_id(&id)?)).await??;
     let SayBody { text, to } = body.into_inner();
-    let accepted = session.send(Say { text, to }).await??;
+    let accepted = ask_session(&state.registry, &session_id(&id)?, Say { text, to }).await??;
     Ok(HttpResponse::Accepted().json(accepted))
 }
 
@@ -92,8 +91,7 @@ pub async fn cast(
             ));
         }
     };
-    let session = state.registry.send(Lookup(session_id(&id)?)).await??;
-    let accepted = session.send(ChangeCast(change)).await??;
+    let accepted = ask_session(&state.registry, &session_id(&id)?, ChangeCast(change)).await??;
     Ok(HttpResponse::Accepted().json(accepted))
 }
 

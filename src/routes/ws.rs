@@ -15,14 +15,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use bytestring::ByteString;
 use futures_util::StreamExt as _;
-use panel_actors::gateway::{Subscribe, Subscription};
+use panel_actors::gateway::{Frame, Subscription};
 use panel_actors::id::{CharacterId, SessionId};
-use panel_actors::registry::{GatewayOf, Lookup, Registry};
+use panel_actors::registry::Registry;
 use panel_actors::session::{CastChange, ChangeCast, Say};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::events::resume_point;
+use super::events::{resume_point, subscribe};
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -30,7 +30,7 @@ pub struct WsQuery {
     /// `none`: do not push the session's events (the client watches over SSE).
     events: Option<String>,
 }
-use super::{AppState, MAX_BODY, session_id};
+use super::{AppState, MAX_BODY, ask_session, session_id};
 use crate::error::ApiError;
 
 pub async fn connect(
@@ -43,12 +43,14 @@ pub async fn connect(
     let id = session_id(&id)?;
     let since = resume_point(&req, query.since)?;
     // Resolve everything that can fail before upgrading, so failures are
-    // ordinary HTTP errors.
-    let gateway = state.registry.send(GatewayOf(id.clone())).await??;
-    // A browser that watches over SSE sends `?events=none`: input only.
+    // ordinary HTTP errors. A browser that watches over SSE sends
+    // `?events=none`: input only.
     let subscription = match query.events.as_deref() {
-        Some("none") => None,
-        _ => Some(gateway.send(Subscribe { since }).await??),
+        Some("none") => {
+            state.registry.send(panel_actors::registry::GatewayOf(id.clone())).await??;
+            None
+        }
+        _ => Some(subscribe(&state, &id, since).await?),
     };
     let (response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
@@ -63,14 +65,16 @@ async fn run(
     registry: Addr<Registry>,
     mut session: actix_ws::Session,
     mut messages: actix_ws::AggregatedMessageStream,
-    subscription: Option<Subscription>,
+    subscription: Option<(Vec<Frame>, Subscription)>,
     keep_alive: Duration,
 ) {
-    let (replay, mut live) = match subscription {
-        Some(Subscription { replay, live, .. }) => (replay, Some(live)),
-        None => (Vec::new(), None),
+    let (replay, mut live, _guard) = match subscription {
+        Some((replay, Subscription { live, guard, .. })) => (replay, Some(live), Some(guard)),
+        None => (Vec::new(), None, None),
     };
+    let mut sent = 0;
     for frame in replay {
+        sent = frame.seq.unwrap_or(sent);
         if send_json(&mut session, frame.json).await.is_err() {
             return;
         }
@@ -104,7 +108,10 @@ async fn run(
                 Some(Err(e)) => break Some(CloseReason { code: CloseCode::Policy, description: Some(e.to_string()) }),
             },
             frame = next_frame(&mut live) => match frame {
+                // Already sent in the replay.
+                Some(frame) if frame.seq.is_some_and(|seq| seq <= sent) => {}
                 Some(frame) => {
+                    sent = frame.seq.unwrap_or(sent);
                     if send_json(&mut session, frame.json).await.is_err() {
                         return;
                     }
@@ -181,12 +188,15 @@ async fn run_command(
     registry: &Addr<Registry>,
     command: Command,
 ) -> Result<(&'static str, Value), ApiError> {
-    let actor = registry.send(Lookup(session.clone())).await??;
     match command {
-        Command::Say { text, to } => Ok(("say", to_value(actor.send(Say { text, to }).await??))),
-        Command::Add { character } => Ok(("add", to_value(actor.send(ChangeCast(CastChange::Add(character))).await??))),
+        Command::Say { text, to } => Ok(("say", to_value(ask_session(registry, session, Say { text, to }).await??))),
+        Command::Add { character } => {
+            let change = ChangeCast(CastChange::Add(character));
+            Ok(("add", to_value(ask_session(registry, session, change).await??)))
+        }
         Command::Retire { character } => {
-            Ok(("retire", to_value(actor.send(ChangeCast(CastChange::Retire(character))).await??)))
+            let change = ChangeCast(CastChange::Retire(character));
+            Ok(("retire", to_value(ask_session(registry, session, change).await??)))
         }
     }
 }

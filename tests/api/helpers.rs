@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use panel::config::{ProviderChoice, Settings};
 use panel::startup::{Application, Stopper};
-use panel_actors::event_log::Durability;
 use panel_actors::model_client::RetryPolicy;
+use panel_actors::provider::CacheTtl;
 use serde_json::{Value, json};
 
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -30,6 +30,8 @@ pub struct Options {
     pub provider: ProviderChoice,
     pub retry: RetryPolicy,
     pub token: Option<String>,
+    pub cache_ttl: CacheTtl,
+    pub passivate_after: Option<Duration>,
 }
 
 impl Default for Options {
@@ -47,6 +49,8 @@ impl Default for Options {
                 idle_timeout: Duration::from_secs(2),
             },
             token: None,
+            cache_ttl: CacheTtl::FiveMinutes,
+            passivate_after: None,
         }
     }
 }
@@ -105,20 +109,17 @@ pub async fn spawn_with(options: Options) -> TestApp {
         }
     };
     let settings = Settings {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        logs: logs.clone(),
-        roster: repo("roster"),
-        static_dir: repo("static"),
         token: options.token,
-        durability: Durability::PerTurn,
         rehearsal_pace: Duration::from_millis(options.pace_ms),
         debug_routes: true,
-        keep_alive: Duration::from_secs(15),
         subscriber_queue: options.subscriber_queue,
         workers: 2,
-        provider: options.provider,
         retry: options.retry,
+        cache_ttl: options.cache_ttl,
+        passivate_after: options.passivate_after,
+        ..Settings::local(logs.clone(), repo("roster"), repo("static"), options.provider)
     };
+
     let app = Application::build(settings).await.expect("the app builds");
     let port = app.port();
     let stopper = app.stopper();

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use panel::config::ProviderChoice;
-use panel_actors::provider::anthropic::{AnthropicConfig, CacheTtl};
+use panel_actors::provider::CacheTtl;
+use panel_actors::provider::anthropic::AnthropicConfig;
 use panel_actors::provider::http::ApiKey;
 use panel_actors::provider::openai::OpenAiConfig;
 use serde_json::{Value, json};
@@ -21,9 +22,8 @@ fn anthropic(mock: &MockAnthropic) -> ProviderChoice {
         base_url: mock.url.clone(),
         api_key: ApiKey::new(KEY.into()),
         model: "claude-sonnet-5".into(),
-        max_tokens: 1024,
-        cache_ttl: CacheTtl::FiveMinutes,
         head_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(2),
     })
 }
 
@@ -204,8 +204,8 @@ fn openai(mock: &MockOpenAi) -> ProviderChoice {
         base_url: mock.url.clone(),
         api_key: None,
         model: "local".into(),
-        max_tokens: 512,
         head_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(2),
     })
 }
 
@@ -258,9 +258,8 @@ async fn errors_mid_stream_from_an_openai_compatible_server_are_surfaced() {
 #[actix_web::test]
 async fn a_one_hour_ttl_marks_both_breakpoints_and_reports_its_writes_apart() {
     let mock = MockAnthropic::start(KEY, 1024).await;
-    let ProviderChoice::Anthropic(mut config) = anthropic(&mock) else { unreachable!() };
-    config.cache_ttl = CacheTtl::OneHour;
-    let app = app_with(ProviderChoice::Anthropic(config), None).await;
+    let app =
+        spawn_with(Options { provider: anthropic(&mock), cache_ttl: CacheTtl::OneHour, ..Options::default() }).await;
     let id = app.create(&["ada", "byron"]).await;
     let mut sse = app.sse(&id, Some(0)).await;
     let events = turn(&app, &mut sse, &id, "Take your time.").await;

@@ -2,7 +2,7 @@
 //! queued visibly, and a turn that fails mid-answer offers to send again.
 
 use panel::config::ProviderChoice;
-use panel_actors::provider::anthropic::{AnthropicConfig, CacheTtl};
+use panel_actors::provider::anthropic::AnthropicConfig;
 use panel_actors::provider::http::ApiKey;
 
 use crate::helpers::*;
@@ -37,9 +37,8 @@ async fn a_turn_that_fails_mid_answer_shows_why_and_offers_to_send_again() {
         base_url: mock.url.clone(),
         api_key: ApiKey::new("sk-ant-browser-test".into()),
         model: "claude-sonnet-5".into(),
-        max_tokens: 512,
-        cache_ttl: CacheTtl::FiveMinutes,
         head_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(10),
     });
     let app = spawn_with(Options { provider, ..Options::default() }).await;
     let id = app.create(&["ada", "byron"]).await;

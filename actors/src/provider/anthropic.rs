@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use super::CacheTtl;
 use super::http::{self, ApiKey, Sender};
 use super::sse::SseDecoder;
 use super::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
@@ -21,24 +22,17 @@ use crate::megaprompt::{Prompt, Role};
 
 pub const VERSION: &str = "2023-06-01";
 
-/// Prompt-cache lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CacheTtl {
-    #[default]
-    FiveMinutes,
-    /// Costs 2× input to write instead of 1.25×; outlives a coffee break.
-    OneHour,
-}
-
 #[derive(Debug, Clone)]
 pub struct AnthropicConfig {
     /// Without `/v1`, e.g. `https://api.anthropic.com`.
     pub base_url: String,
     pub api_key: ApiKey,
+    /// The model sessions use unless they choose another.
     pub model: String,
-    pub max_tokens: u32,
-    pub cache_ttl: CacheTtl,
+    /// How long the API may take to start answering (the response head).
     pub head_timeout: Duration,
+    /// How long the body may stay silent before the call counts as stalled.
+    pub idle_timeout: Duration,
 }
 
 pub struct Anthropic {
@@ -121,20 +115,27 @@ impl Provider for Anthropic {
         request: CompletionRequest,
     ) -> futures_util::stream::LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
         let c = &self.config;
-        let body = body(&request.prompt, &c.model, c.max_tokens, c.cache_ttl);
+        let body = body(&request.prompt, &request.model, request.max_tokens, request.cache_ttl);
         let url = format!("{}/v1/messages", c.base_url.trim_end_matches('/'));
         let client = self.client.clone();
         let key = c.api_key.clone();
-        http::spawn_stream(move |tx| async move {
-            if let Err(e) = run(client, url, key, body, &tx).await {
+        let idle = c.idle_timeout;
+        http::drive_stream(move |tx| async move {
+            if let Err(e) = run(client, url, key, body, idle, &tx).await {
                 let _ = tx.send(Err(e)).await;
             }
         })
     }
 }
 
-async fn run(client: awc::Client, url: String, key: ApiKey, body: String, tx: &Sender) -> Result<(), ModelError> {
-    use futures_util::StreamExt as _;
+async fn run(
+    client: awc::Client,
+    url: String,
+    key: ApiKey,
+    body: String,
+    idle: Duration,
+    tx: &Sender,
+) -> Result<(), ModelError> {
     let mut res = client
         .post(&url)
         .insert_header(("x-api-key", key.expose()))
@@ -149,10 +150,8 @@ async fn run(client: awc::Client, url: String, key: ApiKey, body: String, tx: &S
     }
     let mut decoder = SseDecoder::new();
     let mut usage = Usage::default();
-    while let Some(chunk) = res.next().await {
-        let chunk =
-            chunk.map_err(|e| ModelError::new("connection", key.redact(&format!("the stream broke: {e}")), true))?;
-        for message in decoder.feed(&chunk) {
+    while let Some(chunk) = http::next_chunk(&mut res, idle, &key).await? {
+        for message in decoder.feed(&chunk).map_err(http::line_too_long)? {
             let data: Value = serde_json::from_str(&message.data).unwrap_or(Value::Null);
             match data["type"].as_str().unwrap_or(&message.event) {
                 "message_start" => read_usage(&data["message"]["usage"], &mut usage),

@@ -1,9 +1,10 @@
 //! What the HTTP providers share: the API key that never shows, the awc
-//! client, error classification and retry hints, and turning a spawned
-//! streaming task into the provider's stream.
+//! client, error classification and retry hints, reading a body with a
+//! per-read timeout, and turning a request task into the provider's stream.
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use futures_util::stream::{self, LocalBoxStream};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -47,15 +48,36 @@ pub fn client(head_timeout: Duration) -> awc::Client {
 
 pub type Sender = mpsc::Sender<Result<ModelEvent, ModelError>>;
 
-/// Runs `task` on the current actix arbiter and streams what it sends.
-/// Dropping the stream closes the channel, which ends the task at its next send.
-pub fn spawn_stream<F>(task: impl FnOnce(Sender) -> F) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>>
+/// Turns a request task into the provider's stream. The task is not spawned:
+/// the stream polls it, so whoever drops the stream (a cancelled turn, a
+/// retry, a closed session) drops the request and its connection at once.
+/// A detached task waiting on a silent connection would never notice.
+pub fn drive_stream<F>(task: impl FnOnce(Sender) -> F) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>>
 where
     F: std::future::Future<Output = ()> + 'static,
 {
     let (tx, mut rx) = mpsc::channel(64);
-    actix_rt::spawn(task(tx));
-    Box::pin(stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    let driver = stream::once(task(tx)).filter_map(|()| std::future::ready(None));
+    let items = stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Box::pin(stream::select(items, driver))
+}
+
+/// The next piece of a response body, or a stall if none comes within `idle`.
+pub async fn next_chunk<S>(res: &mut S, idle: Duration, key: &ApiKey) -> Result<Option<bytes::Bytes>, ModelError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    match tokio::time::timeout(idle, futures_util::StreamExt::next(res)).await {
+        Err(_) => Err(ModelError::new("stalled", format!("the model sent nothing for {idle:?}"), true)),
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        Ok(Some(Err(e))) => Err(ModelError::new("connection", key.redact(&format!("the stream broke: {e}")), true)),
+    }
+}
+
+/// A provider answered with a line no event stream should have.
+pub fn line_too_long(e: super::sse::LineTooLong) -> ModelError {
+    ModelError::new("provider-error", e.to_string(), false)
 }
 
 /// A failed HTTP answer, read into a [`ModelError`]: the provider's own

@@ -2,7 +2,8 @@
 //!
 //! A provider turns a [`CompletionRequest`] into a stream of [`ModelEvent`]s.
 //! Streams are `!Send` on purpose: the HTTP client (awc) is single-threaded,
-//! and the model-client actor that drives them lives on one thread.
+//! so each arbiter builds its own providers (from a [`ProviderFactory`]) and
+//! the model-client actor that drives them lives on that arbiter's thread.
 //!
 //! Usage reports *replace* earlier ones (providers report cumulative counts);
 //! the last one before the stream ends is the turn's usage.
@@ -39,6 +40,40 @@ pub struct Brief {
 pub struct CompletionRequest {
     pub prompt: Prompt,
     pub brief: Brief,
+    /// The model to ask: a session's choice, fixed when it opened.
+    pub model: String,
+    /// Most tokens the answer may take.
+    pub max_tokens: u32,
+    /// How long the provider should keep the prompt's cached prefix.
+    pub cache_ttl: CacheTtl,
+}
+
+/// Prompt-cache lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, serde::Deserialize)]
+pub enum CacheTtl {
+    #[default]
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    /// Costs 2× input to write instead of 1.25×; outlives a coffee break.
+    #[serde(rename = "1h")]
+    OneHour,
+}
+
+impl CacheTtl {
+    /// The lifetime, unscaled.
+    pub fn duration(self) -> std::time::Duration {
+        match self {
+            Self::FiveMinutes => std::time::Duration::from_secs(300),
+            Self::OneHour => std::time::Duration::from_secs(3600),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FiveMinutes => "5m",
+            Self::OneHour => "1h",
+        }
+    }
 }
 
 /// Token counts of one call, as the provider reported them.
@@ -85,6 +120,9 @@ pub struct ProviderInfo {
     /// True when nothing leaves the machine and costs are simulated.
     pub offline: bool,
 }
+
+/// Builds a provider on the thread that will use it.
+pub type ProviderFactory = std::sync::Arc<dyn Fn() -> Box<dyn Provider> + Send + Sync>;
 
 pub trait Provider {
     fn info(&self) -> ProviderInfo;

@@ -23,9 +23,12 @@ pub struct OpenAiConfig {
     pub base_url: String,
     /// Optional: local servers usually need none.
     pub api_key: Option<ApiKey>,
+    /// The model sessions use unless they choose another.
     pub model: String,
-    pub max_tokens: u32,
+    /// How long the server may take to start answering (the response head).
     pub head_timeout: Duration,
+    /// How long the body may stay silent before the call counts as stalled.
+    pub idle_timeout: Duration,
 }
 
 pub struct OpenAi {
@@ -70,12 +73,13 @@ impl Provider for OpenAi {
         request: CompletionRequest,
     ) -> futures_util::stream::LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
         let c = &self.config;
-        let body = body(&request.prompt, &c.model, c.max_tokens);
+        let body = body(&request.prompt, &request.model, request.max_tokens);
         let url = format!("{}/chat/completions", c.base_url.trim_end_matches('/'));
         let client = self.client.clone();
         let key = c.api_key.clone();
-        http::spawn_stream(move |tx| async move {
-            if let Err(e) = run(client, url, key, body, &tx).await {
+        let idle = c.idle_timeout;
+        http::drive_stream(move |tx| async move {
+            if let Err(e) = run(client, url, key, body, idle, &tx).await {
                 let _ = tx.send(Err(e)).await;
             }
         })
@@ -87,9 +91,9 @@ async fn run(
     url: String,
     key: Option<ApiKey>,
     body: String,
+    idle: Duration,
     tx: &Sender,
 ) -> Result<(), ModelError> {
-    use futures_util::StreamExt as _;
     let redactor = key.clone().unwrap_or_else(|| ApiKey::new(String::new()));
     let mut req = client.post(&url).insert_header(("content-type", "application/json"));
     if let Some(k) = &key {
@@ -101,10 +105,8 @@ async fn run(
     }
     let mut decoder = SseDecoder::new();
     let mut usage: Option<Usage> = None;
-    while let Some(chunk) = res.next().await {
-        let chunk = chunk
-            .map_err(|e| ModelError::new("connection", redactor.redact(&format!("the stream broke: {e}")), true))?;
-        for message in decoder.feed(&chunk) {
+    while let Some(chunk) = http::next_chunk(&mut res, idle, &redactor).await? {
+        for message in decoder.feed(&chunk).map_err(http::line_too_long)? {
             // Older llama.cpp builds sent errors as a non-standard `error:` field.
             if let Some((_, legacy)) = message.other.iter().find(|(f, _)| f == "error") {
                 let error: Value = serde_json::from_str(legacy).unwrap_or(Value::Null);

@@ -52,6 +52,7 @@ struct Phrases {
     turn: String,
 }
 
+#[derive(Clone)]
 pub struct Rehearsal {
     phrases: Phrases,
     env: Environment<'static>,

@@ -15,12 +15,24 @@ pub struct SseMessage {
     pub other: Vec<(String, String)>,
 }
 
+/// Longest line accepted. A server that sends more without a line break is
+/// broken or hostile; the decoder refuses rather than buffer without bound.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// A line longer than [`MAX_LINE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the event stream sent a line longer than {MAX_LINE} bytes")]
+pub struct LineTooLong;
+
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buf: Vec<u8>,
+    /// Bytes at the front of `buf` already scanned: they hold no line end,
+    /// so each byte is looked at once however the stream is chunked.
+    scanned: usize,
     current: SseMessage,
     has_data: bool,
-    /// The previous chunk ended in CR: a leading LF now belongs to it.
+    /// The last byte seen was a CR: a leading LF now belongs to it.
     skip_lf: bool,
 }
 
@@ -30,37 +42,37 @@ impl SseDecoder {
     }
 
     /// Feeds bytes; returns the events they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseMessage> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseMessage>, LineTooLong> {
         let mut out = Vec::new();
-        let mut bytes = bytes;
-        if self.skip_lf && bytes.first() == Some(&b'\n') {
-            bytes = &bytes[1..];
-        }
-        self.skip_lf = false;
+        let Some((&first, rest)) = bytes.split_first() else {
+            // An empty read says nothing, not even that a CR was not followed by LF.
+            return Ok(out);
+        };
+        let bytes = if std::mem::take(&mut self.skip_lf) && first == b'\n' { rest } else { bytes };
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
-        let mut i = 0;
-        while i < self.buf.len() {
-            let b = self.buf[i];
-            if b == b'\n' || b == b'\r' {
-                let line = self.buf[start..i].to_vec();
-                let mut next = i + 1;
-                if b == b'\r' {
-                    match self.buf.get(next) {
-                        Some(b'\n') => next += 1,
-                        None => self.skip_lf = true,
-                        _ => {}
-                    }
+        let mut i = self.scanned;
+        while let Some(offset) = self.buf[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            let end = i + offset;
+            let mut next = end + 1;
+            if self.buf[end] == b'\r' {
+                match self.buf.get(next) {
+                    Some(b'\n') => next += 1,
+                    None => self.skip_lf = true,
+                    _ => {}
                 }
-                self.line(&line, &mut out);
-                start = next;
-                i = next;
-            } else {
-                i += 1;
             }
+            let line = self.buf[start..end].to_vec();
+            self.line(&line, &mut out);
+            start = next;
+            i = next;
         }
         self.buf.drain(..start);
-        out
+        self.scanned = self.buf.len();
+        if self.buf.len() > MAX_LINE {
+            return Err(LineTooLong);
+        }
+        Ok(out)
     }
 
     fn line(&mut self, line: &[u8], out: &mut Vec<SseMessage>) {
@@ -101,7 +113,7 @@ mod tests {
 
     fn all(chunks: &[&[u8]]) -> Vec<SseMessage> {
         let mut d = SseDecoder::new();
-        chunks.iter().flat_map(|c| d.feed(c)).collect()
+        chunks.iter().flat_map(|c| d.feed(c).unwrap()).collect()
     }
 
     #[test]
@@ -123,6 +135,22 @@ mod tests {
         let text = "data: é✓\n\n".as_bytes();
         let out = all(&[&text[..7], &text[7..]]);
         assert_eq!(out[0].data, "é✓");
+    }
+
+    #[test]
+    fn an_empty_read_between_cr_and_lf_does_not_split_an_event() {
+        let out = all(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].data, "a\nb");
+    }
+
+    #[test]
+    fn a_line_without_end_past_the_cap_is_refused() {
+        let mut d = SseDecoder::new();
+        let chunk = vec![b'x'; 1 << 20];
+        let results: Vec<_> = (0..5).map(|_| d.feed(&chunk)).collect();
+        assert!(results[..4].iter().all(Result::is_ok));
+        assert_eq!(results[4], Err(LineTooLong));
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! What the registry answers: plain messages the HTTP edge only adapts.
 
-use actix::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 
-use super::{Registry, RegistryError, SessionDetail, SessionSummary};
-use crate::gateway::{DisconnectAll, Gateway};
+use actix::fut::{ActorFutureExt as _, WrapFuture as _};
+use actix::prelude::*;
+use serde::Serialize;
+
+use super::{Access, Registry, RegistryError, SessionDetail, SessionSummary, Slot, StartFailure};
+use crate::gateway::{DisconnectAll, Gateway, Watchers};
 use crate::id::{CharacterId, SessionId};
-use crate::session::{Close, Inspect, NewSession, Panic, Restarted, Session, SessionInfo, Stop};
+use crate::session::{Close, Inspect, NewSession, Notice, Panic, Passivate, Session, SessionInfo, SessionNotice, Stop};
 
 /// Open a new session.
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<SessionInfo, RegistryError>")]
 pub struct Create {
     pub title: Option<String>,
@@ -17,12 +22,12 @@ pub struct Create {
 }
 
 /// The running actor of a session, started from its log if need be.
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Addr<Session>, RegistryError>")]
 pub struct Lookup(pub SessionId);
 
 /// A session's gateway (the session's actor need not run).
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Addr<Gateway>, RegistryError>")]
 pub struct GatewayOf(pub SessionId);
 
@@ -31,31 +36,31 @@ pub struct GatewayOf(pub SessionId);
 #[rtype(result = "Vec<SessionSummary>")]
 pub struct List;
 
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<SessionDetail, RegistryError>")]
 pub struct Detail(pub SessionId);
 
-/// Close a session for good.
-#[derive(Debug, Message)]
+/// Close a session for good, and write its artefacts.
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<SessionSummary, RegistryError>")]
 pub struct CloseSession(pub SessionId);
 
 /// A fresh session with this one's current cast and a new head.
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<SessionInfo, RegistryError>")]
 pub struct Fork(pub SessionId);
 
 /// Stop one session's actor; it stays stopped until [`StartActor`].
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<(), RegistryError>")]
 pub struct StopActor(pub SessionId);
 
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<SessionInfo, RegistryError>")]
 pub struct StartActor(pub SessionId);
 
 /// Debugging aid: make one session's actor panic.
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<(), RegistryError>")]
 pub struct Crash(pub SessionId);
 
@@ -64,176 +69,385 @@ pub struct Crash(pub SessionId);
 #[rtype(result = "()")]
 pub struct StopAll;
 
-/// How many session actors are running.
+/// Counts for the health check.
 #[derive(Debug, Message)]
-#[rtype(result = "usize")]
-pub struct CountRunning;
+#[rtype(result = "RegistryStats")]
+pub struct Stats;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RegistryStats {
+    /// Sessions the server knows.
+    pub sessions: usize,
+    /// Session actors running.
+    pub running: usize,
+    /// Gateways alive (one per watched or running session).
+    pub gateways: usize,
+    /// Subscribers connected to those gateways.
+    pub subscribers: usize,
+}
+
+type Answer<T> = Pin<Box<dyn Future<Output = Result<T, RegistryError>>>>;
+
+/// Waits for a session's transition to end, then asks again.
+fn retry_after<M, T>(
+    rx: tokio::sync::oneshot::Receiver<Result<(), StartFailure>>,
+    me: Addr<Registry>,
+    id: SessionId,
+    msg: M,
+) -> Answer<T>
+where
+    M: Message<Result = Result<T, RegistryError>> + Send + 'static,
+    T: Send + 'static,
+    Registry: Handler<M>,
+{
+    Box::pin(async move {
+        match rx.await {
+            Ok(Ok(())) => me.send(msg).await.map_err(|_| RegistryError::Unavailable(id))?,
+            Ok(Err(f)) => Err(RegistryError::Failed { id, code: f.code, message: f.message }),
+            Err(_) => Err(RegistryError::Unavailable(id)),
+        }
+    })
+}
+
+fn ready<T: 'static>(result: Result<T, RegistryError>) -> Answer<T> {
+    Box::pin(std::future::ready(result))
+}
+
+impl Registry {
+    /// The session's summary with its actor's state, read from the log if
+    /// this server has not seen it yet.
+    fn summary(
+        &self,
+        id: &SessionId,
+    ) -> impl ActorFuture<Self, Output = Result<SessionSummary, RegistryError>> + use<> {
+        let known = self.directory.get(id);
+        let (logs, directory, id) = (self.deps.logs.clone(), self.directory.clone(), id.clone());
+        let loading = async move {
+            if let Some(summary) = known {
+                return Ok(summary);
+            }
+            let ids = [id.clone()];
+            tokio::task::spawn_blocking(move || {
+                if let Some((_, problem)) = directory.load_missing(&logs, Some(&ids)).pop() {
+                    log::warn!("session {} cannot be read: {problem}", ids[0]);
+                }
+                directory.get(&ids[0]).ok_or_else(|| RegistryError::NotFound(ids[0].clone()))
+            })
+            .await
+            .unwrap_or_else(|_| Err(RegistryError::NotFound(id)))
+        };
+        loading.into_actor(self).map(|summary, act, _| {
+            summary.map(|mut s| {
+                act.describe(&mut s);
+                s
+            })
+        })
+    }
+}
 
 impl Handler<Create> for Registry {
-    type Result = Result<SessionInfo, RegistryError>;
+    type Result = ResponseActFuture<Self, Result<SessionInfo, RegistryError>>;
 
-    fn handle(&mut self, msg: Create, _: &mut Self::Context) -> Self::Result {
-        // Ids carry the second and a random suffix, so a clash is rare; a few
-        // tries settle it, and a persistent clash is reported, not looped on.
-        let mut clash = None;
-        for _ in 0..5 {
+    fn handle(&mut self, msg: Create, ctx: &mut Self::Context) -> Self::Result {
+        // Ids carry the second and a random suffix; the directory knows every
+        // session, so a clash is noticed here, and a few tries settle it.
+        let Some(id) = (0..5)
+            .map(|_| SessionId::generate(chrono::Utc::now()))
+            .find(|id| !self.directory.contains(id) && !self.sessions.contains_key(id))
+        else {
             let id = SessionId::generate(chrono::Utc::now());
-            if self.sessions.contains_key(&id) || crate::event_log::events_path(&self.deps.logs, &id).exists() {
-                clash = Some(id);
-                continue;
-            }
-            let gateway = Gateway::new(id.clone(), self.deps.logs.clone(), self.gateway_capacity)?.start();
-            let title = msg.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("Session {id}"));
-            let new = NewSession { id: id.clone(), title, cast: msg.cast.clone(), depth: msg.depth };
-            match Session::create(self.deps.clone(), new, Some(gateway.clone().recipient())) {
+            return Box::pin(fut::ready(Err(crate::event_log::LogError::Exists(id).into())));
+        };
+        let gateway = self.gateway(&id, ctx);
+        let lane = self.entry(&id).lane;
+        self.entry(&id).slot = Slot::Starting(Vec::new());
+        let deps = self.deps_for(lane, ctx);
+        let title = msg.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("Session {id}"));
+        let new = NewSession { id: id.clone(), title, cast: msg.cast, depth: msg.depth };
+        let publisher = Some(gateway.recipient());
+        let creating = tokio::task::spawn_blocking(move || Session::create(deps, new, publisher));
+        Box::pin(creating.into_actor(self).map(move |created, act, ctx| {
+            let created = created.unwrap_or_else(|e| Err(crate::session::SessionError::Panicked(e.to_string())));
+            let entry = act.entry(&id);
+            let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
+                Slot::Starting(w) => w,
+                _ => Vec::new(),
+            };
+            let result = match created {
                 Ok(session) => {
                     let info = session.info();
-                    let actor = Some(session.start());
-                    self.sessions.insert(id, super::Entry { gateway, actor, stopped: false });
-                    return Ok(info);
+                    let key = session.log_key();
+                    let arbiter = act.lanes.get(lane).arbiter.clone();
+                    let addr = Session::start_in_arbiter(&arbiter, move |_| session);
+                    act.directory.add(&id);
+                    let running = super::Running { addr, key, since: std::time::Instant::now(), attempts: 0 };
+                    act.entry(&id).slot = Slot::Running(running);
+                    Ok(info)
                 }
-                // Lost a race for the id: try another.
-                Err(crate::session::SessionError::Log(crate::event_log::LogError::Exists(id))) => clash = Some(id),
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(RegistryError::from(e)),
+            };
+            for w in waiters {
+                let _ = w.send(Ok(()));
             }
-        }
-        let id = clash.unwrap_or_else(|| SessionId::generate(chrono::Utc::now()));
-        Err(crate::event_log::LogError::Exists(id).into())
+            act.maybe_retire(&id);
+            let _ = ctx;
+            result
+        }))
     }
 }
 
 impl Handler<Lookup> for Registry {
-    type Result = Result<Addr<Session>, RegistryError>;
+    type Result = ResponseFuture<Result<Addr<Session>, RegistryError>>;
 
-    fn handle(&mut self, Lookup(id): Lookup, _: &mut Self::Context) -> Self::Result {
-        self.running(&id)
+    fn handle(&mut self, Lookup(id): Lookup, ctx: &mut Self::Context) -> Self::Result {
+        match self.access(&id, ctx) {
+            Access::Ready(addr) => ready(Ok(addr)),
+            Access::Denied(e) => ready(Err(e)),
+            Access::Wait(rx) => retry_after(rx, ctx.address(), id.clone(), Lookup(id)),
+        }
     }
 }
 
 impl Handler<GatewayOf> for Registry {
     type Result = Result<Addr<Gateway>, RegistryError>;
 
-    fn handle(&mut self, GatewayOf(id): GatewayOf, _: &mut Self::Context) -> Self::Result {
-        Ok(self.entry(&id)?.gateway.clone())
+    fn handle(&mut self, GatewayOf(id): GatewayOf, ctx: &mut Self::Context) -> Self::Result {
+        if !self.directory.contains(&id) {
+            return Err(RegistryError::NotFound(id));
+        }
+        Ok(self.gateway(&id, ctx))
     }
 }
 
 impl Handler<List> for Registry {
-    type Result = MessageResult<List>;
+    type Result = ResponseActFuture<Self, Vec<SessionSummary>>;
 
     fn handle(&mut self, _: List, _: &mut Self::Context) -> Self::Result {
-        let mut all: Vec<SessionSummary> = self
-            .known_ids()
-            .into_iter()
-            .filter_map(|id| self.summary(&id).map_err(|e| log::warn!("session {id} cannot be listed: {e}")).ok())
-            .collect();
-        all.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
-        MessageResult(all)
+        let (logs, directory) = (self.deps.logs.clone(), self.directory.clone());
+        let loading = tokio::task::spawn_blocking(move || {
+            for (id, problem) in directory.load_missing(&logs, None) {
+                log::warn!("session {id} cannot be listed: {problem}");
+            }
+            let mut all: Vec<SessionSummary> = directory.ids().iter().filter_map(|id| directory.get(id)).collect();
+            all.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+            all
+        });
+        Box::pin(loading.into_actor(self).map(|all, act, _| {
+            let mut all = all.unwrap_or_default();
+            for s in &mut all {
+                act.describe(s);
+            }
+            all
+        }))
     }
 }
 
 impl Handler<Detail> for Registry {
-    type Result = ResponseFuture<Result<SessionDetail, RegistryError>>;
+    type Result = ResponseActFuture<Self, Result<SessionDetail, RegistryError>>;
 
     fn handle(&mut self, Detail(id): Detail, _: &mut Self::Context) -> Self::Result {
-        let summary = self.summary(&id);
-        let actor = self.sessions.get(&id).and_then(|e| e.actor.clone()).filter(|a| a.connected());
-        Box::pin(async move {
-            let summary = summary?;
-            let live = match actor {
-                Some(a) => a.send(Inspect).await.ok(),
-                None => None,
-            };
-            Ok(SessionDetail { summary, live })
-        })
+        let actor = match self.sessions.get(&id).map(|e| &e.slot) {
+            Some(Slot::Running(r)) if r.addr.connected() => Some(r.addr.clone()),
+            _ => None,
+        };
+        Box::pin(self.summary(&id).then(move |summary, act, _| {
+            async move {
+                let summary = summary?;
+                let live = match actor {
+                    Some(a) => a.send(Inspect).await.ok(),
+                    None => None,
+                };
+                Ok(SessionDetail { summary, live })
+            }
+            .into_actor(act)
+        }))
     }
 }
 
 impl Handler<CloseSession> for Registry {
     type Result = ResponseActFuture<Self, Result<SessionSummary, RegistryError>>;
 
-    fn handle(&mut self, CloseSession(id): CloseSession, _: &mut Self::Context) -> Self::Result {
-        let actor = self.running(&id);
-        let closing = async move {
-            let actor = actor?;
-            actor.send(Close).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
-            Ok(id)
+    fn handle(&mut self, CloseSession(id): CloseSession, ctx: &mut Self::Context) -> Self::Result {
+        let addr = match self.access(&id, ctx) {
+            Access::Ready(addr) => addr,
+            Access::Denied(e) => return Box::pin(fut::ready(Err(e))),
+            Access::Wait(rx) => {
+                return Box::pin(retry_after(rx, ctx.address(), id.clone(), CloseSession(id)).into_actor(self));
+            }
         };
-        Box::pin(closing.into_actor(self).map(|res: Result<SessionId, RegistryError>, act, _| {
-            let id = res?;
-            if let Some(e) = act.sessions.get_mut(&id) {
-                e.actor = None;
+        // Closing stops the actor: keep the sweep from taking that for a death.
+        self.entry(&id).slot = Slot::Stopping(Vec::new());
+        let logs = self.deps.logs.clone();
+        let closed_id = id.clone();
+        let closing = async move {
+            addr.send(Close).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
+            // The artefacts derive from the log, which is complete and
+            // released; a failure here loses nothing (`panel rebuild` redoes it).
+            let writing = {
+                let id = id.clone();
+                tokio::task::spawn_blocking(move || crate::record::write_session(&logs, &id)).await
+            };
+            match writing {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("session {id}: closed, but its artefacts could not be written: {e}"),
+                Err(e) => log::error!("session {id}: closed, but writing its artefacts failed: {e}"),
             }
-            // The artefacts are derived from the log, which is complete; a
-            // failure here loses nothing (`panel rebuild` writes them again).
-            if let Err(e) = crate::record::write_session(&act.deps.logs, &id) {
-                log::error!("session {id}: closed, but its artefacts could not be written: {e}");
+            Ok(())
+        };
+        Box::pin(closing.into_actor(self).then(move |closed: Result<(), RegistryError>, act, _| {
+            // Whatever happened, the actor has stopped (or was stopping); its
+            // log says the rest, and the next request reopens it from there.
+            let entry = act.entry(&closed_id);
+            if let Slot::Stopping(waiters) = std::mem::replace(&mut entry.slot, Slot::Idle) {
+                for w in waiters {
+                    let _ = w.send(Ok(()));
+                }
             }
-            act.summary(&id)
+            act.maybe_retire(&closed_id);
+            match closed {
+                Ok(()) => Box::pin(act.summary(&closed_id)) as Pin<Box<dyn ActorFuture<Self, Output = _>>>,
+                Err(e) => Box::pin(fut::ready(Err(e))),
+            }
         }))
     }
 }
 
 impl Handler<Fork> for Registry {
-    type Result = Result<SessionInfo, RegistryError>;
+    type Result = ResponseActFuture<Self, Result<SessionInfo, RegistryError>>;
 
     fn handle(&mut self, Fork(id): Fork, ctx: &mut Self::Context) -> Self::Result {
-        let from = self.summary(&id)?;
-        let cast = from.on_stage.iter().map(|p| p.id.clone()).collect();
-        let title = Some(format!("{} (fork)", from.title));
-        <Self as Handler<Create>>::handle(self, Create { title, cast, depth: Some(from.depth) }, ctx)
+        let me = ctx.address();
+        Box::pin(self.summary(&id).then(move |from, act, _| {
+            async move {
+                let from = from?;
+                let cast = from.on_stage.iter().map(|p| p.id.clone()).collect();
+                let title = Some(format!("{} (new session)", from.title));
+                me.send(Create { title, cast, depth: Some(from.depth) })
+                    .await
+                    .map_err(|_| RegistryError::Unavailable(from.id.clone()))?
+            }
+            .into_actor(act)
+        }))
     }
 }
 
 impl Handler<StopActor> for Registry {
     type Result = ResponseFuture<Result<(), RegistryError>>;
 
-    fn handle(&mut self, StopActor(id): StopActor, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, StopActor(id): StopActor, ctx: &mut Self::Context) -> Self::Result {
+        if !self.directory.contains(&id) {
+            return ready(Err(RegistryError::NotFound(id)));
+        }
         let entry = self.entry(&id);
-        let actor = entry.map(|e| {
-            e.stopped = true;
-            e.actor.take()
-        });
-        Box::pin(async move {
-            if let Some(actor) = actor? {
-                // A dead actor cannot answer; either way it is stopped now.
-                let _ = actor.send(Stop { reason: "actor-stopped".into() }).await;
+        match std::mem::replace(&mut entry.slot, Slot::Stopped) {
+            Slot::Running(r) if r.addr.connected() => {
+                entry.slot = Slot::Stopping(Vec::new());
+                // The actor answers once its log is written and released.
+                let stopped = r.addr.send(Stop { reason: "actor-stopped".into() });
+                let settled = id.clone();
+                ctx.spawn(async move { stopped.await.is_ok() }.into_actor(self).map(move |_, act, _| {
+                    let entry = act.entry(&settled);
+                    if let Slot::Stopping(waiters) = std::mem::replace(&mut entry.slot, Slot::Stopped) {
+                        for w in waiters {
+                            let _ = w.send(Ok(()));
+                        }
+                    }
+                    act.maybe_retire(&settled);
+                }));
+                match self.wait(&id) {
+                    Access::Wait(rx) => Box::pin(async move {
+                        let _ = rx.await;
+                        Ok(())
+                    }),
+                    _ => ready(Ok(())),
+                }
             }
-            Ok(())
-        })
+            Slot::Running(r) => {
+                let release = self.deps.writer.release(r.key);
+                Box::pin(async move {
+                    let _ = release.await;
+                    Ok(())
+                })
+            }
+            waiting @ (Slot::Starting(_) | Slot::Stopping(_)) => {
+                entry.slot = waiting;
+                match self.wait(&id) {
+                    Access::Wait(rx) => retry_after(rx, ctx.address(), id.clone(), StopActor(id)),
+                    _ => ready(Ok(())),
+                }
+            }
+            Slot::Failed(mut f) => {
+                if let Some(retry) = f.retry.take() {
+                    ctx.cancel_future(retry);
+                }
+                let release = f.key.map(|key| self.deps.writer.release(key));
+                Box::pin(async move {
+                    if let Some(r) = release {
+                        let _ = r.await;
+                    }
+                    Ok(())
+                })
+            }
+            Slot::Idle | Slot::Stopped => ready(Ok(())),
+        }
     }
 }
 
 impl Handler<StartActor> for Registry {
     type Result = ResponseFuture<Result<SessionInfo, RegistryError>>;
 
-    fn handle(&mut self, StartActor(id): StartActor, _: &mut Self::Context) -> Self::Result {
-        let started = self.entry(&id).and_then(|e| {
-            if e.actor.as_ref().is_some_and(|a| a.connected()) {
-                return Err(RegistryError::AlreadyRunning(id.clone()));
+    fn handle(&mut self, StartActor(id): StartActor, ctx: &mut Self::Context) -> Self::Result {
+        if !self.directory.contains(&id) {
+            return ready(Err(RegistryError::NotFound(id)));
+        }
+        if self.directory.is_closed(&id) {
+            return ready(Err(RegistryError::Closed(id)));
+        }
+        let entry = self.entry(&id);
+        let (release, attempts) = match &mut entry.slot {
+            Slot::Running(r) if r.addr.connected() => return ready(Err(RegistryError::AlreadyRunning(id))),
+            Slot::Starting(_) | Slot::Stopping(_) => {
+                return match self.wait(&id) {
+                    Access::Wait(rx) => retry_after(rx, ctx.address(), id.clone(), StartActor(id)),
+                    _ => ready(Err(RegistryError::Unavailable(id))),
+                };
             }
-            e.stopped = false;
-            e.actor = None;
-            Ok(())
-        });
-        let actor = started.and_then(|()| self.running(&id));
+            Slot::Running(r) => (Some(r.key), 0),
+            Slot::Failed(f) => {
+                if let Some(retry) = f.retry.take() {
+                    ctx.cancel_future(retry);
+                }
+                (f.key.take(), 0)
+            }
+            Slot::Idle | Slot::Stopped => (None, 0),
+        };
+        self.start(&id, release, attempts, Some("started on request".into()), false, ctx);
+        let Access::Wait(rx) = self.wait(&id) else { return ready(Err(RegistryError::Unavailable(id))) };
+        let me = ctx.address();
         Box::pin(async move {
-            let actor = actor?;
-            actor
-                .send(Restarted { reason: "started on request".into() })
-                .await
-                .map_err(|_| RegistryError::Unavailable(id.clone()))?;
+            match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(f)) => return Err(RegistryError::Failed { id, code: f.code, message: f.message }),
+                Err(_) => return Err(RegistryError::Unavailable(id)),
+            }
+            let actor = me.send(Lookup(id.clone())).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
             actor.send(Inspect).await.map_err(|_| RegistryError::Unavailable(id))
         })
     }
 }
 
 impl Handler<Crash> for Registry {
-    type Result = Result<(), RegistryError>;
+    type Result = ResponseFuture<Result<(), RegistryError>>;
 
-    fn handle(&mut self, Crash(id): Crash, _: &mut Self::Context) -> Self::Result {
-        self.running(&id)?.do_send(Panic);
-        Ok(())
+    fn handle(&mut self, Crash(id): Crash, ctx: &mut Self::Context) -> Self::Result {
+        match self.access(&id, ctx) {
+            Access::Ready(addr) => {
+                addr.do_send(Panic);
+                ready(Ok(()))
+            }
+            Access::Denied(e) => ready(Err(e)),
+            Access::Wait(rx) => retry_after(rx, ctx.address(), id.clone(), Crash(id)),
+        }
     }
 }
 
@@ -244,14 +458,14 @@ impl Handler<StopAll> for Registry {
         let mut actors = Vec::new();
         let mut gateways = Vec::new();
         for entry in self.sessions.values_mut() {
-            entry.stopped = true;
-            actors.extend(entry.actor.take());
-            gateways.push(entry.gateway.clone());
+            if let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Stopped) {
+                actors.push(r.addr);
+            }
+            gateways.extend(entry.gateway.clone());
         }
         Box::pin(async move {
-            for actor in actors {
-                let _ = actor.send(Stop { reason: "shutdown".into() }).await;
-            }
+            let stopping = actors.iter().map(|a| a.send(Stop { reason: "shutdown".into() }));
+            futures_util::future::join_all(stopping).await;
             for gateway in gateways {
                 let _ = gateway.send(DisconnectAll).await;
             }
@@ -259,10 +473,69 @@ impl Handler<StopAll> for Registry {
     }
 }
 
-impl Handler<CountRunning> for Registry {
-    type Result = usize;
+impl Handler<Stats> for Registry {
+    type Result = MessageResult<Stats>;
 
-    fn handle(&mut self, _: CountRunning, _: &mut Self::Context) -> usize {
-        self.sessions.values().filter(|e| e.actor.as_ref().is_some_and(|a| a.connected())).count()
+    fn handle(&mut self, _: Stats, _: &mut Self::Context) -> Self::Result {
+        let running =
+            self.sessions.values().filter(|e| matches!(&e.slot, Slot::Running(r) if r.addr.connected())).count();
+        MessageResult(RegistryStats {
+            sessions: self.directory.len(),
+            running,
+            gateways: self.sessions.values().filter(|e| e.gateway.is_some()).count(),
+            subscribers: self.sessions.values().map(|e| e.watchers).sum(),
+        })
+    }
+}
+
+impl Handler<SessionNotice> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, notice: SessionNotice, ctx: &mut Self::Context) {
+        let id = notice.id;
+        let Some(entry) = self.sessions.get_mut(&id) else { return };
+        match notice.kind {
+            Notice::Failed(message) => entry.death_note = Some(message),
+            Notice::Idle => {
+                let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Stopping(Vec::new())) else {
+                    return;
+                };
+                let asked = r.addr.send(Passivate);
+                ctx.spawn(asked.into_actor(self).map(move |passivated, act, _| {
+                    let entry = act.entry(&id);
+                    let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
+                        Slot::Stopping(w) => w,
+                        other => {
+                            entry.slot = other;
+                            Vec::new()
+                        }
+                    };
+                    if !matches!(passivated, Ok(true)) {
+                        // Busy again after all (or already gone: the sweep sees to that).
+                        entry.slot = Slot::Running(r);
+                    }
+                    for w in waiters {
+                        let _ = w.send(Ok(()));
+                    }
+                    act.maybe_retire(&id);
+                }));
+            }
+        }
+    }
+}
+
+impl Handler<Watchers> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Watchers, _: &mut Self::Context) {
+        let Some(entry) = self.sessions.get_mut(&msg.session) else {
+            msg.gateway.do_send(crate::gateway::Retire);
+            return;
+        };
+        if entry.gateway.as_ref() != Some(&msg.gateway) {
+            return;
+        }
+        entry.watchers = msg.count;
+        self.maybe_retire(&msg.session);
     }
 }

@@ -1,36 +1,62 @@
 //! The session registry: creates, finds, lists, closes and supervises
-//! sessions, and owns each session's gateway.
+//! sessions, and starts each session's gateway.
 //!
 //! Invariants:
 //! - At most one actor per session at a time, and only the registry starts
-//!   one. A session's actor is started lazily, from its log, the first time
-//!   something needs it — after a server restart too.
-//! - A session's gateway lives as long as the registry, so subscribers stay
-//!   connected while the actor is stopped, crashes, or restarts.
-//! - Supervision: an actor that died without being asked to (a panic, or a
-//!   log it could not write) is rebuilt from its log, which closes any turn
-//!   it left open, and an `actor-restart` event says so. actix's own
-//!   `Supervisor` does not restart a panicked actor, hence this sweep.
-//! - An actor stopped on request stays stopped until started on request.
+//!   one. Each session has a [`Slot`] saying where its actor is in its life:
+//!   idle (not loaded), starting, running, stopping, stopped on request, or
+//!   failed. Requests that meet a slot in transition wait for it to finish,
+//!   then are answered from the new state — so a stop followed at once by a
+//!   start is ordered: the start opens the log only after the stopped actor
+//!   has released it.
+//! - Nothing here blocks its thread: opening and creating logs, replaying
+//!   them and writing artefacts run on the blocking pool; sessions and
+//!   gateways run on the [`lanes`].
+//! - Supervision: an actor that died without being asked to (a panic, a log
+//!   it could not write) is rebuilt from its log, which closes any turn it
+//!   left open, and an `actor-restart` event says so. actix's own
+//!   `Supervisor` does not restart a panicked actor, hence the sweep. Rebuilds
+//!   back off exponentially and stop after a few failures; the session then
+//!   shows as failed (with the reason) until someone acts on it, which tries
+//!   once more.
+//! - An actor stopped on request stays stopped until started on request. An
+//!   idle actor is passivated (its log and memory let go) and started again,
+//!   from its log, when next needed.
+//! - A gateway lives while its session runs or someone watches it; then it
+//!   is retired, and a new one is started when needed.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
+use tokio::sync::oneshot;
 
+mod directory;
+mod lanes;
 mod messages;
+
+pub use directory::{Directory, SessionSummary, load_summary};
+pub use lanes::{Lane, Lanes};
 pub use messages::*;
 
-use crate::event::Timestamp;
-use crate::event_log::{self, LogError};
-use crate::gateway::Gateway;
+use crate::event::EventBody;
+use crate::event_log::{EventLog, LogError};
+use crate::gateway::{Gateway, Retire};
 use crate::id::SessionId;
-use crate::replay::replay;
-use crate::session::{Participant, Restarted, Session, SessionDeps, SessionError, SessionInfo};
+use crate::session::{Restarted, Session, SessionDeps, SessionError, SessionInfo};
 
 /// How often the registry looks for actors that died.
 const SWEEP: Duration = Duration::from_millis(250);
+/// Rebuilds of a dying actor: the first after this, each later one after twice as long.
+const RESTART_BACKOFF: Duration = Duration::from_millis(250);
+/// Rebuilds tried before the registry gives up until someone acts.
+const MAX_RESTARTS: u32 = 5;
+/// An actor that ran this long before dying starts its count afresh.
+const STABLE: Duration = Duration::from_secs(60);
+/// A gateway nobody subscribed to is retired after this.
+const UNUSED_GATEWAY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -46,6 +72,10 @@ pub enum RegistryError {
     Session(#[from] SessionError),
     #[error("session {0}'s actor did not answer")]
     Unavailable(SessionId),
+    /// The actor could not be started (the reason's code is kept, so the
+    /// edge answers it as it would the original error).
+    #[error("session {id}'s actor cannot run: {message}")]
+    Failed { id: SessionId, code: &'static str, message: String },
 }
 
 impl From<LogError> for RegistryError {
@@ -57,25 +87,6 @@ impl From<LogError> for RegistryError {
     }
 }
 
-/// What the API says about a session.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionSummary {
-    pub id: SessionId,
-    pub title: String,
-    pub depth: u8,
-    pub model: String,
-    pub provider: String,
-    pub on_stage: Vec<Participant>,
-    pub turns: u32,
-    pub totals: crate::event::Totals,
-    pub closed: bool,
-    /// `running`, `stopped` (on request) or `idle` (not loaded).
-    pub actor: &'static str,
-    pub created: Timestamp,
-    pub updated: Timestamp,
-    pub events: u64,
-}
-
 /// A summary plus what only a running actor knows.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionDetail {
@@ -85,127 +96,366 @@ pub struct SessionDetail {
     pub live: Option<SessionInfo>,
 }
 
+/// Why a start failed, as told to everyone who waited for it.
+#[derive(Debug, Clone)]
+struct StartFailure {
+    code: &'static str,
+    message: String,
+}
+
+type Waiter = oneshot::Sender<Result<(), StartFailure>>;
+
+struct Running {
+    addr: Addr<Session>,
+    /// The log writer's key for its log, to release it if the actor dies.
+    key: u64,
+    since: Instant,
+    /// Rebuilds so far in the current run of failures.
+    attempts: u32,
+}
+
+struct Failure {
+    failure: StartFailure,
+    attempts: u32,
+    /// A log the dead actor left attached to its writer.
+    key: Option<u64>,
+    /// The next automatic rebuild, unless the registry has given up.
+    retry: Option<SpawnHandle>,
+}
+
+enum Slot {
+    Idle,
+    Starting(Vec<Waiter>),
+    Running(Running),
+    Stopping(Vec<Waiter>),
+    Stopped,
+    Failed(Failure),
+}
+
+impl Slot {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Starting(_) => "starting",
+            Self::Running(r) if r.addr.connected() => "running",
+            Self::Running(_) => "failed",
+            Self::Stopping(_) => "stopping",
+            Self::Stopped => "stopped",
+            Self::Failed(_) => "failed",
+        }
+    }
+}
+
 struct Entry {
-    gateway: Addr<Gateway>,
-    actor: Option<Addr<Session>>,
-    stopped: bool,
+    lane: usize,
+    gateway: Option<Addr<Gateway>>,
+    /// Subscribers of the gateway, as it last reported.
+    watchers: usize,
+    slot: Slot,
+    /// What a failing actor said before it stopped.
+    death_note: Option<String>,
+}
+
+/// Whether a request can go ahead now.
+enum Access {
+    Ready(Addr<Session>),
+    /// The actor is in transition: ask again when this resolves.
+    Wait(oneshot::Receiver<Result<(), StartFailure>>),
+    Denied(RegistryError),
 }
 
 pub struct Registry {
+    /// What sessions need; `model` is replaced by their lane's.
     deps: SessionDeps,
+    lanes: Lanes,
     gateway_capacity: usize,
     sessions: HashMap<SessionId, Entry>,
-    /// Summaries of logs by their length, so listing does not re-read
-    /// unchanged logs.
-    summaries: HashMap<SessionId, (u64, SessionSummary)>,
+    directory: Arc<Directory>,
 }
 
 impl Registry {
-    pub fn new(deps: SessionDeps, gateway_capacity: usize) -> Self {
-        Self { deps, gateway_capacity, sessions: HashMap::new(), summaries: HashMap::new() }
+    /// `directory` must know every session in the logs folder (the start-up
+    /// recovery lists them) and observe what the log writer writes.
+    pub fn new(deps: SessionDeps, lanes: Lanes, gateway_capacity: usize, directory: Arc<Directory>) -> Self {
+        Self { deps, lanes, gateway_capacity, sessions: HashMap::new(), directory }
     }
 
-    /// The entry for `id`, creating its gateway if the session has a log.
-    fn entry(&mut self, id: &SessionId) -> Result<&mut Entry, RegistryError> {
-        if !self.sessions.contains_key(id) {
-            if !event_log::events_path(&self.deps.logs, id).exists() {
-                return Err(RegistryError::NotFound(id.clone()));
+    fn deps_for(&self, lane: usize, ctx: &Context<Self>) -> SessionDeps {
+        SessionDeps {
+            model: self.lanes.get(lane).model.clone(),
+            supervisor: Some(ctx.address().recipient()),
+            ..self.deps.clone()
+        }
+    }
+
+    fn entry(&mut self, id: &SessionId) -> &mut Entry {
+        let lane = self.lanes.pick(id);
+        self.sessions.entry(id.clone()).or_insert_with(|| Entry {
+            lane,
+            gateway: None,
+            watchers: 0,
+            slot: Slot::Idle,
+            death_note: None,
+        })
+    }
+
+    /// The session's gateway, started if it has none.
+    fn gateway(&mut self, id: &SessionId, ctx: &mut Context<Self>) -> Addr<Gateway> {
+        let owner = ctx.address().recipient();
+        let capacity = self.gateway_capacity;
+        let lane = self.entry(id).lane;
+        let arbiter = self.lanes.get(lane).arbiter.clone();
+        let entry = self.entry(id);
+        if let Some(g) = &entry.gateway {
+            return g.clone();
+        }
+        let session = id.clone();
+        let gateway = Gateway::start_in_arbiter(&arbiter, move |_| Gateway::new(session, capacity, Some(owner)));
+        entry.gateway = Some(gateway.clone());
+        entry.watchers = 0;
+        // One asked for but never subscribed to must not linger.
+        let id = id.clone();
+        ctx.run_later(UNUSED_GATEWAY, move |act, _| act.maybe_retire(&id));
+        gateway
+    }
+
+    /// Retires the gateway of a session nobody watches and no actor runs,
+    /// and forgets the entry of one with nothing left to remember.
+    fn maybe_retire(&mut self, id: &SessionId) {
+        let Some(entry) = self.sessions.get_mut(id) else { return };
+        let busy = matches!(entry.slot, Slot::Starting(_) | Slot::Running(_) | Slot::Stopping(_));
+        if busy || entry.watchers > 0 {
+            return;
+        }
+        if let Some(gateway) = entry.gateway.take() {
+            gateway.do_send(Retire);
+        }
+        if matches!(entry.slot, Slot::Idle) {
+            self.sessions.remove(id);
+        }
+    }
+
+    /// Whether a request for `id` can reach its actor now, starting it if needed.
+    fn access(&mut self, id: &SessionId, ctx: &mut Context<Self>) -> Access {
+        if !self.directory.contains(id) {
+            return Access::Denied(RegistryError::NotFound(id.clone()));
+        }
+        if self.directory.is_closed(id) {
+            return Access::Denied(RegistryError::Closed(id.clone()));
+        }
+        let entry = self.entry(id);
+        match &mut entry.slot {
+            Slot::Running(r) if r.addr.connected() => return Access::Ready(r.addr.clone()),
+            Slot::Running(_) => self.died(id, ctx),
+            Slot::Stopped => return Access::Denied(RegistryError::ActorStopped(id.clone())),
+            Slot::Idle => self.start(id, None, 0, None, false, ctx),
+            Slot::Failed(f) => {
+                // Someone acts on a failed session: try once more, now.
+                let (key, attempts) = (f.key.take(), f.attempts);
+                if let Some(retry) = f.retry.take() {
+                    ctx.cancel_future(retry);
+                }
+                self.start(id, key, attempts, Some("restarted after a failure".into()), false, ctx);
             }
-            let gateway = Gateway::new(id.clone(), self.deps.logs.clone(), self.gateway_capacity)?.start();
-            self.sessions.insert(id.clone(), Entry { gateway, actor: None, stopped: false });
+            Slot::Starting(_) | Slot::Stopping(_) => {}
         }
-        self.sessions.get_mut(id).ok_or_else(|| RegistryError::NotFound(id.clone()))
+        self.wait(id)
     }
 
-    /// The running actor of `id`, starting it from its log if needed.
-    fn running(&mut self, id: &SessionId) -> Result<Addr<Session>, RegistryError> {
-        let deps = self.deps.clone();
-        let entry = self.entry(id)?;
-        if let Some(addr) = entry.actor.as_ref().filter(|a| a.connected()) {
-            return Ok(addr.clone());
+    /// A receiver told when the session's current transition ends.
+    fn wait(&mut self, id: &SessionId) -> Access {
+        let (tx, rx) = oneshot::channel();
+        match &mut self.entry(id).slot {
+            Slot::Starting(w) | Slot::Stopping(w) => w.push(tx),
+            // Settled already: answer at once.
+            _ => {
+                let _ = tx.send(Ok(()));
+            }
         }
-        if entry.stopped {
-            return Err(RegistryError::ActorStopped(id.clone()));
-        }
-        let died = entry.actor.is_some();
-        let session = Session::open(deps, id.clone(), Some(entry.gateway.clone().recipient()))?;
-        if session.info().closed {
-            return Err(RegistryError::Closed(id.clone()));
-        }
-        let addr = session.start();
-        if died {
-            log::warn!("session {id}: its actor died; rebuilt it from the log");
-            addr.do_send(Restarted { reason: "the actor died; rebuilt from its log".into() });
-        }
-        entry.actor = Some(addr.clone());
-        Ok(addr)
+        Access::Wait(rx)
     }
 
-    fn summary(&mut self, id: &SessionId) -> Result<SessionSummary, RegistryError> {
-        let path = event_log::events_path(&self.deps.logs, id);
-        let len = std::fs::metadata(&path).map_err(|_| RegistryError::NotFound(id.clone()))?.len();
-        let actor = match self.sessions.get(id) {
-            Some(e) if e.actor.as_ref().is_some_and(|a| a.connected()) => "running",
-            Some(e) if e.stopped => "stopped",
-            _ => "idle",
+    /// Starts the session's actor from its log, on its lane, off this
+    /// thread. `release` is a log a dead actor left attached; it is let go
+    /// first. `restarted` is logged as the reason, when given.
+    fn start(
+        &mut self,
+        id: &SessionId,
+        release: Option<u64>,
+        attempts: u32,
+        restarted: Option<String>,
+        supervised: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let gateway = self.gateway(id, ctx);
+        let entry = self.entry(id);
+        entry.slot = Slot::Starting(Vec::new());
+        let lane = entry.lane;
+        let deps = self.deps_for(lane, ctx);
+        let writer = deps.writer.clone();
+        let session = id.clone();
+        let opening = async move {
+            if let Some(key) = release {
+                let _ = writer.release(key).await;
+            }
+            let publisher = Some(gateway.recipient());
+            match tokio::task::spawn_blocking(move || Session::open(deps, session, publisher)).await {
+                Ok(opened) => opened,
+                Err(e) => Err(SessionError::Panicked(e.to_string())),
+            }
         };
-        if let Some((cached, summary)) = self.summaries.get(id)
-            && *cached == len
-        {
-            return Ok(SessionSummary { actor, ..summary.clone() });
-        }
-        let events = event_log::read(&self.deps.logs, id)?;
-        let state = replay(&events, Some(&self.deps.renderer)).map_err(SessionError::from)?;
-        let first = events.first().map(|l| l.event.ts).unwrap_or_else(Timestamp::now);
-        let summary = SessionSummary {
-            id: id.clone(),
-            title: state.config.title.clone(),
-            depth: state.config.depth,
-            model: state.model.clone(),
-            provider: state.config.provider.clone(),
-            on_stage: state.context.cast().on_stage_characters().map(Participant::from).collect(),
-            turns: state.turns,
-            totals: state.totals.clone(),
-            closed: state.closed,
-            actor,
-            created: first,
-            updated: events.last().map_or(first, |l| l.event.ts),
-            events: events.len() as u64,
-        };
-        self.summaries.insert(id.clone(), (len, summary.clone()));
-        Ok(summary)
+        let id = id.clone();
+        ctx.spawn(opening.into_actor(self).map(move |opened, act, ctx| {
+            act.opened(&id, opened, attempts, restarted, supervised, ctx);
+        }));
     }
 
-    fn known_ids(&self) -> Vec<SessionId> {
-        let mut ids: Vec<SessionId> = std::fs::read_dir(&self.deps.logs)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok()?.file_name().to_str().and_then(|n| SessionId::parse(n).ok()))
-            .filter(|id| event_log::events_path(&self.deps.logs, id).exists())
-            .collect();
-        ids.sort();
-        ids
+    fn opened(
+        &mut self,
+        id: &SessionId,
+        opened: Result<Session, SessionError>,
+        attempts: u32,
+        restarted: Option<String>,
+        supervised: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let lane = self.entry(id).lane;
+        let arbiter = self.lanes.get(lane).arbiter.clone();
+        let entry = self.entry(id);
+        let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
+            Slot::Starting(w) => w,
+            other => {
+                entry.slot = other;
+                Vec::new()
+            }
+        };
+        let outcome = match opened {
+            Ok(session) if session.is_closed() => {
+                // Its log is let go of as the session is dropped.
+                drop(session);
+                Ok(())
+            }
+            Ok(session) => {
+                let key = session.log_key();
+                let addr = Session::start_in_arbiter(&arbiter, move |_| session);
+                if let Some(reason) = restarted {
+                    addr.do_send(Restarted { reason });
+                }
+                entry.slot = Slot::Running(Running { addr, key, since: Instant::now(), attempts });
+                Ok(())
+            }
+            Err(e) => {
+                let failure = StartFailure { code: e.code(), message: e.to_string() };
+                log::error!("session {id}: its actor cannot start: {}", failure.message);
+                let mut f = Failure { failure: failure.clone(), attempts: attempts + 1, key: None, retry: None };
+                if supervised && f.attempts < MAX_RESTARTS {
+                    f.retry = Some(self.schedule_restart(id, f.attempts, ctx));
+                } else if supervised {
+                    self.give_up(id, &failure.message, None, ctx);
+                }
+                self.entry(id).slot = Slot::Failed(f);
+                Err(failure)
+            }
+        };
+        for waiter in waiters {
+            let _ = waiter.send(outcome.clone());
+        }
+        self.maybe_retire(id);
+    }
+
+    fn schedule_restart(&mut self, id: &SessionId, attempts: u32, ctx: &mut Context<Self>) -> SpawnHandle {
+        let delay = RESTART_BACKOFF.saturating_mul(1 << attempts.min(16).saturating_sub(1));
+        let id = id.clone();
+        ctx.run_later(delay, move |act, ctx| {
+            let entry = act.entry(&id);
+            let Slot::Failed(f) = &mut entry.slot else { return };
+            let (key, attempts) = (f.key.take(), f.attempts);
+            let reason = "the actor died; rebuilt from its log".to_owned();
+            act.start(&id, key, attempts, Some(reason), true, ctx);
+        })
+    }
+
+    /// The running actor of `id` is gone without being asked to: rebuild it
+    /// from its log, backing off while it keeps failing.
+    fn died(&mut self, id: &SessionId, ctx: &mut Context<Self>) {
+        let entry = self.entry(id);
+        let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Idle) else { return };
+        let note = entry.death_note.take().unwrap_or_else(|| "the actor stopped unexpectedly".into());
+        let attempts = if r.since.elapsed() > STABLE { 0 } else { r.attempts };
+        log::warn!("session {id}: its actor died ({note}); rebuild {} of {MAX_RESTARTS}", attempts + 1);
+        let failure = StartFailure { code: "actor-failed", message: note.clone() };
+        if attempts >= MAX_RESTARTS {
+            self.give_up(id, &note, Some(r.key), ctx);
+            self.entry(id).slot = Slot::Failed(Failure { failure, attempts, key: None, retry: None });
+            self.maybe_retire(id);
+            return;
+        }
+        if attempts == 0 {
+            // The first rebuild is at once: most deaths are one-off panics.
+            self.start(id, Some(r.key), 1, Some(format!("{note}; rebuilt from its log")), true, ctx);
+            return;
+        }
+        let retry = Some(self.schedule_restart(id, attempts, ctx));
+        self.entry(id).slot = Slot::Failed(Failure { failure, attempts, key: Some(r.key), retry });
+    }
+
+    /// Stops rebuilding: says why in the log if it can still be written
+    /// (a disk that was full may have room again), and in the logs of the
+    /// server either way.
+    fn give_up(&mut self, id: &SessionId, reason: &str, release: Option<u64>, ctx: &mut Context<Self>) {
+        log::error!(
+            "session {id}: its actor failed {MAX_RESTARTS} times; not rebuilding it until someone acts ({reason})"
+        );
+        let writer = self.deps.writer.clone();
+        let logs = self.deps.logs.clone();
+        let durability = self.deps.durability;
+        let gateway = self.sessions.get(id).and_then(|e| e.gateway.clone());
+        let message = format!("the session stopped: {reason}. It is tried again when you next act on it.");
+        let id = id.clone();
+        let record = async move {
+            if let Some(key) = release {
+                let _ = writer.release(key).await;
+            }
+            let written = tokio::task::spawn_blocking(move || {
+                let opened = EventLog::open(&logs, &id, durability)?;
+                let turn = opened.events.last().map_or(0, |l| l.event.turn);
+                let mut events = opened.repairs().to_vec();
+                let mut log = opened.log;
+                events.push(log.append(turn, EventBody::Error { code: "actor-failed".into(), message })?);
+                Ok::<_, LogError>(events)
+            })
+            .await;
+            if let (Ok(Ok(events)), Some(gateway)) = (written, gateway) {
+                for logged in events {
+                    gateway.do_send(crate::event::Publish(crate::event::Outbound::Event(logged)));
+                }
+            }
+        };
+        ctx.spawn(record.into_actor(self));
     }
 
     /// Restarts actors that died without being asked to.
-    fn sweep(&mut self) {
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
         let dead: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, e)| !e.stopped && e.actor.as_ref().is_some_and(|a| !a.connected()))
+            .filter(|(_, e)| matches!(&e.slot, Slot::Running(r) if !r.addr.connected()))
             .map(|(id, _)| id.clone())
             .collect();
         for id in dead {
-            match self.running(&id) {
-                Ok(_) => {}
-                // A closed session's actor stops by design.
-                Err(RegistryError::Closed(_)) => {
-                    if let Some(e) = self.sessions.get_mut(&id) {
-                        e.actor = None;
-                    }
-                }
-                Err(e) => log::error!("session {id}: its actor died and cannot be rebuilt: {e}"),
+            self.died(&id, ctx);
+        }
+    }
+
+    /// The actor state and failure to show with a summary.
+    fn describe(&self, summary: &mut SessionSummary) {
+        match self.sessions.get(&summary.id).map(|e| &e.slot) {
+            Some(Slot::Failed(f)) => {
+                summary.actor = "failed";
+                summary.failure = Some(f.failure.message.clone());
             }
+            Some(slot) => summary.actor = slot.name(),
+            None => summary.actor = "idle",
         }
     }
 }
@@ -214,7 +464,7 @@ impl Actor for Registry {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(1024);
-        ctx.run_interval(SWEEP, |act, _| act.sweep());
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(SWEEP, |act, ctx| act.sweep(ctx));
     }
 }

@@ -3,17 +3,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
 
 use crate::event::{SessionConfig, Totals};
-use crate::event_log::{Durability, LogError};
+use crate::event_log::{Durability, LogError, LogWriter};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{CastError, MegapromptError};
 use crate::model_client::ModelClient;
 use crate::pricing::Pricing;
-use crate::provider::ProviderInfo;
+use crate::provider::{CacheTtl, ProviderInfo};
 use crate::replay::ReplayError;
 use crate::roster::Roster;
 use crate::templates::Renderer;
@@ -23,6 +24,8 @@ use crate::templates::Renderer;
 pub struct Limits {
     /// Floor messages that may wait while a turn is in flight.
     pub queue: usize,
+    /// Cast changes that may wait while a turn is in flight.
+    pub cast_queue: usize,
     /// Longest floor message, in characters.
     pub max_text: usize,
     /// Most characters on stage at once.
@@ -31,7 +34,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { queue: 8, max_text: 8_000, max_cast: 8 }
+        Self { queue: 8, cast_queue: 16, max_text: 8_000, max_cast: 8 }
     }
 }
 
@@ -43,10 +46,19 @@ pub struct SessionDeps {
     /// Compiled once and shared by every session using the current templates.
     pub renderer: Arc<Renderer>,
     pub pricing: Arc<Pricing>,
+    /// The model client of the arbiter the session runs on.
     pub model: Addr<ModelClient>,
     pub provider: ProviderInfo,
+    /// What each model call asks for unless the session says otherwise.
+    pub max_tokens: u32,
+    pub cache_ttl: CacheTtl,
+    pub writer: LogWriter,
     pub durability: Durability,
     pub limits: Limits,
+    /// Who hears that a session is idle or failed (the registry), and after
+    /// how long without activity an idle session offers to let go.
+    pub supervisor: Option<Recipient<SessionNotice>>,
+    pub passivate_after: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +79,10 @@ pub enum SessionError {
     TextTooLong(usize),
     #[error("{0} messages are already waiting for the panel; wait for the current turn to end")]
     QueueFull(usize),
+    #[error("{0} cast changes are already waiting for the turn to end")]
+    CastQueueFull(usize),
+    #[error("the session's actor is stopping; try again")]
+    Stopping,
     #[error("the session is closed")]
     Closed,
     #[error("the confer depth must be between 1 and 12")]
@@ -77,6 +93,8 @@ pub enum SessionError {
     Replay(#[from] ReplayError),
     #[error("the megaprompt could not be built: {0}")]
     Context(#[from] MegapromptError),
+    #[error("opening the session failed unexpectedly: {0}")]
+    Panicked(String),
 }
 
 impl SessionError {
@@ -93,12 +111,15 @@ impl SessionError {
             Self::EmptyText => "empty-text",
             Self::TextTooLong(_) => "text-too-long",
             Self::QueueFull(_) => "queue-full",
+            Self::CastQueueFull(_) => "cast-queue-full",
+            Self::Stopping => "actor-stopping",
             Self::Closed => "session-closed",
             Self::BadDepth => "bad-depth",
             Self::Log(LogError::Locked(_)) => "log-locked",
             Self::Log(_) => "log-failure",
             Self::Replay(_) => "log-unreplayable",
             Self::Context(_) => "context-failure",
+            Self::Panicked(_) => "actor-failed",
         }
     }
 }
@@ -121,7 +142,7 @@ pub struct NewSession {
 }
 
 /// The floor speaks. A leading `@Name` in `text` addresses Name, like `to`.
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<SayAccepted, SessionError>")]
 pub struct Say {
     pub text: String,
@@ -136,7 +157,7 @@ pub struct SayAccepted {
     pub queued: usize,
 }
 
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<CastAccepted, SessionError>")]
 pub struct ChangeCast(pub CastChange);
 
@@ -147,7 +168,7 @@ pub struct CastAccepted {
 }
 
 /// A snapshot of the session for the API.
-#[derive(Debug, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "SessionInfo")]
 pub struct Inspect;
 
@@ -176,6 +197,27 @@ pub struct SessionInfo {
     pub context_bytes: usize,
 }
 
+/// What a session tells its supervisor.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SessionNotice {
+    pub id: SessionId,
+    pub kind: Notice,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Nothing in flight, nothing queued, nothing for a while: it may be passivated.
+    Idle,
+    /// Its log failed; it is stopping and should be rebuilt from the log.
+    Failed(String),
+}
+
+/// Let go of the log and stop, if still idle. Answers whether it did.
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct Passivate;
+
 /// Close the session for good: abort any turn in flight, log `session-close`, stop.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Totals, SessionError>")]
@@ -183,6 +225,7 @@ pub struct Close;
 
 /// Stop this actor (for debugging, or shutdown). A turn in flight is aborted
 /// with `reason` and logged; the session can be started again from its log.
+/// Answers once the log is written and released.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Stop {

@@ -21,14 +21,14 @@ mod messages;
 mod turn;
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 
 pub use messages::*;
 
 use crate::event::{EventBody, Logged, Outbound, Publish, SessionConfig, Totals};
-use crate::event_log::{EventLog, LogError};
+use crate::event_log::{Appender, EventLog, LogError, LogFailed};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{Cast, Megaprompt};
 use crate::model_client::StreamId;
@@ -51,8 +51,7 @@ struct Queued {
 pub struct Session {
     id: SessionId,
     deps: SessionDeps,
-    publisher: Option<Recipient<Publish>>,
-    log: EventLog,
+    log: Appender,
     context: Megaprompt,
     config: SessionConfig,
     model: String,
@@ -60,16 +59,21 @@ pub struct Session {
     turns: u32,
     totals: Totals,
     closed: bool,
+    /// Set once the actor is letting go of its log: it takes no more input.
+    stopping: bool,
     inflight: Option<Inflight>,
     queue: VecDeque<Queued>,
     cast_queue: Vec<CastChange>,
     /// The cast once the queued changes land: what new requests are checked against.
     projected: Cast,
+    /// The last time anything happened: input, a turn's progress.
+    active: Instant,
 }
 
 impl Session {
     /// Opens a new session: checks the cast, renders the head, creates the
-    /// log and writes `session-open`.
+    /// log and writes `session-open`. Blocking file I/O: call it off the
+    /// actor threads.
     pub fn create(
         deps: SessionDeps,
         new: NewSession,
@@ -98,7 +102,8 @@ impl Session {
         let head = renderer.head(depth, &cast).map_err(crate::megaprompt::MegapromptError::from)?;
         let config = SessionConfig { title: new.title, depth, provider: deps.provider.name.clone() };
         let model = deps.provider.model.clone();
-        let mut log = EventLog::create(&deps.logs, &new.id, deps.durability)?;
+        let file = EventLog::create(&deps.logs, &new.id, deps.durability)?;
+        let mut log = deps.writer.attach(file, publisher);
         let open = EventBody::SessionOpen {
             config: config.clone(),
             model: model.clone(),
@@ -106,35 +111,33 @@ impl Session {
             participants: cast.clone(),
             templates: Box::new(templates),
         };
-        let first = log.append(0, open)?;
+        log.append(0, open)?;
         let context = Megaprompt::new(renderer, head, &cast);
-        let session = Self::assemble(new.id, deps, publisher, log, context, config, model);
-        session.publish(first);
-        Ok(session)
+        Ok(Self::assemble(new.id, deps, log, context, config, model))
     }
 
-    /// Rebuilds a session from its log, repairing what a crash left behind.
-    /// Returns the session and the events the repair appended.
+    /// Rebuilds a session from its log, repairing what a crash left behind
+    /// (the repair's events are published first). Blocking file I/O and a
+    /// whole-log replay: call it off the actor threads.
     pub fn open(deps: SessionDeps, id: SessionId, publisher: Option<Recipient<Publish>>) -> Result<Self, SessionError> {
         let opened = EventLog::open(&deps.logs, &id, deps.durability)?;
         let state = replay(&opened.events, Some(&deps.renderer))?;
-        let appended = opened.torn_bytes.min(1) as usize + opened.recovered_turn.map_or(0, |_| 1);
-        let repairs: Vec<Arc<Logged>> = opened.events[opened.events.len() - appended..].to_vec();
-        let mut session = Self::assemble(id, deps, publisher, opened.log, state.context, state.config, state.model);
+        let repairs: Vec<std::sync::Arc<Logged>> = opened.repairs().to_vec();
+        let log = deps.writer.attach(opened.log, publisher);
+        for logged in repairs {
+            log.publish(Outbound::Event(logged));
+        }
+        let mut session = Self::assemble(id, deps, log, state.context, state.config, state.model);
         session.turns = state.turns;
         session.totals = state.totals;
         session.closed = state.closed;
-        for logged in repairs {
-            session.publish(logged);
-        }
         Ok(session)
     }
 
     fn assemble(
         id: SessionId,
         deps: SessionDeps,
-        publisher: Option<Recipient<Publish>>,
-        log: EventLog,
+        log: Appender,
         context: Megaprompt,
         config: SessionConfig,
         model: String,
@@ -143,7 +146,6 @@ impl Session {
         Self {
             id,
             deps,
-            publisher,
             log,
             context,
             config,
@@ -151,10 +153,12 @@ impl Session {
             turns: 0,
             totals: Totals::default(),
             closed: false,
+            stopping: false,
             inflight: None,
             queue: VecDeque::new(),
             cast_queue: Vec::new(),
             projected,
+            active: Instant::now(),
         }
     }
 
@@ -166,18 +170,23 @@ impl Session {
         &self.context
     }
 
+    /// The log writer's key for this session's log.
+    pub fn log_key(&self) -> u64 {
+        self.log.key()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Lets go of the log of a session that is not going to run (a tool
+    /// that only looked at it); resolves once the file is closed.
+    pub fn release(mut self) -> impl std::future::Future<Output = Result<(), LogError>> {
+        self.log.release()
+    }
+
     pub fn info(&self) -> SessionInfo {
-        let on_stage = self
-            .context
-            .cast()
-            .on_stage_characters()
-            .map(|c| Participant {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                tagline: c.tagline.clone(),
-                colour: c.colour.clone(),
-            })
-            .collect();
+        let on_stage = self.context.cast().on_stage_characters().map(Participant::from).collect();
         SessionInfo {
             id: self.id.clone(),
             config: self.config.clone(),
@@ -195,20 +204,9 @@ impl Session {
         }
     }
 
-    fn publish(&self, logged: Arc<Logged>) {
-        if let Some(p) = &self.publisher {
-            // `do_send`: the gateway only copies into bounded per-subscriber
-            // queues and never blocks, so its mailbox drains at once; making
-            // the session wait on it would couple the turn to the watchers.
-            p.do_send(Publish(Outbound::Event(logged)));
-        }
-    }
-
-    /// Appends an event for `turn` and publishes it.
+    /// Appends an event for `turn`; it is published once it is written.
     fn emit(&mut self, turn: u32, body: EventBody) -> Result<(), LogError> {
-        let logged = self.log.append(turn, body)?;
-        self.publish(logged);
-        Ok(())
+        self.log.append(turn, body).map(drop)
     }
 
     /// The turn that events at the boundary (cast changes, the floor) belong to.
@@ -217,9 +215,29 @@ impl Session {
     }
 
     /// The log failed: stop rather than hold state the log does not have.
+    /// The supervisor rebuilds the session from what the log really holds.
     fn fail_hard(&mut self, err: &LogError, ctx: &mut Context<Self>) {
         log::error!("session {}: stopping, the log cannot be written: {err}", self.id);
+        if let Some(supervisor) = &self.deps.supervisor {
+            supervisor.do_send(SessionNotice { id: self.id.clone(), kind: Notice::Failed(err.to_string()) });
+        }
+        self.stopping = true;
         ctx.stop();
+    }
+
+    /// Nothing in flight, nothing waiting.
+    fn idle(&self) -> bool {
+        self.inflight.is_none() && self.queue.is_empty() && self.cast_queue.is_empty()
+    }
+
+    fn refuse_if_gone(&self) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        if self.stopping {
+            return Err(SessionError::Stopping);
+        }
+        Ok(())
     }
 
     /// Resolves `@Name` at the start of `text`, or an explicit `to`.
@@ -253,6 +271,26 @@ impl Actor for Session {
     fn started(&mut self, ctx: &mut Self::Context) {
         // A streaming model sends many small pieces; give them room.
         ctx.set_mailbox_capacity(256);
+        self.log.watch(ctx.address().recipient());
+        if let (Some(after), Some(supervisor)) = (self.deps.passivate_after, self.deps.supervisor.clone()) {
+            // Look a few times per idle period, so passivation comes at most
+            // a quarter late.
+            let every = (after / 4).max(std::time::Duration::from_millis(10));
+            ctx.run_interval(every, move |act, _| {
+                if act.idle() && !act.stopping && act.active.elapsed() >= after {
+                    supervisor.do_send(SessionNotice { id: act.id.clone(), kind: Notice::Idle });
+                }
+            });
+        }
+    }
+}
+
+impl Handler<LogFailed> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: LogFailed, ctx: &mut Self::Context) {
+        let err = LogError::Failed(self.id.clone(), msg.message);
+        self.fail_hard(&err, ctx);
     }
 }
 
@@ -260,9 +298,8 @@ impl Handler<Say> for Session {
     type Result = Result<SayAccepted, SessionError>;
 
     fn handle(&mut self, msg: Say, ctx: &mut Self::Context) -> Self::Result {
-        if self.closed {
-            return Err(SessionError::Closed);
-        }
+        self.refuse_if_gone()?;
+        self.active = Instant::now();
         let (text, to) = self.address(&msg.text, msg.to.as_deref())?;
         if text.is_empty() {
             return Err(SessionError::EmptyText);
@@ -288,8 +325,16 @@ impl Handler<ChangeCast> for Session {
     type Result = Result<CastAccepted, SessionError>;
 
     fn handle(&mut self, ChangeCast(change): ChangeCast, ctx: &mut Self::Context) -> Self::Result {
-        if self.closed {
-            return Err(SessionError::Closed);
+        self.refuse_if_gone()?;
+        self.active = Instant::now();
+        // A change that undoes one still waiting cancels it instead of queueing.
+        let undoes = match &change {
+            CastChange::Add(id) => CastChange::Retire(id.clone()),
+            CastChange::Retire(id) => CastChange::Add(id.clone()),
+        };
+        let cancels = self.cast_queue.iter().rposition(|c| *c == undoes);
+        if cancels.is_none() && self.cast_queue.len() >= self.deps.limits.cast_queue {
+            return Err(SessionError::CastQueueFull(self.deps.limits.cast_queue));
         }
         match &change {
             CastChange::Add(id) => {
@@ -306,7 +351,12 @@ impl Handler<ChangeCast> for Session {
             }
             CastChange::Retire(id) => self.projected.retire(id)?,
         }
-        self.cast_queue.push(change);
+        match cancels {
+            Some(i) => {
+                self.cast_queue.remove(i);
+            }
+            None => self.cast_queue.push(change),
+        }
         let pending = self.inflight.is_some();
         if !pending {
             self.at_boundary(ctx);
@@ -324,11 +374,11 @@ impl Handler<Inspect> for Session {
 }
 
 impl Handler<Close> for Session {
-    type Result = Result<Totals, SessionError>;
+    type Result = ResponseFuture<Result<Totals, SessionError>>;
 
     fn handle(&mut self, _: Close, ctx: &mut Self::Context) -> Self::Result {
-        if self.closed {
-            return Err(SessionError::Closed);
+        if let Err(e) = self.refuse_if_gone() {
+            return Box::pin(std::future::ready(Err(e)));
         }
         let result = self.wind_down("session closed", ctx).and_then(|()| {
             let totals = self.totals.clone();
@@ -336,19 +386,54 @@ impl Handler<Close> for Session {
             Ok(totals)
         });
         self.closed = true;
+        self.stopping = true;
+        let released = self.log.release();
         ctx.stop();
-        Ok(result?)
+        // Answer once `session-close` is on disk and the log is let go of,
+        // so the artefacts written next see the whole log.
+        Box::pin(async move {
+            let totals = result?;
+            released.await?;
+            Ok(totals)
+        })
     }
 }
 
 impl Handler<Stop> for Session {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: Stop, ctx: &mut Self::Context) {
-        if let Err(e) = self.wind_down(&msg.reason, ctx) {
+    fn handle(&mut self, msg: Stop, ctx: &mut Self::Context) -> Self::Result {
+        if !self.stopping
+            && let Err(e) = self.wind_down(&msg.reason, ctx)
+        {
             log::error!("session {}: could not log its wind-down: {e}", self.id);
         }
+        self.stopping = true;
+        let released = self.log.release();
         ctx.stop();
+        let id = self.id.clone();
+        Box::pin(async move {
+            if let Err(e) = released.await {
+                log::error!("session {id}: its log did not close cleanly: {e}");
+            }
+        })
+    }
+}
+
+impl Handler<Passivate> for Session {
+    type Result = ResponseFuture<bool>;
+
+    fn handle(&mut self, _: Passivate, ctx: &mut Self::Context) -> Self::Result {
+        // Anything that arrived since the offer to passivate keeps it alive.
+        let still_idle =
+            self.idle() && !self.stopping && self.deps.passivate_after.is_some_and(|a| self.active.elapsed() >= a);
+        if !still_idle {
+            return Box::pin(std::future::ready(false));
+        }
+        self.stopping = true;
+        let released = self.log.release();
+        ctx.stop();
+        Box::pin(async move { released.await.is_ok() })
     }
 }
 
@@ -356,6 +441,7 @@ impl Handler<Restarted> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: Restarted, ctx: &mut Self::Context) {
+        self.active = Instant::now();
         let turn = self.turns;
         if let Err(e) = self.emit(turn, EventBody::ActorRestart { reason: msg.reason }) {
             self.fail_hard(&e, ctx);

@@ -4,7 +4,7 @@
 use actix::prelude::*;
 
 use super::{CastChange, Inflight, Queued, Session};
-use crate::event::{Cost, EventBody, Outbound, Publish, SpeakDelta, Timestamp};
+use crate::event::{Cost, EventBody, Outbound, SpeakDelta, Timestamp};
 use crate::event_log::LogError;
 use crate::id::CharacterId;
 use crate::model_client::{Cancel, Complete, StreamEvent, StreamId, StreamItem};
@@ -94,13 +94,20 @@ impl Session {
             floor: input.text,
             depth: self.config.depth,
         };
-        let request = CompletionRequest { prompt: self.context.prompt(), brief };
+        let request = CompletionRequest {
+            prompt: self.context.prompt(),
+            brief,
+            model: self.model.clone(),
+            max_tokens: self.deps.max_tokens,
+            cache_ttl: self.deps.cache_ttl,
+        };
         let stream = StreamId::next();
         self.inflight = Some(Inflight { stream, parser: Some(parser), output: String::new(), order: Vec::new() });
         let sink = ctx.address().recipient();
+        let provider = self.config.provider.clone();
         self.deps
             .model
-            .send(Complete { stream, request, sink })
+            .send(Complete { stream, provider, request, sink })
             .into_actor(self)
             .map(move |sent, act, ctx| {
                 if sent.is_err() {
@@ -121,10 +128,8 @@ impl Session {
         for item in items {
             let body = match item {
                 Parsed::SpeakDelta { speaker, text } => {
-                    if let Some(p) = &self.publisher {
-                        let delta = SpeakDelta { ts: Timestamp::now(), session: self.id.clone(), turn, speaker, text };
-                        p.do_send(Publish(Outbound::delta(&delta)));
-                    }
+                    let delta = SpeakDelta { ts: Timestamp::now(), session: self.id.clone(), turn, speaker, text };
+                    self.log.publish(Outbound::delta(&delta));
                     continue;
                 }
                 Parsed::Deliberation { speaker, text } => EventBody::Deliberation { speaker, text },
@@ -237,6 +242,7 @@ impl Handler<StreamEvent> for Session {
     type Result = ();
 
     fn handle(&mut self, event: StreamEvent, ctx: &mut Self::Context) {
+        self.active = std::time::Instant::now();
         let Some(inflight) = self.inflight.as_mut().filter(|i| i.stream == event.stream) else {
             // A stream of a turn that has already ended: ignore its leftovers.
             return;

@@ -12,12 +12,12 @@ use actix::prelude::*;
 use futures_util::StreamExt as _;
 use futures_util::stream::LocalBoxStream;
 use panel_actors::event::{EventBody, Logged, Outbound, Publish};
-use panel_actors::event_log::Durability;
+use panel_actors::event_log::{Durability, LogWriter};
 use panel_actors::id::{CharacterId, SessionId};
 use panel_actors::model_client::ModelClient;
 use panel_actors::pricing::Pricing;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo};
+use panel_actors::provider::{CacheTtl, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo};
 use panel_actors::roster::{Character, Roster};
 use panel_actors::session::{Limits, NewSession, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
@@ -81,8 +81,13 @@ impl Harness {
             pricing: Arc::new(Pricing::embedded()),
             model: ModelClient::new(provider).start(),
             provider: info,
+            max_tokens: 1024,
+            cache_ttl: CacheTtl::FiveMinutes,
+            writer: LogWriter::start(1, None),
             durability: Durability::PerTurn,
             limits: Limits::default(),
+            supervisor: None,
+            passivate_after: None,
         };
         let (tx, published) = mpsc::unbounded_channel();
         let publisher = Collector(tx).start().recipient();

@@ -1,9 +1,10 @@
 //! The append-only event log: `logs/<session>/events.jsonl`.
 //!
 //! Invariants:
-//! - `seq` runs 1, 2, 3 … with no gaps; [`EventLog::append`] assigns it.
+//! - `seq` runs 1, 2, 3 … with no gaps; whoever appends assigns it (an
+//!   [`EventLog`] here, or a session's [`Appender`]).
 //! - A line is written in one `write` on an `O_APPEND` file and is in the OS
-//!   before `append` returns, so nobody (gateway, subscriber) ever sees an
+//!   before anyone is told of it, so nobody (gateway, subscriber) ever sees an
 //!   event that a reader of the file could not. If the write fails part way,
 //!   the file is cut back to its previous length: no half line survives.
 //! - Durability is a setting: fsync after every event, or only where it
@@ -11,15 +12,24 @@
 //! - [`EventLog::open`] repairs what a crash can leave: a torn final line is
 //!   truncated (and a `log-repair` event says how many bytes went), and a turn
 //!   that never ended is closed with `turn-aborted` (reason `recovery`), before
-//!   anything new is appended.
+//!   anything new is appended. [`recovery`] does the same for every log at
+//!   start-up, reading only the tail of those that need nothing.
 //! - One writer per log: the writer holds an exclusive lock on the file, so
 //!   a second server, a `panel close` beside a running server, or a racing
-//!   actor cannot interleave lines.
+//!   actor cannot interleave lines. Taking the lock never waits: a log that is
+//!   held is reported as such, and the server orders its own hand-overs.
+//! - No actor thread writes or syncs a file: a session's lines go to the
+//!   [`writer`] threads, which write them in order and only then publish them.
+
+pub mod recovery;
+pub mod writer;
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub use writer::{Appender, LogFailed, LogWriter};
 
 use crate::event::{Event, EventBody, Logged, Timestamp};
 use crate::id::SessionId;
@@ -38,6 +48,23 @@ pub enum Durability {
     PerTurn,
 }
 
+impl Durability {
+    /// Whether appending `body` must reach the disk before it is published.
+    pub fn must_sync(self, body: &EventBody) -> bool {
+        match self {
+            Self::PerEvent => true,
+            Self::PerTurn => matches!(
+                body,
+                EventBody::TurnEnd { .. }
+                    | EventBody::TurnAborted { .. }
+                    | EventBody::SessionOpen { .. }
+                    | EventBody::SessionClose { .. }
+                    | EventBody::LogRepair { .. }
+            ),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("session {0} already exists")]
@@ -54,6 +81,9 @@ pub enum LogError {
     },
     #[error("{path}, line {line}: {message}")]
     Corrupt { path: PathBuf, line: usize, message: String },
+    /// The log failed earlier (see the error logged then) and takes no more events.
+    #[error("session {0}'s log failed and takes no more events: {1}")]
+    Failed(SessionId, String),
 }
 
 /// What [`EventLog::open`] found and did.
@@ -66,6 +96,14 @@ pub struct Opened {
     pub torn_bytes: u64,
     /// The turn that was open and has been closed as aborted, if any.
     pub recovered_turn: Option<u32>,
+}
+
+impl Opened {
+    /// The events the repair appended (already in the log).
+    pub fn repairs(&self) -> &[Arc<Logged>] {
+        let appended = self.torn_bytes.min(1) as usize + self.recovered_turn.map_or(0, |_| 1);
+        &self.events[self.events.len() - appended..]
+    }
 }
 
 /// The writer of one session's log.
@@ -118,7 +156,8 @@ impl EventLog {
         lock(&file, &path, id)?;
         let (bytes, whole) = read_bytes(&path, id)?;
         let torn_bytes = (bytes.len() - whole) as u64;
-        let mut events = parse_lines(&path, &bytes[..whole])?;
+        let mut events = parse_lines(&path, &bytes[..whole], 1)?;
+        drop(bytes);
         for (i, logged) in events.iter().enumerate() {
             let line = i + 1;
             if logged.event.seq != line as u64 {
@@ -149,37 +188,38 @@ impl EventLog {
 
     /// Appends one event, assigning its `seq` and `ts`. When this returns,
     /// the line is in the file (and on disk, per the durability setting).
+    /// For tools and repairs; a running session appends through its [`Appender`].
     pub fn append(&mut self, turn: u32, body: EventBody) -> Result<Arc<Logged>, LogError> {
-        let event = Event { seq: self.next_seq, ts: Timestamp::now(), session: self.session.clone(), turn, body };
-        let mut line = serde_json::to_string(&event).map_err(|e| LogError::Corrupt {
+        let logged = encode(&self.session, self.next_seq, turn, body).map_err(|message| LogError::Corrupt {
             path: self.path.clone(),
             line: self.next_seq as usize,
-            message: format!("cannot serialise: {e}"),
+            message,
         })?;
-        line.push('\n');
-        if let Err(source) = self.file.write_all(line.as_bytes()) {
+        let sync = self.durability.must_sync(&logged.event.body);
+        self.write(&logged, sync)?;
+        Ok(logged)
+    }
+
+    /// Writes an event encoded elsewhere, whose seq must be the next one.
+    pub fn write(&mut self, logged: &Logged, sync: bool) -> Result<(), LogError> {
+        if logged.event.seq != self.next_seq {
+            let message = format!("seq {} handed to a log expecting {}", logged.event.seq, self.next_seq);
+            return Err(LogError::Corrupt { path: self.path.clone(), line: self.next_seq as usize, message });
+        }
+        let mut line = Vec::with_capacity(logged.json.len() + 1);
+        line.extend_from_slice(logged.json.as_bytes());
+        line.push(b'\n');
+        if let Err(source) = self.file.write_all(&line) {
             // Cut back a partial write so the file only ever holds whole lines.
             let _ = self.file.set_len(self.len);
             return Err(LogError::Io { path: self.path.clone(), source });
         }
-        let must_sync = match self.durability {
-            Durability::PerEvent => true,
-            Durability::PerTurn => matches!(
-                event.body,
-                EventBody::TurnEnd { .. }
-                    | EventBody::TurnAborted { .. }
-                    | EventBody::SessionOpen { .. }
-                    | EventBody::SessionClose { .. }
-                    | EventBody::LogRepair { .. }
-            ),
-        };
-        if must_sync {
+        if sync {
             self.sync()?;
         }
         self.len += line.len() as u64;
         self.next_seq += 1;
-        line.pop();
-        Ok(Arc::new(Logged { event, json: line.into() }))
+        Ok(())
     }
 
     /// Puts everything appended so far on disk.
@@ -192,9 +232,24 @@ impl EventLog {
         self.next_seq
     }
 
+    pub fn session(&self) -> &SessionId {
+        &self.session
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// An event with its seq and a timestamp of now, serialised once.
+pub fn encode(session: &SessionId, seq: u64, turn: u32, body: EventBody) -> Result<Arc<Logged>, String> {
+    let event = Event { seq, ts: Timestamp::now(), session: session.clone(), turn, body };
+    let json = serde_json::to_string(&event).map_err(|e| format!("cannot serialise: {e}"))?;
+    Ok(Arc::new(Logged { event, json: json.into() }))
 }
 
 /// Reads a log without opening it for writing: every whole line, in order.
@@ -203,23 +258,49 @@ impl EventLog {
 pub fn read(root: &Path, id: &SessionId) -> Result<Vec<Arc<Logged>>, LogError> {
     let path = events_path(root, id);
     let (bytes, whole) = read_bytes(&path, id)?;
-    parse_lines(&path, &bytes[..whole])
+    parse_lines(&path, &bytes[..whole], 1)
 }
 
-/// Takes the writer's lock. A writer that is just going away (an actor
-/// being restarted) gets a moment to let go; a live one keeps it.
-fn lock(file: &File, path: &Path, id: &SessionId) -> Result<(), LogError> {
-    for attempt in 0..20 {
-        match file.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) if attempt < 19 => {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => break,
-            Err(std::fs::TryLockError::Error(source)) => return Err(LogError::Io { path: path.to_owned(), source }),
+/// The events after `since`, reading the log backwards from its end only as
+/// far as needed: a subscriber that is nearly up to date costs a few
+/// kilobytes of reading, not the whole log.
+pub fn read_after(root: &Path, id: &SessionId, since: u64) -> Result<Vec<Arc<Logged>>, LogError> {
+    let path = events_path(root, id);
+    let io = |source| LogError::Io { path: path.clone(), source };
+    let mut file = match File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LogError::NotFound(id.clone())),
+        other => other.map_err(io)?,
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let mut window = 16 * 1024u64;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut bytes = Vec::with_capacity((len - start) as usize);
+        Read::by_ref(&mut file).take(len - start).read_to_end(&mut bytes).map_err(io)?;
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // Unless this window starts the file, its first line may be cut: skip it.
+        let first = if start == 0 { 0 } else { bytes.iter().position(|&b| b == b'\n').map_or(whole, |i| i + 1) };
+        let from = first.min(whole);
+        let events = parse_lines(&path, &bytes[from..whole], 0)?;
+        let reaches_back = start == 0 || events.first().is_some_and(|l| l.event.seq <= since + 1);
+        if reaches_back {
+            return Ok(events.into_iter().filter(|l| l.event.seq > since).collect());
         }
+        window = window.saturating_mul(4);
     }
-    Err(LogError::Locked(id.clone()))
+}
+
+/// Takes the writer's lock, or reports the log as held. It never waits: a
+/// writer of this process hands its log over explicitly (the registry stops
+/// an actor, and its log is released, before another opens it), and one of
+/// another process is not going to let go.
+fn lock(file: &File, path: &Path, id: &SessionId) -> Result<(), LogError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked(id.clone())),
+        Err(std::fs::TryLockError::Error(source)) => Err(LogError::Io { path: path.to_owned(), source }),
+    }
 }
 
 /// The log's bytes, and how many of them are whole lines.
@@ -232,15 +313,18 @@ fn read_bytes(path: &Path, id: &SessionId) -> Result<(Vec<u8>, usize), LogError>
     Ok((bytes, whole))
 }
 
-fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Vec<Arc<Logged>>, LogError> {
+/// Parses whole lines. `first_line` numbers them for error messages (0 when
+/// the bytes do not start the file, and the seq is the better guide).
+fn parse_lines(path: &Path, bytes: &[u8], first_line: usize) -> Result<Vec<Arc<Logged>>, LogError> {
     let corrupt = |line: usize, message: String| LogError::Corrupt { path: path.to_owned(), line, message };
     let mut events = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         if raw.is_empty() {
             continue;
         }
-        let json = std::str::from_utf8(raw).map_err(|e| corrupt(i + 1, e.to_string()))?;
-        let event: Event = serde_json::from_str(json).map_err(|e| corrupt(i + 1, e.to_string()))?;
+        let line = if first_line == 0 { 0 } else { first_line + i };
+        let json = std::str::from_utf8(raw).map_err(|e| corrupt(line, e.to_string()))?;
+        let event: Event = serde_json::from_str(json).map_err(|e| corrupt(line, e.to_string()))?;
         events.push(Arc::new(Logged { event, json: json.into() }));
     }
     Ok(events)
@@ -249,9 +333,15 @@ fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Vec<Arc<Logged>>, LogError> 
 /// The turn left open by a crash: the floor spoke (or the turn started) and
 /// no `turn-end` / `turn-aborted` followed.
 fn open_turn(events: &[Arc<Logged>]) -> Option<u32> {
-    events.iter().rev().find_map(|l| match &l.event.body {
-        b if b.closes_turn() => Some(None),
-        EventBody::HumanSpeak { .. } | EventBody::TurnStart { .. } => Some(Some(l.event.turn)),
+    events.iter().rev().find_map(|l| turn_state(&l.event.body).map(|open| open.then_some(l.event.turn)))?
+}
+
+/// Whether an event closes a turn (`Some(false)`), opens one (`Some(true)`),
+/// or says nothing about it (`None`).
+fn turn_state(body: &EventBody) -> Option<bool> {
+    match body {
+        b if b.closes_turn() => Some(false),
+        EventBody::HumanSpeak { .. } | EventBody::TurnStart { .. } => Some(true),
         _ => None,
-    })?
+    }
 }
