@@ -125,6 +125,10 @@ impl Application {
                 .wrap(CatchPanic::default())
         })
         .listen(listener)?
+        // A client that closes its side has gone: end its response at once, so
+        // an event stream waiting for the next event is dropped (and its
+        // subscriber forgotten) now, not at the next failed keep-alive write.
+        .h1_allow_half_closed(false)
         // Open SSE streams would hold a graceful shutdown for the default 30 s;
         // the registry ends them first, so a short grace is enough.
         .shutdown_timeout(2)

@@ -132,6 +132,11 @@ pub struct DisconnectAll;
 #[rtype(result = "()")]
 pub struct Retire;
 
+/// Stop, unless someone subscribed meanwhile. Answers whether it stopped.
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct RetireIfIdle;
+
 /// How many subscribers are connected.
 #[derive(Debug, Message)]
 #[rtype(result = "usize")]
@@ -302,6 +307,18 @@ impl Handler<Retire> for Gateway {
     fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
         self.subscribers.clear();
         ctx.stop();
+    }
+}
+
+impl Handler<RetireIfIdle> for Gateway {
+    type Result = bool;
+
+    fn handle(&mut self, _: RetireIfIdle, ctx: &mut Self::Context) -> bool {
+        self.subscribers.retain(|_, tx| !tx.is_closed());
+        if self.subscribers.is_empty() {
+            ctx.stop();
+        }
+        self.subscribers.is_empty()
     }
 }
 

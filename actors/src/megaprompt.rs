@@ -158,7 +158,7 @@ impl Cast {
 }
 
 /// The running context of one session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Megaprompt {
     renderer: Arc<Renderer>,
     head: Arc<str>,
@@ -169,6 +169,33 @@ pub struct Megaprompt {
     /// so an abort can put them back.
     open_turn: Option<Vec<String>>,
     cast: Cast,
+    /// The prefix hash's state over the head and every committed message,
+    /// so hashing costs only what is new, however long the session.
+    committed: Sha256,
+}
+
+impl std::fmt::Debug for Megaprompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Megaprompt")
+            .field("head", &self.head.len())
+            .field("tail", &self.tail.len())
+            .field("pending", &self.pending.len())
+            .field("open_turn", &self.open_turn.is_some())
+            .field("cast", &self.cast)
+            .finish()
+    }
+}
+
+/// Feeds one piece of the context into a prefix hash: tagged and
+/// length-prefixed, so no two different contexts hash alike.
+fn put(h: &mut Sha256, tag: &[u8], text: &str) {
+    h.update(tag);
+    h.update((text.len() as u64).to_le_bytes());
+    h.update(text.as_bytes());
+}
+
+fn role_tag(role: Role) -> &'static [u8] {
+    if role == Role::User { b"user" } else { b"assistant" }
 }
 
 impl Megaprompt {
@@ -179,7 +206,9 @@ impl Megaprompt {
             // A starting cast with a duplicate is simply de-duplicated.
             let _ = c.join(ch);
         }
-        Self { renderer, head: head.into(), tail: Vec::new(), pending: Vec::new(), open_turn: None, cast: c }
+        let mut committed = Sha256::new();
+        put(&mut committed, b"system", &head);
+        Self { renderer, head: head.into(), tail: Vec::new(), pending: Vec::new(), open_turn: None, cast: c, committed }
     }
 
     pub fn cast(&self) -> &Cast {
@@ -262,6 +291,10 @@ impl Megaprompt {
             return Err(MegapromptError::EmptyOutput);
         }
         self.open_turn = None;
+        if let Some((role, text)) = self.tail.last() {
+            put(&mut self.committed, role_tag(*role), text);
+        }
+        put(&mut self.committed, b"assistant", output);
         self.tail.push((Role::Assistant, output.into()));
         Ok(())
     }
@@ -302,18 +335,14 @@ impl Megaprompt {
     /// lengths so that no two different contexts hash alike. Equal hashes mean
     /// byte-identical prompts.
     pub fn prefix_hash(&self) -> String {
-        let mut h = Sha256::new();
-        let mut put = |tag: &[u8], text: &str| {
-            h.update(tag);
-            h.update((text.len() as u64).to_le_bytes());
-            h.update(text.as_bytes());
-        };
-        put(b"system", &self.head);
-        for (role, text) in &self.tail {
-            put(if *role == Role::User { b"user" } else { b"assistant" }, text);
+        let mut h = self.committed.clone();
+        if self.open_turn.is_some()
+            && let Some((role, text)) = self.tail.last()
+        {
+            put(&mut h, role_tag(*role), text);
         }
         for piece in &self.pending {
-            put(b"pending", piece);
+            put(&mut h, b"pending", piece);
         }
         format!("{:x}", h.finalize())
     }

@@ -4,11 +4,16 @@
 mod helpers;
 mod mock_anthropic;
 mod mock_openai;
+mod mock_stall;
+#[allow(dead_code)]
+mod process;
 
 mod actor;
+mod connections;
 mod guard;
 mod providers;
 mod record;
 mod sessions;
 mod sse;
+mod supervision;
 mod ws;

@@ -265,3 +265,39 @@ async fn panel_close_closes_a_session_no_server_is_serving() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-session"));
 }
+
+#[actix_web::test]
+async fn a_log_that_cannot_be_read_does_not_stop_closing_or_rebuilding_the_others() {
+    let logs = tempfile::tempdir().unwrap();
+    let first = recorded(logs.path()).await;
+    // A session whose log is damaged beyond reading.
+    let broken = logs.path().join("20200101-000000-bad1");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("events.jsonl"), "this is not an event\n").unwrap();
+
+    // Closing another session updates the index with its own entry, leaving
+    // the entries there as they were, without reading the other logs.
+    let app = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    app.say(&id, "A short one.").await;
+    sse.until("turn-end").await;
+    let (status, body) = app.post_empty(&format!("/api/sessions/{id}/close")).await;
+    assert_eq!(status, 200, "{body}");
+    let index: Value = serde_json::from_str(&read(&logs.path().join("index.json"))).unwrap();
+    let ids: Vec<&str> = index["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str(), first.as_str()]);
+    let (status, list) = app.get("/api/sessions").await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2, "the unreadable one is left out of the list, not fatal: {list}");
+    app.stopper.clone().stop().await;
+
+    // A full rebuild skips it, says so, and still rebuilds the rest.
+    std::fs::remove_file(logs.path().join("index.json")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_panel")).args(["rebuild", "--logs"]).arg(logs.path()).output().unwrap();
+    assert!(!out.status.success(), "a skipped log is worth a non-zero exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped 20200101-000000-bad1"), "{stderr}");
+    let rebuilt: Value = serde_json::from_str(&read(&logs.path().join("index.json"))).unwrap();
+    assert_eq!(rebuilt["sessions"].as_array().unwrap().len(), 2);
+}

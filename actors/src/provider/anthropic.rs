@@ -115,12 +115,17 @@ impl Provider for Anthropic {
         request: CompletionRequest,
     ) -> futures_util::stream::LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
         let c = &self.config;
-        let body = body(&request.prompt, &request.model, request.max_tokens, request.cache_ttl);
+        let CompletionRequest { prompt, model, max_tokens, cache_ttl: ttl, .. } = request;
         let url = format!("{}/v1/messages", c.base_url.trim_end_matches('/'));
         let client = self.client.clone();
         let key = c.api_key.clone();
         let idle = c.idle_timeout;
         http::drive_stream(move |tx| async move {
+            // A long prompt takes a while to serialise: not on an actor thread.
+            let body = match tokio::task::spawn_blocking(move || body(&prompt, &model, max_tokens, ttl)).await {
+                Ok(body) => body,
+                Err(e) => return drop(tx.send(Err(ModelError::new("request-failed", e.to_string(), false))).await),
+            };
             if let Err(e) = run(client, url, key, body, idle, &tx).await {
                 let _ = tx.send(Err(e)).await;
             }

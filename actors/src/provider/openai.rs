@@ -73,12 +73,17 @@ impl Provider for OpenAi {
         request: CompletionRequest,
     ) -> futures_util::stream::LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
         let c = &self.config;
-        let body = body(&request.prompt, &request.model, request.max_tokens);
+        let CompletionRequest { prompt, model, max_tokens, .. } = request;
         let url = format!("{}/chat/completions", c.base_url.trim_end_matches('/'));
         let client = self.client.clone();
         let key = c.api_key.clone();
         let idle = c.idle_timeout;
         http::drive_stream(move |tx| async move {
+            // A long prompt takes a while to serialise: not on an actor thread.
+            let body = match tokio::task::spawn_blocking(move || body(&prompt, &model, max_tokens)).await {
+                Ok(body) => body,
+                Err(e) => return drop(tx.send(Err(ModelError::new("request-failed", e.to_string(), false))).await),
+            };
             if let Err(e) = run(client, url, key, body, idle, &tx).await {
                 let _ = tx.send(Err(e)).await;
             }

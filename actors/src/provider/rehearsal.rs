@@ -187,23 +187,22 @@ impl Rehearsal {
         let rendered = self.env.get_template("turn").and_then(|t| t.render(context! { confer, replies }));
         rendered.unwrap_or_default()
     }
+}
 
-    fn usage(&self, request: &CompletionRequest, output: &str) -> Usage {
-        let texts = request.prompt.system.iter().map(|b| (&*b.text, b.cache));
-        let texts = texts.chain(request.prompt.messages.iter().map(|m| (&*m.text, m.cache)));
-        let blocks: Vec<CacheBlock> =
-            texts.map(|(text, breakpoint)| CacheBlock { text, tokens: estimate_tokens(text), breakpoint }).collect();
-        let charge = match self.cache.lock() {
-            Ok(mut cache) => cache.charge(&blocks, Instant::now()),
-            Err(poisoned) => poisoned.into_inner().charge(&blocks, Instant::now()),
-        };
-        Usage {
-            input: charge.input,
-            cache_write: charge.cache_write,
-            cache_write_1h: 0,
-            cache_read: charge.cache_read,
-            output: estimate_tokens(output),
-        }
+/// What the simulated cache charges for `prompt`, sent at `at`. It hashes
+/// the whole prompt, so it runs on the blocking pool, not on an actor thread.
+fn charge(cache: &Mutex<PrefixCache>, prompt: &crate::megaprompt::Prompt, at: Instant) -> Usage {
+    let texts = prompt.system.iter().map(|b| (&*b.text, b.cache));
+    let texts = texts.chain(prompt.messages.iter().map(|m| (&*m.text, m.cache)));
+    let blocks: Vec<CacheBlock> =
+        texts.map(|(text, breakpoint)| CacheBlock { text, tokens: estimate_tokens(text), breakpoint }).collect();
+    let charge = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).charge(&blocks, at);
+    Usage {
+        input: charge.input,
+        cache_write: charge.cache_write,
+        cache_write_1h: 0,
+        cache_read: charge.cache_read,
+        output: 0,
     }
 }
 
@@ -213,9 +212,19 @@ impl Provider for Rehearsal {
     }
 
     fn stream(&self, request: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
-        let output = self.compose(&request.brief);
-        let usage = self.usage(&request, &output);
-        let mut rng = fastrand::Rng::with_seed(seed(&request.brief) ^ 0x9e37_79b9);
+        let brief = &request.brief;
+        let output = self.compose(brief);
+        // The cache is charged as of the request's start, as a provider's is.
+        let sent = Instant::now();
+        let output_tokens = estimate_tokens(&output);
+        let cache = self.cache.clone();
+        let usage = async move {
+            let prompt = request.prompt;
+            let charged = tokio::task::spawn_blocking(move || charge(&cache, &prompt, sent)).await;
+            let usage = charged.map_err(|e| ModelError::new("rehearsal-failed", e.to_string(), false))?;
+            Ok(ModelEvent::Usage(Usage { output: output_tokens, ..usage }))
+        };
+        let mut rng = fastrand::Rng::with_seed(seed(brief) ^ 0x9e37_79b9);
         let mut pieces = Vec::new();
         let mut piece = String::new();
         let mut words = 0;
@@ -232,7 +241,6 @@ impl Provider for Rehearsal {
         if !piece.is_empty() {
             pieces.push(Ok(ModelEvent::Text(piece)));
         }
-        pieces.push(Ok(ModelEvent::Usage(usage)));
         let pace = self.pace;
         stream::iter(pieces)
             .then(move |item| async move {
@@ -241,6 +249,7 @@ impl Provider for Rehearsal {
                 }
                 item
             })
+            .chain(stream::once(usage))
             .boxed_local()
     }
 }

@@ -189,8 +189,7 @@ impl Handler<Create> for Registry {
             for w in waiters {
                 let _ = w.send(Ok(()));
             }
-            act.maybe_retire(&id);
-            let _ = ctx;
+            act.maybe_retire(&id, ctx);
             result
         }))
     }
@@ -294,7 +293,7 @@ impl Handler<CloseSession> for Registry {
             }
             Ok(())
         };
-        Box::pin(closing.into_actor(self).then(move |closed: Result<(), RegistryError>, act, _| {
+        Box::pin(closing.into_actor(self).then(move |closed: Result<(), RegistryError>, act, ctx| {
             // Whatever happened, the actor has stopped (or was stopping); its
             // log says the rest, and the next request reopens it from there.
             let entry = act.entry(&closed_id);
@@ -303,7 +302,7 @@ impl Handler<CloseSession> for Registry {
                     let _ = w.send(Ok(()));
                 }
             }
-            act.maybe_retire(&closed_id);
+            act.maybe_retire(&closed_id, ctx);
             match closed {
                 Ok(()) => Box::pin(act.summary(&closed_id)) as Pin<Box<dyn ActorFuture<Self, Output = _>>>,
                 Err(e) => Box::pin(fut::ready(Err(e))),
@@ -345,14 +344,14 @@ impl Handler<StopActor> for Registry {
                 // The actor answers once its log is written and released.
                 let stopped = r.addr.send(Stop { reason: "actor-stopped".into() });
                 let settled = id.clone();
-                ctx.spawn(async move { stopped.await.is_ok() }.into_actor(self).map(move |_, act, _| {
+                ctx.spawn(async move { stopped.await.is_ok() }.into_actor(self).map(move |_, act, ctx| {
                     let entry = act.entry(&settled);
                     if let Slot::Stopping(waiters) = std::mem::replace(&mut entry.slot, Slot::Stopped) {
                         for w in waiters {
                             let _ = w.send(Ok(()));
                         }
                     }
-                    act.maybe_retire(&settled);
+                    act.maybe_retire(&settled, ctx);
                 }));
                 match self.wait(&id) {
                     Access::Wait(rx) => Box::pin(async move {
@@ -501,7 +500,7 @@ impl Handler<SessionNotice> for Registry {
                     return;
                 };
                 let asked = r.addr.send(Passivate);
-                ctx.spawn(asked.into_actor(self).map(move |passivated, act, _| {
+                ctx.spawn(asked.into_actor(self).map(move |passivated, act, ctx| {
                     let entry = act.entry(&id);
                     let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
                         Slot::Stopping(w) => w,
@@ -517,7 +516,7 @@ impl Handler<SessionNotice> for Registry {
                     for w in waiters {
                         let _ = w.send(Ok(()));
                     }
-                    act.maybe_retire(&id);
+                    act.maybe_retire(&id, ctx);
                 }));
             }
         }
@@ -527,15 +526,17 @@ impl Handler<SessionNotice> for Registry {
 impl Handler<Watchers> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: Watchers, _: &mut Self::Context) {
-        let Some(entry) = self.sessions.get_mut(&msg.session) else {
-            msg.gateway.do_send(crate::gateway::Retire);
-            return;
-        };
-        if entry.gateway.as_ref() != Some(&msg.gateway) {
+    fn handle(&mut self, msg: Watchers, ctx: &mut Self::Context) {
+        let current = self.sessions.get(&msg.session).and_then(|e| e.gateway.as_ref());
+        if current != Some(&msg.gateway) {
+            // A gateway the registry has let go of: if someone still watches
+            // through it, send them to the current one.
+            if msg.count > 0 && current.is_some() {
+                msg.gateway.do_send(crate::gateway::Retire);
+            }
             return;
         }
-        entry.watchers = msg.count;
-        self.maybe_retire(&msg.session);
+        self.entry(&msg.session).watchers = msg.count;
+        self.maybe_retire(&msg.session, ctx);
     }
 }

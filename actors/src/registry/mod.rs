@@ -43,7 +43,7 @@ pub use messages::*;
 
 use crate::event::EventBody;
 use crate::event_log::{EventLog, LogError};
-use crate::gateway::{Gateway, Retire};
+use crate::gateway::{Gateway, Retire, RetireIfIdle};
 use crate::id::SessionId;
 use crate::session::{Restarted, Session, SessionDeps, SessionError, SessionInfo};
 
@@ -110,7 +110,7 @@ struct Running {
     /// The log writer's key for its log, to release it if the actor dies.
     key: u64,
     since: Instant,
-    /// Rebuilds so far in the current run of failures.
+    /// Failures in a row before this run (0 for a healthy start).
     attempts: u32,
 }
 
@@ -215,22 +215,41 @@ impl Registry {
         entry.watchers = 0;
         // One asked for but never subscribed to must not linger.
         let id = id.clone();
-        ctx.run_later(UNUSED_GATEWAY, move |act, _| act.maybe_retire(&id));
+        ctx.run_later(UNUSED_GATEWAY, move |act, ctx| act.maybe_retire(&id, ctx));
         gateway
     }
 
     /// Retires the gateway of a session nobody watches and no actor runs,
     /// and forgets the entry of one with nothing left to remember.
-    fn maybe_retire(&mut self, id: &SessionId) {
+    ///
+    /// The entry lets go of the gateway at once (an actor starting meanwhile
+    /// gets a new one), and the gateway stops only if it is still idle. One
+    /// that gained a subscriber in the meantime is taken back — or, if a new
+    /// gateway has taken its place, told to disconnect its subscribers, who
+    /// reconnect to the new one.
+    fn maybe_retire(&mut self, id: &SessionId, ctx: &mut Context<Self>) {
         let Some(entry) = self.sessions.get_mut(id) else { return };
         let busy = matches!(entry.slot, Slot::Starting(_) | Slot::Running(_) | Slot::Stopping(_));
         if busy || entry.watchers > 0 {
             return;
         }
+        let idle = matches!(entry.slot, Slot::Idle);
         if let Some(gateway) = entry.gateway.take() {
-            gateway.do_send(Retire);
+            let id = id.clone();
+            let asked = gateway.send(RetireIfIdle);
+            ctx.spawn(asked.into_actor(self).map(move |stopped, act, _| {
+                if !matches!(stopped, Ok(false)) {
+                    return;
+                }
+                let entry = act.entry(&id);
+                match &entry.gateway {
+                    None => entry.gateway = Some(gateway),
+                    Some(newer) if *newer != gateway => gateway.do_send(Retire),
+                    Some(_) => {}
+                }
+            }));
         }
-        if matches!(entry.slot, Slot::Idle) {
+        if idle {
             self.sessions.remove(id);
         }
     }
@@ -249,12 +268,14 @@ impl Registry {
             Slot::Running(_) => self.died(id, ctx),
             Slot::Stopped => return Access::Denied(RegistryError::ActorStopped(id.clone())),
             Slot::Idle => self.start(id, None, 0, None, false, ctx),
+            Slot::Failed(f) if f.retry.is_some() => {
+                // A rebuild is already scheduled: the caller may try again shortly.
+                let message = format!("{}; it is being rebuilt, try again shortly", f.failure.message);
+                return Access::Denied(RegistryError::Failed { id: id.clone(), code: "actor-recovering", message });
+            }
             Slot::Failed(f) => {
-                // Someone acts on a failed session: try once more, now.
+                // Given up on, and now someone acts on it: try once more, now.
                 let (key, attempts) = (f.key.take(), f.attempts);
-                if let Some(retry) = f.retry.take() {
-                    ctx.cancel_future(retry);
-                }
                 self.start(id, key, attempts, Some("restarted after a failure".into()), false, ctx);
             }
             Slot::Starting(_) | Slot::Stopping(_) => {}
@@ -347,9 +368,10 @@ impl Registry {
             Err(e) => {
                 let failure = StartFailure { code: e.code(), message: e.to_string() };
                 log::error!("session {id}: its actor cannot start: {}", failure.message);
-                let mut f = Failure { failure: failure.clone(), attempts: attempts + 1, key: None, retry: None };
-                if supervised && f.attempts < MAX_RESTARTS {
-                    f.retry = Some(self.schedule_restart(id, f.attempts, ctx));
+                let failures = attempts + 1;
+                let mut f = Failure { failure: failure.clone(), attempts: failures, key: None, retry: None };
+                if supervised && failures < MAX_RESTARTS {
+                    f.retry = Some(self.schedule_restart(id, failures, ctx));
                 } else if supervised {
                     self.give_up(id, &failure.message, None, ctx);
                 }
@@ -360,11 +382,12 @@ impl Registry {
         for waiter in waiters {
             let _ = waiter.send(outcome.clone());
         }
-        self.maybe_retire(id);
+        self.maybe_retire(id, ctx);
     }
 
-    fn schedule_restart(&mut self, id: &SessionId, attempts: u32, ctx: &mut Context<Self>) -> SpawnHandle {
-        let delay = RESTART_BACKOFF.saturating_mul(1 << attempts.min(16).saturating_sub(1));
+    /// Rebuilds after the `failures`-th failure in a row, waiting longer each time.
+    fn schedule_restart(&mut self, id: &SessionId, failures: u32, ctx: &mut Context<Self>) -> SpawnHandle {
+        let delay = RESTART_BACKOFF.saturating_mul(1 << failures.clamp(1, 16).saturating_sub(1));
         let id = id.clone();
         ctx.run_later(delay, move |act, ctx| {
             let entry = act.entry(&id);
@@ -381,22 +404,23 @@ impl Registry {
         let entry = self.entry(id);
         let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Idle) else { return };
         let note = entry.death_note.take().unwrap_or_else(|| "the actor stopped unexpectedly".into());
-        let attempts = if r.since.elapsed() > STABLE { 0 } else { r.attempts };
-        log::warn!("session {id}: its actor died ({note}); rebuild {} of {MAX_RESTARTS}", attempts + 1);
+        // Failures in a row: a run that lasted a while starts the count afresh.
+        let failures = if r.since.elapsed() > STABLE { 1 } else { r.attempts + 1 };
         let failure = StartFailure { code: "actor-failed", message: note.clone() };
-        if attempts >= MAX_RESTARTS {
+        if failures > MAX_RESTARTS {
             self.give_up(id, &note, Some(r.key), ctx);
-            self.entry(id).slot = Slot::Failed(Failure { failure, attempts, key: None, retry: None });
-            self.maybe_retire(id);
+            self.entry(id).slot = Slot::Failed(Failure { failure, attempts: failures, key: None, retry: None });
+            self.maybe_retire(id, ctx);
             return;
         }
-        if attempts == 0 {
+        log::warn!("session {id}: its actor died ({note}); rebuild {failures} of {MAX_RESTARTS}");
+        if failures == 1 {
             // The first rebuild is at once: most deaths are one-off panics.
-            self.start(id, Some(r.key), 1, Some(format!("{note}; rebuilt from its log")), true, ctx);
+            self.start(id, Some(r.key), failures, Some(format!("{note}; rebuilt from its log")), true, ctx);
             return;
         }
-        let retry = Some(self.schedule_restart(id, attempts, ctx));
-        self.entry(id).slot = Slot::Failed(Failure { failure, attempts, key: Some(r.key), retry });
+        let retry = Some(self.schedule_restart(id, failures, ctx));
+        self.entry(id).slot = Slot::Failed(Failure { failure, attempts: failures, key: Some(r.key), retry });
     }
 
     /// Stops rebuilding: says why in the log if it can still be written

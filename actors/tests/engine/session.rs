@@ -298,3 +298,37 @@ async fn bad_input_gets_a_clear_error() {
     assert_eq!(s.send(say(&"x".repeat(8_001))).await.unwrap().unwrap_err().code(), "text-too-long");
     assert_eq!(s.send(say("@nobody hello")).await.unwrap().unwrap_err().code(), "not-addressable");
 }
+
+#[actix::test]
+async fn cast_changes_mid_turn_are_bounded_and_an_add_then_retire_cancels_out() {
+    let script = Scripted::default();
+    let mut h = Harness::with(Box::new(script.clone()));
+    h.deps.limits.cast_queue = 2;
+    let s = h.create("castq", &["ada", "byron", "cleo"]);
+    let feed = script.next_stream();
+    s.send(say("one")).await.unwrap().unwrap();
+    h.until("turn-start").await;
+    // The review's flood: thousands of add/retire pairs for one character.
+    for _ in 0..5000 {
+        s.send(ChangeCast(CastChange::Add(cid("otto")))).await.unwrap().unwrap();
+        s.send(ChangeCast(CastChange::Retire(cid("otto")))).await.unwrap().unwrap();
+    }
+    assert!(s.send(Inspect).await.unwrap().pending_changes.is_empty(), "each pair cancelled out");
+    s.send(ChangeCast(CastChange::Retire(cid("cleo")))).await.unwrap().unwrap();
+    s.send(ChangeCast(CastChange::Add(cid("otto")))).await.unwrap().unwrap();
+    let full = s.send(ChangeCast(CastChange::Add(cid("maren")))).await.unwrap().unwrap_err();
+    assert!(matches!(full, SessionError::CastQueueFull(2)), "{full}");
+    assert_eq!(full.code(), "cast-queue-full");
+    // Undoing a waiting change is always allowed, full queue or not.
+    s.send(ChangeCast(CastChange::Add(cid("cleo")))).await.unwrap().unwrap();
+    let info = s.send(Inspect).await.unwrap();
+    assert_eq!(info.pending_changes, [CastChange::Add(cid("otto"))]);
+
+    let before = info.context_bytes;
+    feed.send(text("<speak who=\"Ada\">done</speak>")).unwrap();
+    drop(feed);
+    let events = h.until("join").await;
+    assert_eq!(kinds(&events[events.len() - 4..]), ["speak", "cost", "turn-end", "join"]);
+    let after = s.send(Inspect).await.unwrap().context_bytes;
+    assert!(after - before < 8_000, "one join's materials, not thousands: {before} → {after}");
+}
