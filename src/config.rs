@@ -238,6 +238,8 @@ pub struct Settings {
     pub cache_ttl: CacheTtl,
     /// Idle time after which a session's actor lets go (`None`: never).
     pub passivate_after: Option<Duration>,
+    /// Most session actors running at once (0: from the open-file limit).
+    pub max_running: usize,
 }
 
 impl Settings {
@@ -263,6 +265,7 @@ impl Settings {
             max_tokens: 4096,
             cache_ttl: CacheTtl::FiveMinutes,
             passivate_after: Some(Duration::from_secs(600)),
+            max_running: 0,
         }
     }
 }
@@ -290,6 +293,7 @@ impl ServeArgs {
             max_tokens: self.max_tokens,
             cache_ttl: if self.cache_ttl == "1h" { CacheTtl::OneHour } else { CacheTtl::FiveMinutes },
             passivate_after: (self.passivate_after > 0).then(|| Duration::from_secs(self.passivate_after)),
+            max_running: 0,
         })
     }
 }

@@ -100,7 +100,9 @@ impl Application {
             supervisor: None,
             passivate_after: settings.passivate_after,
         };
-        let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory).start();
+        let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory)
+            .with_max_running(max_running(settings.max_running))
+            .start();
 
         let listener =
             TcpListener::bind(settings.addr).with_context(|| format!("cannot listen on {}", settings.addr))?;
@@ -200,6 +202,18 @@ fn provider_factory(settings: &Settings, prompts: &std::path::Path) -> anyhow::R
             (info, Arc::new(move || Box::new(OpenAi::new(config.clone())) as Box<dyn Provider>))
         }
     })
+}
+
+/// How many session actors may run at once. Each holds its log open, and
+/// connections need files too: by default, half of what the open-file limit
+/// leaves after a reserve for the server itself.
+fn max_running(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+    let files = usize::try_from(soft).unwrap_or(usize::MAX);
+    (files.saturating_sub(64) / 2).clamp(8, 100_000)
 }
 
 fn cores() -> usize {

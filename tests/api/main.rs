@@ -13,6 +13,7 @@ mod connections;
 mod guard;
 mod providers;
 mod record;
+mod recovery;
 mod sessions;
 mod sse;
 mod supervision;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Access, Registry, RegistryError, SessionDetail, SessionSummary, Slot, StartFailure};
 use crate::gateway::{DisconnectAll, Gateway, Watchers};
 use crate::id::{CharacterId, SessionId};
-use crate::session::{Close, Inspect, NewSession, Notice, Panic, Passivate, Session, SessionInfo, SessionNotice, Stop};
+use crate::session::{Close, Inspect, NewSession, Notice, Panic, Session, SessionInfo, SessionNotice, Stop};
 
 /// Open a new session.
 #[derive(Debug, Clone, Message)]
@@ -182,6 +182,7 @@ impl Handler<Create> for Registry {
                     act.directory.add(&id);
                     let running = super::Running { addr, key, since: std::time::Instant::now(), attempts: 0 };
                     act.entry(&id).slot = Slot::Running(running);
+                    act.make_room(ctx);
                     Ok(info)
                 }
                 Err(e) => Err(RegistryError::from(e)),
@@ -495,30 +496,7 @@ impl Handler<SessionNotice> for Registry {
         let Some(entry) = self.sessions.get_mut(&id) else { return };
         match notice.kind {
             Notice::Failed(message) => entry.death_note = Some(message),
-            Notice::Idle => {
-                let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Stopping(Vec::new())) else {
-                    return;
-                };
-                let asked = r.addr.send(Passivate);
-                ctx.spawn(asked.into_actor(self).map(move |passivated, act, ctx| {
-                    let entry = act.entry(&id);
-                    let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
-                        Slot::Stopping(w) => w,
-                        other => {
-                            entry.slot = other;
-                            Vec::new()
-                        }
-                    };
-                    if !matches!(passivated, Ok(true)) {
-                        // Busy again after all (or already gone: the sweep sees to that).
-                        entry.slot = Slot::Running(r);
-                    }
-                    for w in waiters {
-                        let _ = w.send(Ok(()));
-                    }
-                    act.maybe_retire(&id, ctx);
-                }));
-            }
+            Notice::Idle => self.passivate(&id, false, ctx),
         }
     }
 }

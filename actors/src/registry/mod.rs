@@ -171,13 +171,77 @@ pub struct Registry {
     gateway_capacity: usize,
     sessions: HashMap<SessionId, Entry>,
     directory: Arc<Directory>,
+    /// Most actors running at once: each holds its log open, and files are
+    /// a limited resource. Past it, the longest-running idle ones let go.
+    max_running: usize,
 }
 
 impl Registry {
     /// `directory` must know every session in the logs folder (the start-up
     /// recovery lists them) and observe what the log writer writes.
     pub fn new(deps: SessionDeps, lanes: Lanes, gateway_capacity: usize, directory: Arc<Directory>) -> Self {
-        Self { deps, lanes, gateway_capacity, sessions: HashMap::new(), directory }
+        Self { deps, lanes, gateway_capacity, sessions: HashMap::new(), directory, max_running: usize::MAX }
+    }
+
+    /// Caps the actors running at once.
+    pub fn with_max_running(mut self, max: usize) -> Self {
+        self.max_running = max.max(1);
+        self
+    }
+
+    fn running_count(&self) -> usize {
+        self.sessions.values().filter(|e| matches!(&e.slot, Slot::Running(r) if r.addr.connected())).count()
+    }
+
+    /// Over the cap: asks the actors that have run longest to let go now if
+    /// they are idle (a busy one refuses, and is asked again next time).
+    fn make_room(&mut self, ctx: &mut Context<Self>) {
+        let running = self.running_count();
+        if running <= self.max_running {
+            return;
+        }
+        // A little beyond the cap, so a burst of new sessions does not ask on every start.
+        let excess = running - self.max_running + self.max_running / 8;
+        let mut oldest: Vec<(Instant, SessionId)> = self
+            .sessions
+            .iter()
+            .filter_map(|(id, e)| match &e.slot {
+                Slot::Running(r) if r.addr.connected() => Some((r.since, id.clone())),
+                _ => None,
+            })
+            .collect();
+        oldest.sort();
+        for (_, id) in oldest.into_iter().take(excess) {
+            self.passivate(&id, true, ctx);
+        }
+    }
+
+    /// Asks a running actor to let go of its log and memory, if idle.
+    fn passivate(&mut self, id: &SessionId, now: bool, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get_mut(id) else { return };
+        let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Stopping(Vec::new())) else {
+            return;
+        };
+        let asked = r.addr.send(crate::session::Passivate { now });
+        let id = id.clone();
+        ctx.spawn(asked.into_actor(self).map(move |passivated, act, ctx| {
+            let entry = act.entry(&id);
+            let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
+                Slot::Stopping(w) => w,
+                other => {
+                    entry.slot = other;
+                    Vec::new()
+                }
+            };
+            if !matches!(passivated, Ok(true)) {
+                // Busy again after all (or already gone: the sweep sees to that).
+                entry.slot = Slot::Running(r);
+            }
+            for w in waiters {
+                let _ = w.send(Ok(()));
+            }
+            act.maybe_retire(&id, ctx);
+        }));
     }
 
     fn deps_for(&self, lane: usize, ctx: &Context<Self>) -> SessionDeps {
@@ -363,6 +427,7 @@ impl Registry {
                     addr.do_send(Restarted { reason });
                 }
                 entry.slot = Slot::Running(Running { addr, key, since: Instant::now(), attempts });
+                self.make_room(ctx);
                 Ok(())
             }
             Err(e) => {

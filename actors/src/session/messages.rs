@@ -213,10 +213,13 @@ pub enum Notice {
     Failed(String),
 }
 
-/// Let go of the log and stop, if still idle. Answers whether it did.
+/// Let go of the log and stop, if still idle — for the idle period, or at
+/// all when `now` (the server needs the room). Answers whether it did.
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]
-pub struct Passivate;
+pub struct Passivate {
+    pub now: bool,
+}
 
 /// Close the session for good: abort any turn in flight, log `session-close`, stop.
 #[derive(Debug, Message)]

@@ -423,10 +423,10 @@ impl Handler<Stop> for Session {
 impl Handler<Passivate> for Session {
     type Result = ResponseFuture<bool>;
 
-    fn handle(&mut self, _: Passivate, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Passivate, ctx: &mut Self::Context) -> Self::Result {
         // Anything that arrived since the offer to passivate keeps it alive.
-        let still_idle =
-            self.idle() && !self.stopping && self.deps.passivate_after.is_some_and(|a| self.active.elapsed() >= a);
+        let rested = msg.now || self.deps.passivate_after.is_some_and(|a| self.active.elapsed() >= a);
+        let still_idle = self.idle() && !self.stopping && rested;
         if !still_idle {
             return Box::pin(std::future::ready(false));
         }
