@@ -49,7 +49,26 @@ struct Phrases {
     speak_follow: Vec<String>,
     speak_alone: Vec<String>,
     stopwords: Vec<String>,
+    /// Said of the floor's line when none of it can be quoted.
+    no_topic: String,
     turn: String,
+}
+
+impl Phrases {
+    fn lists(&self) -> [(&'static str, &[String]); 6] {
+        [
+            ("confer_open", &self.confer_open),
+            ("confer_reply", &self.confer_reply),
+            ("confer_close", &self.confer_close),
+            ("speak_lead", &self.speak_lead),
+            ("speak_follow", &self.speak_follow),
+            ("speak_alone", &self.speak_alone),
+        ]
+    }
+
+    fn count(&self, list: &str) -> usize {
+        self.lists().iter().find(|(name, _)| *name == list).map_or(0, |(_, items)| items.len())
+    }
 }
 
 #[derive(Clone)]
@@ -94,19 +113,13 @@ impl Rehearsal {
 
     fn from_toml(text: &str, pace: Duration) -> anyhow::Result<Self> {
         let phrases: Phrases = toml::from_str(text)?;
-        let lists = [
-            &phrases.confer_open,
-            &phrases.confer_reply,
-            &phrases.confer_close,
-            &phrases.speak_lead,
-            &phrases.speak_follow,
-            &phrases.speak_alone,
-        ];
-        anyhow::ensure!(lists.iter().all(|l| !l.is_empty()), "every phrase list needs at least one phrase");
         let mut env = Environment::new();
         env.add_template_owned("turn", phrases.turn.clone())?;
-        for (i, phrase) in lists.iter().flat_map(|l| l.iter()).enumerate() {
-            env.add_template_owned(format!("phrase-{i}"), phrase.clone())?;
+        for (list, items) in phrases.lists() {
+            anyhow::ensure!(!items.is_empty(), "the phrase list {list} needs at least one phrase");
+            for (i, phrase) in items.iter().enumerate() {
+                env.add_template_owned(format!("{list}-{i}"), phrase.clone())?;
+            }
         }
         let cache = Arc::new(Mutex::new(PrefixCache::new(CACHE_MIN_TOKENS, CACHE_TTL)));
         Ok(Self { phrases, env, pace, cache })
@@ -116,7 +129,10 @@ impl Rehearsal {
     pub fn compose(&self, brief: &Brief) -> String {
         let mut rng = fastrand::Rng::with_seed(seed(brief));
         let words = content_words(&brief.floor, &self.phrases.stopwords);
-        let topic = topic(&words);
+        let topic = match quotable(&brief.floor, &self.phrases.stopwords) {
+            Some(fragment) => format!("“{fragment}”"),
+            None => self.phrases.no_topic.clone(),
+        };
         let mut ranked: Vec<(f64, &Character)> = brief
             .cast
             .iter()
@@ -131,12 +147,13 @@ impl Rehearsal {
 
         let mut confer = Vec::new();
         let mut replies = Vec::new();
-        let say = |rng: &mut fastrand::Rng, list: &[String], who: &Character, lead: &str, prev: &str| {
+        let say = |rng: &mut fastrand::Rng, list: &str, who: &Character, lead: &str, prev: &str| {
             let concern = pick(rng, &who.section_items("cares about")).unwrap_or(&who.tagline).to_owned();
             let sample = pick(rng, &who.section_items("sample lines")).unwrap_or(&who.tagline).to_owned();
-            let source = &list[rng.usize(..list.len())];
+            let name = format!("{list}-{}", rng.usize(..self.phrases.count(list).max(1)));
             let ctx = context! { topic, concern, sample, lead, prev, name => who.name };
-            self.env.render_str(source, ctx).unwrap_or_else(|_| sample.clone())
+            let line = self.env.get_template(&name).and_then(|t| t.render(ctx));
+            tidy(&line.unwrap_or_else(|_| sample.clone()))
         };
 
         let alone = match brief.mode {
@@ -145,30 +162,27 @@ impl Rehearsal {
             TurnMode::Panel => None,
         };
         if let Some(who) = alone.or_else(|| (ranked.len() == 1).then(|| ranked[0])) {
-            let text = say(&mut rng, &self.phrases.speak_alone, who, &who.name, "");
+            let text = say(&mut rng, "speak_alone", who, &who.name, "");
             replies.push(Reply { name: &who.name, text, pass: false });
         } else if let Some(lead) = ranked.first() {
             let lead_name = lead.name.as_str();
             let mut prev = *lead;
-            confer.push(ConferLine {
-                name: lead_name,
-                text: say(&mut rng, &self.phrases.confer_open, lead, lead_name, ""),
-            });
+            confer.push(ConferLine { name: lead_name, text: say(&mut rng, "confer_open", lead, lead_name, "") });
             for _ in 2..brief.depth.max(2) {
                 let others: Vec<&Character> = ranked.iter().copied().filter(|c| c.id != prev.id).collect();
                 let who = others[rng.usize(..others.len())];
-                let text = say(&mut rng, &self.phrases.confer_reply, who, lead_name, &prev.name);
+                let text = say(&mut rng, "confer_reply", who, lead_name, &prev.name);
                 confer.push(ConferLine { name: &who.name, text });
                 prev = who;
             }
             let closer = if prev.id == lead.id { ranked[1] } else { *lead };
-            let text = say(&mut rng, &self.phrases.confer_close, closer, lead_name, &prev.name);
+            let text = say(&mut rng, "confer_close", closer, lead_name, &prev.name);
             confer.push(ConferLine { name: &closer.name, text });
 
             let mut prev = *lead;
             replies.push(Reply {
                 name: lead_name,
-                text: say(&mut rng, &self.phrases.speak_lead, lead, lead_name, ""),
+                text: say(&mut rng, "speak_lead", lead, lead_name, ""),
                 pass: false,
             });
             for (i, who) in ranked.iter().enumerate().skip(1) {
@@ -179,7 +193,7 @@ impl Rehearsal {
                     replies.push(Reply { name: &who.name, text: String::new(), pass: true });
                     continue;
                 }
-                let text = say(&mut rng, &self.phrases.speak_follow, who, lead_name, &prev.name);
+                let text = say(&mut rng, "speak_follow", who, lead_name, &prev.name);
                 replies.push(Reply { name: &who.name, text, pass: false });
                 prev = who;
             }
@@ -271,17 +285,79 @@ fn content_words(text: &str, stopwords: &[String]) -> Vec<String> {
     words
 }
 
-/// The two longest content words, in the order the floor said them.
-fn topic(words: &[String]) -> String {
-    let mut longest: Vec<(usize, &String)> = words.iter().enumerate().collect();
-    longest.sort_by_key(|(i, w)| (std::cmp::Reverse(w.chars().count()), *i));
-    longest.truncate(2);
-    longest.sort_by_key(|(i, _)| *i);
-    match longest.as_slice() {
-        [] => "this".to_owned(),
-        [(_, one)] => (*one).clone(),
-        [(_, a), (_, b), ..] => format!("{a} and {b}"),
+/// Most words quoted from the floor's line.
+const QUOTE_WORDS: usize = 12;
+
+/// Words a quoted fragment does not start or end with: it would read as cut.
+const EDGE_WORDS: [&str; 30] = [
+    "a", "an", "and", "are", "as", "at", "but", "by", "for", "if", "in", "is", "it", "of", "on", "or", "so", "than",
+    "that", "the", "then", "these", "this", "those", "to", "was", "were", "whether", "which", "with",
+];
+
+/// A fragment of the floor's own words to quote as the topic: the clause
+/// with the most content words, cut to a few words around them. Quoting
+/// keeps it grammatical whatever the floor wrote; `None` when nothing in the
+/// line is worth quoting. Never holds `<` or `>`, which would break the
+/// output format.
+fn quotable(floor: &str, stopwords: &[String]) -> Option<String> {
+    let is_content = |w: &str| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        w.chars().count() >= 5 && !stopwords.contains(&w)
+    };
+    let content = |words: &[&str]| words.iter().filter(|w| is_content(w)).count();
+    let clauses = floor.split(['.', '?', '!', ';', ':', '\n', '(', ')', '"', '“', '”', '<', '>', '—']);
+    let best = clauses
+        .map(|c| c.split_whitespace().collect::<Vec<_>>())
+        .filter(|words| !words.is_empty())
+        .max_by_key(|words| (content(words), std::cmp::Reverse(words.len())))?;
+    if content(&best) == 0 {
+        return None;
     }
+    // The window of words with the most content words, earliest first.
+    let width = best.len().min(QUOTE_WORDS);
+    let start =
+        (0..=best.len() - width).max_by_key(|&i| (content(&best[i..i + width]), std::cmp::Reverse(i))).unwrap_or(0);
+    let mut words = &best[start..start + width];
+    let edge = |w: &str| EDGE_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase().as_str());
+    while let [first, rest @ ..] = words
+        && edge(first)
+    {
+        words = rest;
+    }
+    while let [rest @ .., last] = words
+        && (edge(last) || last.ends_with(','))
+        && !rest.is_empty()
+    {
+        words = if edge(last) { rest } else { words };
+        if !edge(last) {
+            break;
+        }
+    }
+    let fragment = words.join(" ");
+    let fragment = fragment.trim_matches(|c: char| c.is_ascii_punctuation() && c != '\'');
+    (!fragment.is_empty()).then(|| fragment.to_owned())
+}
+
+/// One clean line: sentences end once (a phrase ending in `a.m.` before a
+/// template's own full stop, or a question before one, is not ended twice;
+/// `a.m.?` keeps its question mark), and spaces are single.
+fn tidy(line: &str) -> String {
+    let line = line.replace("...", "…");
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        let last = out.chars().last();
+        match c {
+            '.' if last.is_some_and(|l| matches!(l, '.' | '?' | '!')) => {}
+            '?' | '!' if last.is_some_and(|l| matches!(l, '?' | '!')) => {}
+            ' ' if last.is_none_or(|l| l == ' ') => {}
+            '.' | ',' | '?' | '!' | ';' | ':' if last == Some(' ') => {
+                out.pop();
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out.trim().to_owned()
 }
 
 fn seed(brief: &Brief) -> u64 {
