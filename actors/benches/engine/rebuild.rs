@@ -1,8 +1,5 @@
-//! Engine benchmarks: parser throughput, and rebuilding a session actor's
-//! state from a 200-turn log.
-//!
-//! Run: `cargo bench -p panel-actors --bench engine`. Prints its figures;
-//! the goal for the rebuild is under 100 ms on a 2-core machine.
+//! Rebuilding a session actor's state from a 200-turn log (goal: under
+//! 100 ms on a 2-core machine).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,91 +8,19 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use panel_actors::event::{EventBody, Outbound, Publish};
 use panel_actors::event_log::{Durability, LogWriter};
-use panel_actors::id::{CharacterId, SessionId};
+use panel_actors::id::SessionId;
 use panel_actors::model_client::ModelClient;
-use panel_actors::parser::{Parsed, Parser};
 use panel_actors::pricing::Pricing;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{Brief, CacheTtl, Provider};
+use panel_actors::provider::{CacheTtl, Provider};
 use panel_actors::roster::Roster;
 use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps, Stop};
 use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
+use crate::{cid, ms};
+
 const TURNS: u32 = 200;
-
-fn main() {
-    let roster_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../roster");
-    let roster = Roster::load(&roster_dir.join("characters")).expect("roster");
-    let templates = Templates::load(&roster_dir.join("prompts")).expect("templates");
-    parser_throughput(&roster);
-    rebuild(roster, templates);
-}
-
-fn cid(s: &str) -> CharacterId {
-    CharacterId::parse(s).unwrap()
-}
-
-/// Feeds a few megabytes of rehearsal output through the parser in small
-/// chunks, as a stream would deliver it.
-fn parser_throughput(roster: &Roster) {
-    let rehearsal = Rehearsal::embedded(Duration::ZERO);
-    let cast: Vec<_> = ["ada", "byron", "cleo", "otto"].iter().map(|c| roster.get(&cid(c)).unwrap().clone()).collect();
-    let mut text = String::new();
-    let mut turn = 0;
-    while text.len() < 4 << 20 {
-        turn += 1;
-        let brief = Brief {
-            session: SessionId::parse("bench").unwrap(),
-            turn,
-            mode: panel_actors::event::TurnMode::Panel,
-            cast: cast.clone(),
-            to: None,
-            floor: format!("Question number {turn} about hospitals, trust and evidence"),
-            depth: 4,
-        };
-        text.push_str(&rehearsal.compose(&brief));
-    }
-    let on: Vec<_> = cast.iter().map(|c| (&c.id, c.name.as_str())).collect();
-    for chunk in [16usize, 256] {
-        let chunks: Vec<&str> = split(&text, chunk);
-        let start = Instant::now();
-        let mut events = 0usize;
-        let mut logged = 0usize;
-        let mut parser = Parser::new(on.iter().copied(), []);
-        for c in &chunks {
-            for e in parser.feed(c) {
-                events += 1;
-                logged += usize::from(!matches!(e, Parsed::SpeakDelta { .. }));
-            }
-        }
-        events += parser.finish().len();
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "parser: {:.1} MB in {}-byte chunks: {:.0} MB/s, {:.0} events/s ({} logged events, {} in all)",
-            text.len() as f64 / 1e6,
-            chunk,
-            text.len() as f64 / 1e6 / secs,
-            events as f64 / secs,
-            logged,
-            events
-        );
-    }
-}
-
-fn split(text: &str, size: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < text.len() {
-        let mut end = (start + size).min(text.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        out.push(&text[start..end]);
-        start = end;
-    }
-    out
-}
 
 struct Sink(mpsc::UnboundedSender<()>);
 impl Actor for Sink {
@@ -112,7 +37,7 @@ impl Handler<Publish> for Sink {
 
 /// Records a real 200-turn session (joins and retires included) with the
 /// rehearsal engine, then times rebuilding it from its log.
-fn rebuild(roster: Roster, templates: Templates) {
+pub fn rebuild(roster: Roster, templates: Templates) {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().to_owned();
     let system = System::new();
@@ -166,7 +91,7 @@ fn rebuild(roster: Roster, templates: Templates) {
         session.send(Stop { reason: "benchmark".into() }).await.unwrap();
         deps
     });
-    let path = logs.join(id.as_str()).join("events.jsonl");
+    let path = Path::new(&logs).join(id.as_str()).join("events.jsonl");
     let bytes = std::fs::metadata(&path).unwrap().len();
     let lines = std::fs::read_to_string(&path).unwrap().lines().count();
     let mut times = Vec::new();
@@ -188,8 +113,4 @@ fn rebuild(roster: Roster, templates: Templates) {
         times.len(),
         &hash[..12]
     );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
