@@ -59,3 +59,28 @@ async fn a_panicking_actor_is_restarted_from_its_log_automatically() {
     let turn = logged(&tail.until("turn-end").await);
     assert_eq!(turn.last().unwrap().json()["turn"], 2);
 }
+
+#[actix_web::test]
+async fn a_tailer_stays_connected_while_its_idle_session_is_passivated_and_started_again() {
+    let app =
+        spawn_with(Options { passivate_after: Some(std::time::Duration::from_millis(300)), ..Options::default() })
+            .await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut tail = app.sse(&id, Some(0)).await;
+    app.say(&id, "Before the rest.").await;
+    tail.until("turn-end").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+        if detail["actor"] == "idle" {
+            assert!(detail.get("live").is_none(), "no actor holds it: {detail}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never passivated: {detail}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.say(&id, "After the rest.").await;
+    let turn = logged(&tail.until("turn-end").await);
+    assert_eq!(turn.last().unwrap().json()["turn"], 2, "the same tailer sees the next turn");
+    assert!(turn.iter().all(|e| e.event != "actor-restart"), "a passivated actor resumes quietly");
+}

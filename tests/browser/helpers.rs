@@ -30,7 +30,9 @@ fn binary(env: &str, candidates: &[&str]) -> String {
     candidates
         .iter()
         .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| panic!("no {candidates:?}: install Debian's chromium and chromium-driver, or run scripts/test, which does"))
+        .unwrap_or_else(|| {
+            panic!("no {candidates:?}: install Debian's chromium and chromium-driver, or run scripts/test, which does")
+        })
         .to_string()
 }
 
