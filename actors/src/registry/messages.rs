@@ -166,16 +166,18 @@ impl Handler<Create> for Registry {
         let new = NewSession { id: id.clone(), title, cast: msg.cast, depth: msg.depth };
         let publisher = Some(gateway.recipient());
         let creating = tokio::task::spawn_blocking(move || Session::create(deps, new, publisher));
-        Box::pin(creating.into_actor(self).map(move |created, act, ctx| {
+        Box::pin(creating.into_actor(self).then(move |created, act, ctx| {
             let created = created.unwrap_or_else(|e| Err(crate::session::SessionError::Panicked(e.to_string())));
             let entry = act.entry(&id);
             let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
                 Slot::Starting(w) => w,
                 _ => Vec::new(),
             };
+            let mut written = None;
             let result = match created {
                 Ok(session) => {
                     let info = session.info();
+                    written = Some(session.flush());
                     let key = session.log_key();
                     let arbiter = act.lanes.get(lane).arbiter.clone();
                     let addr = Session::start_in_arbiter(&arbiter, move |_| session);
@@ -191,7 +193,15 @@ impl Handler<Create> for Registry {
                 let _ = w.send(Ok(()));
             }
             act.maybe_retire(&id, ctx);
-            result
+            // Answer once `session-open` is on disk (and so published): a
+            // client that subscribes next starts after it, as it should.
+            async move {
+                if let Some(written) = written {
+                    written.await?;
+                }
+                result
+            }
+            .into_actor(act)
         }))
     }
 }

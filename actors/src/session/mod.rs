@@ -179,6 +179,11 @@ impl Session {
         self.closed
     }
 
+    /// Resolves once every event appended so far is written and on disk.
+    pub fn flush(&self) -> impl std::future::Future<Output = Result<(), LogError>> + use<> {
+        self.log.flush()
+    }
+
     /// Lets go of the log of a session that is not going to run (a tool
     /// that only looked at it); resolves once the file is closed.
     pub fn release(mut self) -> impl std::future::Future<Output = Result<(), LogError>> {
