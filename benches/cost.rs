@@ -159,7 +159,7 @@ fn optimum(requests: &[Value]) -> f64 {
 /// The same conversation laid out the naive way: the cast's materials live
 /// in the system block, which is rewritten at every cast change.
 fn system_edit(requests: &[Value]) -> f64 {
-    let mut cache = PrefixCache::new(1024, Duration::from_secs(300));
+    let mut cache = PrefixCache::new(1024);
     let now = Instant::now();
     let mut total = 0.0;
     for r in requests {
@@ -188,7 +188,7 @@ fn system_edit(requests: &[Value]) -> f64 {
             .collect();
         let blocks: Vec<CacheBlock> =
             texts.iter().map(|(t, m)| CacheBlock { text: t, tokens: estimate_tokens(t), breakpoint: *m }).collect();
-        total += usd(&cache.charge(&blocks, now));
+        total += usd(&cache.charge(&blocks, now, Duration::from_secs(300)));
     }
     total
 }

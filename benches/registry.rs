@@ -36,19 +36,21 @@ fn populate(logs: &Path, n: usize, closed: bool, torn: usize) {
     for i in 0..n {
         let id = SessionId::parse(&format!("20200101-000000-{i:04}")).unwrap();
         let mut log = EventLog::create(logs, &id, Durability::PerTurn).unwrap();
-        let config = SessionConfig { title: format!("old {i}"), depth: 4, provider: "rehearsal".into() };
+        let config = SessionConfig::new(format!("old {i}"), 4, "rehearsal".into());
         let open = EventBody::SessionOpen {
             config,
             model: "rehearsal".into(),
             head: head.clone(),
             participants: cast.clone(),
             templates: Box::new(templates.clone()),
+            parent: None,
+            carry: None,
         };
         log.append(0, open).unwrap();
         log.append(1, EventBody::HumanSpeak { text: "Hello?".into(), to: None }).unwrap();
         log.append(1, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() }).unwrap();
         let output = "<speak who=\"Ada\">Hello.</speak>".to_owned();
-        log.append(1, EventBody::TurnEnd { order: vec![ids[0].clone()], output }).unwrap();
+        log.append(1, EventBody::TurnEnd { order: vec![ids[0].clone()], output, provenance: None }).unwrap();
         if closed {
             log.append(1, EventBody::SessionClose { totals: Totals { turns: 1, ..Totals::default() } }).unwrap();
         }

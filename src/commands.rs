@@ -9,15 +9,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use anyhow::Context as _;
 use panel_actors::audit;
-use panel_actors::event_log::{Durability, LogWriter};
+use panel_actors::event_log::LogWriter;
 use panel_actors::id::SessionId;
 use panel_actors::model_client::ModelClient;
 use panel_actors::pricing::Pricing;
+use panel_actors::provider::Provider;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{CacheTtl, Provider};
 use panel_actors::record;
 use panel_actors::roster::Roster;
-use panel_actors::session::{Close, Limits, Session, SessionDeps};
+use panel_actors::session::{Close, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 
 use crate::config::{AuditArgs, CloseArgs, ExportArgs, LogsArg};
@@ -36,20 +36,12 @@ pub fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
         let prompts = args.roster.join("prompts");
         // No turn runs while closing; the rehearsal engine only fills the slot.
         let provider = Rehearsal::load(&prompts, Duration::ZERO)?;
+        let renderer = Arc::new(Renderer::new(Templates::load(&prompts)?)?);
+        let info = provider.info();
+        let model = ModelClient::new(Box::new(provider)).start();
         let deps = SessionDeps {
-            logs: logs.clone(),
-            roster: Arc::new(roster),
-            renderer: Arc::new(Renderer::new(Templates::load(&prompts)?)?),
             pricing: Arc::new(Pricing::load(&args.roster.join("pricing.toml"))?),
-            provider: provider.info(),
-            model: ModelClient::new(Box::new(provider)).start(),
-            max_tokens: 1,
-            cache_ttl: CacheTtl::default(),
-            writer: LogWriter::start(1, None),
-            durability: Durability::PerTurn,
-            limits: Limits::default(),
-            supervisor: None,
-            passivate_after: None,
+            ..SessionDeps::new(logs.clone(), Arc::new(roster), renderer, model, info, LogWriter::start(1, None))
         };
         for id in ids {
             let session =

@@ -46,6 +46,8 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         let status = match &e {
             SessionError::QueueFull(_) | SessionError::CastQueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            SessionError::ContextFull { .. } => StatusCode::CONFLICT,
+            SessionError::UnknownProvider(_) => StatusCode::BAD_REQUEST,
             SessionError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
             SessionError::Closed | SessionError::Log(panel_actors::event_log::LogError::Locked(_)) => {
                 StatusCode::CONFLICT
@@ -71,6 +73,7 @@ impl From<RegistryError> for ApiError {
             // Answered as the error that stopped the actor would have been.
             RegistryError::Failed { code: "log-locked", .. } => (StatusCode::CONFLICT, "log-locked"),
             RegistryError::Failed { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
+            RegistryError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             RegistryError::Session(_) => {
                 let RegistryError::Session(inner) = e else { unreachable!() };
                 return inner.into();

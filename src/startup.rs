@@ -51,7 +51,17 @@ impl Application {
         let prompts = settings.roster.join("prompts");
         let templates = Templates::load(&prompts)?;
         let pricing = Pricing::load(&settings.roster.join("pricing.toml"))?;
-        let (info, factory) = provider_factory(&settings, &prompts)?;
+        let mut offered = vec![provider_factory(&settings, &settings.provider, &prompts)?];
+        for other in &settings.other_providers {
+            offered.push(provider_factory(&settings, other, &prompts)?);
+        }
+        if !offered.iter().any(|(info, _)| info.name == "rehearsal") {
+            offered.push(provider_factory(&settings, &ProviderChoice::Rehearsal, &prompts)?);
+        }
+        let info = offered[0].0.clone();
+        let providers: Vec<ProviderInfo> = offered.iter().map(|(info, _)| info.clone()).collect();
+        let factories: Vec<(String, ProviderFactory)> =
+            offered.into_iter().map(|(info, factory)| (info.name, factory)).collect();
         std::fs::create_dir_all(&settings.logs)
             .with_context(|| format!("cannot create the logs folder {}", settings.logs.display()))?;
 
@@ -83,7 +93,7 @@ impl Application {
         let observer = directory.clone();
         let writer = LogWriter::start(settings.log_writers, Some(Arc::new(move |l: &_| observer.observe(l))));
         let lanes_n = if settings.lanes > 0 { settings.lanes } else { cores() };
-        let lanes = Lanes::start(lanes_n, &[(info.name.clone(), factory)], settings.retry);
+        let lanes = Lanes::start(lanes_n, &factories, settings.retry);
         let roster = Arc::new(roster);
         let deps = SessionDeps {
             logs: settings.logs.clone(),
@@ -92,6 +102,7 @@ impl Application {
             pricing: Arc::new(pricing),
             model: lanes.get(0).model.clone(),
             provider: info.clone(),
+            providers: Arc::new(providers),
             max_tokens: settings.max_tokens,
             cache_ttl: settings.cache_ttl,
             writer,
@@ -99,9 +110,13 @@ impl Application {
             limits: Limits::default(),
             supervisor: None,
             passivate_after: settings.passivate_after,
+            time_scale: settings.time_scale,
+            keep_warm_cap: settings.keep_warm_cap,
+            default_window: settings.context_tokens,
         };
         let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory)
             .with_max_running(max_running(settings.max_running))
+            .with_constrain(settings.constrain)
             .start();
 
         let listener =
@@ -184,11 +199,17 @@ impl Stopper {
     }
 }
 
-/// The configured provider, and how each lane builds its own copy of it.
-fn provider_factory(settings: &Settings, prompts: &std::path::Path) -> anyhow::Result<(ProviderInfo, ProviderFactory)> {
-    Ok(match &settings.provider {
+/// A configured provider, and how each lane builds its own copy of it.
+fn provider_factory(
+    settings: &Settings,
+    choice: &ProviderChoice,
+    prompts: &std::path::Path,
+) -> anyhow::Result<(ProviderInfo, ProviderFactory)> {
+    Ok(match choice {
         ProviderChoice::Rehearsal => {
-            let rehearsal = Rehearsal::load(prompts, settings.rehearsal_pace)?;
+            let rehearsal = Rehearsal::load(prompts, settings.rehearsal_pace)?
+                .with_time_scale(settings.time_scale)
+                .with_window(settings.rehearsal_window);
             (rehearsal.info(), Arc::new(move || Box::new(rehearsal.clone()) as Box<dyn Provider>))
         }
         ProviderChoice::Anthropic(config) => {

@@ -18,6 +18,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::id::{CharacterId, SessionId};
+use crate::provider::{CacheTtl, Dialect};
 use crate::roster::Character;
 use crate::templates::Templates;
 
@@ -29,7 +30,12 @@ impl Timestamp {
     /// Now, at the microsecond precision it is written with, so a value
     /// read back from the log equals the one that was written.
     pub fn now() -> Self {
-        Self(Utc::now().trunc_subsecs(6))
+        Self::at(Utc::now())
+    }
+
+    /// `t` at the precision it is written with.
+    pub fn at(t: DateTime<Utc>) -> Self {
+        Self(t.trunc_subsecs(6))
     }
 }
 
@@ -58,13 +64,100 @@ pub struct Event {
 }
 
 /// What was configured when the session opened. Recorded in `session-open`
-/// so a session replays from its log alone.
+/// so a session replays from its log alone. (Fields added since the first
+/// version default, so older logs still read.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionConfig {
     pub title: String,
     /// How many exchanges the confer aims for.
     pub depth: u8,
     pub provider: String,
+    /// The prompt-cache lifetime the session asks for; absent for a
+    /// provider whose cache does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl: Option<CacheTtl>,
+    /// Whether to keep the cache warm through pauses (a `settings` event may change it).
+    #[serde(default)]
+    pub keep_warm: KeepWarm,
+    /// Most tokens a turn may write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// How the server holds turns to the format, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<Dialect>,
+}
+
+impl SessionConfig {
+    pub fn new(title: String, depth: u8, provider: String) -> Self {
+        Self { title, depth, provider, cache_ttl: None, keep_warm: KeepWarm::Off, max_tokens: None, constraint: None }
+    }
+}
+
+/// Keeping the provider's prompt cache warm through the floor's pauses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepWarm {
+    /// Never ping.
+    Off,
+    /// Ping while it is likely to pay: someone watches, the floor has not
+    /// been silent too long, and a ping costs less than the rewrite it saves
+    /// times the chance the floor speaks before the next ping.
+    #[default]
+    Auto,
+    /// Ping until the silence cap, watched or not.
+    Always,
+}
+
+/// Where a continued or branched session came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    pub id: SessionId,
+    /// The last turn of the parent carried over.
+    pub turn: u32,
+    pub carry: Carry,
+}
+
+/// How a continued session carries the conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Carry {
+    /// What was delivered (the floor's lines, speaks, passes, joins, leaves), never the confer.
+    #[default]
+    Transcript,
+    /// Notes the model wrote about the conversation.
+    Recap,
+}
+
+/// What produced a turn.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub provider: String,
+    /// The model asked for.
+    pub model: String,
+    /// The model id the server reported (often a dated snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// The sampling parameters sent.
+    pub max_tokens: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    pub stop_sequences: Vec<String>,
+    /// From sending the request to its first text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_ms: Option<f64>,
+    /// From sending the request to its end.
+    pub duration_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_s: Option<f64>,
+    /// The prefix hash of the prompt the turn was given.
+    pub prefix_hash: String,
+    /// Whether the server held the output to the format, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<Dialect>,
 }
 
 /// How a turn is voiced.
@@ -101,6 +194,12 @@ pub struct Cost {
     /// cache is simulated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub simulated: bool,
+    /// When the prompt cache goes cold after this call (`None`: it does not expire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_until: Option<Timestamp>,
+    /// The prompt's size: input, cache reads and cache writes together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -126,6 +225,21 @@ impl Totals {
         self.output += cost.output;
         self.usd += cost.usd.unwrap_or(0.0);
     }
+
+    /// Adds what an event cost, if it cost anything: a turn's `cost`, or a
+    /// `keep-warm` ping (panel never spends where the totals do not show it).
+    pub fn add_event(&mut self, body: &EventBody) {
+        match body {
+            EventBody::Cost(cost) => self.add(cost),
+            EventBody::KeepWarm { input, cache_write, cache_read, usd, .. } => {
+                self.input += input;
+                self.cache_write += cache_write;
+                self.cache_read += cache_read;
+                self.usd += usd.unwrap_or(0.0);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The kinds of event and their own fields.
@@ -143,6 +257,13 @@ pub enum EventBody {
         /// The prompt templates in force, so stage directions render the
         /// same on replay even if `roster/prompts/` changed since.
         templates: Box<Templates>,
+        /// For a continued or branched session: where it came from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<Parent>,
+        /// For a continued session: the stage direction that opens its tail,
+        /// carrying the conversation so far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        carry: Option<String>,
     },
     HumanSpeak {
         text: String,
@@ -188,6 +309,9 @@ pub enum EventBody {
         /// The model's raw output, verbatim: it is what the context appends,
         /// so replay rebuilds a byte-identical prompt from the log alone.
         output: String,
+        /// What produced the turn.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Box<Provenance>>,
     },
     TurnAborted {
         reason: String,
@@ -198,6 +322,20 @@ pub enum EventBody {
     },
     ActorRestart {
         reason: String,
+    },
+    /// A pre-warm request that kept the prompt cache warm through a pause.
+    KeepWarm {
+        input: u64,
+        cache_write: u64,
+        cache_read: u64,
+        usd: Option<f64>,
+        warm_until: Option<Timestamp>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        simulated: bool,
+    },
+    /// A setting changed while the session runs.
+    Settings {
+        keep_warm: KeepWarm,
     },
     /// The log was repaired when opened: a torn final line was cut off.
     LogRepair {
@@ -226,6 +364,8 @@ impl EventBody {
             Self::TurnAborted { .. } => "turn-aborted",
             Self::Error { .. } => "error",
             Self::ActorRestart { .. } => "actor-restart",
+            Self::KeepWarm { .. } => "keep-warm",
+            Self::Settings { .. } => "settings",
             Self::LogRepair { .. } => "log-repair",
             Self::SessionClose { .. } => "session-close",
         }

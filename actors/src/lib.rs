@@ -19,9 +19,11 @@
 //! - [`session`]: the session actor and its turn lifecycle.
 //! - [`model_client`] and [`provider`]: streaming completions; the offline
 //!   [`provider::rehearsal`] engine is the default.
-//! - [`prefix_cache`] and [`pricing`]: simulated prompt caching and prices.
+//! - [`prefix_cache`] and [`pricing`]: simulated prompt caching and prices;
+//!   [`cache_clock`]: when a session's cached prefix goes cold.
 
 pub mod audit;
+pub mod cache_clock;
 pub mod event;
 pub mod event_log;
 pub mod gateway;

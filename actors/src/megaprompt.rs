@@ -199,6 +199,14 @@ fn role_tag(role: Role) -> &'static [u8] {
 }
 
 impl Megaprompt {
+    /// A context whose head is `head`, opened with `cast` on stage and, for
+    /// a continued session, `carry` as the stage direction that opens its tail.
+    pub fn with_carry(renderer: Arc<Renderer>, head: String, cast: &[Character], carry: Option<&str>) -> Self {
+        let mut context = Self::new(renderer, head, cast);
+        context.pending.extend(carry.map(str::to_owned));
+        context
+    }
+
     /// A context whose head is `head`, opened with `cast` on stage.
     pub fn new(renderer: Arc<Renderer>, head: String, cast: &[Character]) -> Self {
         let mut c = Cast::default();
@@ -322,6 +330,34 @@ impl Megaprompt {
                 .collect(),
             stop_sequences: self.renderer.templates().stop_sequences.clone(),
         }
+    }
+
+    /// The request a pre-warm sends: exactly the prefix the next turn will
+    /// reuse — the head, and every message up to the newest floor message,
+    /// which carries the second breakpoint as it did when that turn was
+    /// sent. (A request must end with the floor's message, so the model's
+    /// last answer, written fresh by the next turn, is left out.) `None`
+    /// before the first turn: nothing is cached yet.
+    pub fn warm_prompt(&self) -> Option<Prompt> {
+        if self.open_turn.is_some() {
+            return None;
+        }
+        let last_user = self.tail.iter().rposition(|(role, _)| *role == Role::User)?;
+        let messages = self.tail[..=last_user]
+            .iter()
+            .enumerate()
+            .map(|(i, (role, text))| Message { role: *role, text: text.clone(), cache: i == last_user })
+            .collect();
+        Some(Prompt {
+            system: vec![Block { text: self.head.clone(), cache: true }],
+            messages,
+            stop_sequences: self.renderer.templates().stop_sequences.clone(),
+        })
+    }
+
+    /// Bytes of the stage directions waiting for the next floor line.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.iter().map(String::len).sum()
     }
 
     /// Total bytes of the rendered context (head, tail and pending directions).

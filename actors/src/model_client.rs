@@ -23,7 +23,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt as _;
 
-use crate::provider::{CompletionRequest, ModelError, ModelEvent, Provider, Usage};
+use crate::provider::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderFacts, ResponseMeta, Usage};
 
 /// Names one stream, unique in the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,7 +39,8 @@ impl StreamId {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem {
     Text(String),
-    Done(Usage),
+    /// The stream ended well: its usage, and what the server said about it.
+    Done(Usage, ResponseMeta),
     Failed(ModelError),
 }
 
@@ -65,6 +66,29 @@ pub struct Complete {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Cancel(pub StreamId);
+
+/// Read the prompt's prefix into the provider's cache without generating.
+#[derive(Message)]
+#[rtype(result = "Result<Usage, ModelError>")]
+pub struct Prewarm {
+    pub provider: String,
+    pub request: CompletionRequest,
+}
+
+/// What a provider's server says about itself (asked once, then remembered).
+#[derive(Debug, Message)]
+#[rtype(result = "Option<ProviderFacts>")]
+pub struct Facts {
+    pub provider: String,
+}
+
+/// A model's input window, as its provider's server says (remembered).
+#[derive(Debug, Message)]
+#[rtype(result = "Option<u64>")]
+pub struct WindowOf {
+    pub provider: String,
+    pub model: String,
+}
 
 /// How failures are retried.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +134,8 @@ pub struct ModelClient {
     providers: HashMap<String, Rc<dyn Provider>>,
     policy: RetryPolicy,
     streams: HashMap<StreamId, SpawnHandle>,
+    facts: HashMap<String, ProviderFacts>,
+    windows: HashMap<(String, String), Option<u64>>,
 }
 
 impl ModelClient {
@@ -125,7 +151,7 @@ impl ModelClient {
         policy: RetryPolicy,
     ) -> Self {
         let providers = providers.into_iter().map(|(name, p)| (name, Rc::from(p))).collect();
-        Self { providers, policy, streams: HashMap::new() }
+        Self { providers, policy, streams: HashMap::new(), facts: HashMap::new(), windows: HashMap::new() }
     }
 }
 
@@ -155,7 +181,7 @@ impl Handler<Complete> for ModelClient {
             let mut streamed = false;
             let outcome = loop {
                 match pump(&*provider, &request, &policy, id, &sink, &mut streamed).await {
-                    Ok(Some(usage)) => break StreamItem::Done(usage),
+                    Ok(Some((usage, meta))) => break StreamItem::Done(usage, meta),
                     // The session is gone: nobody to tell.
                     Ok(None) => return,
                     Err(e) if e.retryable && !streamed && attempt < policy.max_retries => {
@@ -180,6 +206,55 @@ impl Handler<Complete> for ModelClient {
     }
 }
 
+impl Handler<Prewarm> for ModelClient {
+    type Result = ResponseFuture<Result<Usage, ModelError>>;
+
+    fn handle(&mut self, msg: Prewarm, _: &mut Self::Context) -> Self::Result {
+        match self.providers.get(&msg.provider) {
+            // A ping is not retried: the next one, or the turn, will do.
+            Some(provider) => provider.prewarm(msg.request),
+            None => Box::pin(std::future::ready(Err(ModelError::new("unknown-provider", msg.provider, false)))),
+        }
+    }
+}
+
+impl Handler<Facts> for ModelClient {
+    type Result = ResponseActFuture<Self, Option<ProviderFacts>>;
+
+    fn handle(&mut self, msg: Facts, _: &mut Self::Context) -> Self::Result {
+        if let Some(known) = self.facts.get(&msg.provider) {
+            return Box::pin(fut::ready(Some(known.clone())));
+        }
+        let Some(provider) = self.providers.get(&msg.provider).cloned() else { return Box::pin(fut::ready(None)) };
+        Box::pin(provider.facts().into_actor(self).map(move |facts, act, _| {
+            // Only an answer worth keeping is kept: a server that was down
+            // is asked again next time.
+            if !facts.models.is_empty() || facts.dialect.is_some() {
+                act.facts.insert(msg.provider, facts.clone());
+            }
+            Some(facts)
+        }))
+    }
+}
+
+impl Handler<WindowOf> for ModelClient {
+    type Result = ResponseActFuture<Self, Option<u64>>;
+
+    fn handle(&mut self, msg: WindowOf, _: &mut Self::Context) -> Self::Result {
+        let key = (msg.provider, msg.model);
+        if let Some(known) = self.windows.get(&key) {
+            return Box::pin(fut::ready(*known));
+        }
+        let Some(provider) = self.providers.get(&key.0).cloned() else { return Box::pin(fut::ready(None)) };
+        Box::pin(provider.window(&key.1).into_actor(self).map(move |window, act, _| {
+            if window.is_some() {
+                act.windows.insert(key, window);
+            }
+            window
+        }))
+    }
+}
+
 impl Handler<Cancel> for ModelClient {
     type Result = ();
 
@@ -190,7 +265,7 @@ impl Handler<Cancel> for ModelClient {
     }
 }
 
-/// One attempt: forwards text to the session. `Ok(Some(usage))` when the
+/// One attempt: forwards text to the session. `Ok(Some(…))` when the
 /// stream ended well, `Ok(None)` when the session went away.
 async fn pump(
     provider: &dyn Provider,
@@ -199,19 +274,25 @@ async fn pump(
     id: StreamId,
     sink: &Recipient<StreamEvent>,
     streamed: &mut bool,
-) -> Result<Option<Usage>, ModelError> {
+) -> Result<Option<(Usage, ResponseMeta)>, ModelError> {
     // Dropping this stream (a cancel, a retry, an error) drops the request
     // and frees its connection: see `provider::http::drive_stream`.
     let mut stream = provider.stream(request.clone());
     let mut usage = Usage::default();
+    let mut meta = ResponseMeta::default();
     let mut bytes = 0;
     loop {
         let next = tokio::time::timeout(policy.idle_timeout, stream.next()).await.map_err(|_| {
             ModelError::new("stalled", format!("the model sent nothing for {:?}", policy.idle_timeout), true)
         })?;
         match next {
-            None => return Ok(Some(usage)),
+            None => return Ok(Some((usage, meta))),
             Some(Ok(ModelEvent::Usage(u))) => usage = u,
+            Some(Ok(ModelEvent::Meta(m))) => {
+                meta.model = m.model.or(meta.model);
+                meta.request_id = m.request_id.or(meta.request_id);
+                meta.stop_reason = m.stop_reason.or(meta.stop_reason);
+            }
             Some(Ok(ModelEvent::Text(text))) if text.is_empty() => {}
             Some(Ok(ModelEvent::Text(text))) => {
                 *streamed = true;

@@ -41,16 +41,16 @@ pub struct CacheCharge {
 pub struct PrefixCache {
     entries: HashMap<[u8; 32], Instant>,
     min_tokens: u64,
-    ttl: Duration,
 }
 
 impl PrefixCache {
-    pub fn new(min_tokens: u64, ttl: Duration) -> Self {
-        Self { entries: HashMap::new(), min_tokens, ttl }
+    pub fn new(min_tokens: u64) -> Self {
+        Self { entries: HashMap::new(), min_tokens }
     }
 
-    /// Charges one request made at `now` and records what it writes.
-    pub fn charge(&mut self, blocks: &[CacheBlock<'_>], now: Instant) -> CacheCharge {
+    /// Charges one request made at `now`, whose marks ask for `ttl`, and
+    /// records what it writes; a hit refreshes the entry for `ttl` too.
+    pub fn charge(&mut self, blocks: &[CacheBlock<'_>], now: Instant, ttl: Duration) -> CacheCharge {
         let mut hashes = Vec::with_capacity(blocks.len());
         let mut cumulative = Vec::with_capacity(blocks.len());
         let mut h = Sha256::new();
@@ -79,11 +79,11 @@ impl PrefixCache {
             .max();
         let read = hit.map_or(0, |j| cumulative[j]);
         if let Some(j) = hit {
-            self.entries.insert(hashes[j], now + self.ttl);
+            self.entries.insert(hashes[j], now + ttl);
         }
         for (i, b) in blocks.iter().enumerate() {
             if b.breakpoint && cumulative[i] >= self.min_tokens && cumulative[i] > read {
-                self.entries.insert(hashes[i], now + self.ttl);
+                self.entries.insert(hashes[i], now + ttl);
             }
         }
         if self.entries.len() > 100_000 {
@@ -108,23 +108,25 @@ mod tests {
 
     #[test]
     fn a_growing_conversation_reads_what_the_previous_turn_wrote() {
-        let mut cache = PrefixCache::new(150, Duration::from_secs(300));
+        let mut cache = PrefixCache::new(150);
         let now = Instant::now();
-        let first = cache.charge(&blocks(&["head", "u1"]), now);
+        let ttl = Duration::from_secs(300);
+        let first = cache.charge(&blocks(&["head", "u1"]), now, ttl);
         assert_eq!(first, CacheCharge { input: 0, cache_write: 200, cache_read: 0 });
-        let second = cache.charge(&blocks(&["head", "u1", "a1", "u2"]), now);
+        let second = cache.charge(&blocks(&["head", "u1", "a1", "u2"]), now, ttl);
         assert_eq!(second, CacheCharge { input: 0, cache_write: 200, cache_read: 200 });
     }
 
     #[test]
     fn short_prompts_are_not_cached_and_entries_expire() {
-        let mut cache = PrefixCache::new(1000, Duration::from_secs(300));
+        let mut cache = PrefixCache::new(1000);
         let now = Instant::now();
-        let c = cache.charge(&blocks(&["head", "u1"]), now);
+        let ttl = Duration::from_secs(300);
+        let c = cache.charge(&blocks(&["head", "u1"]), now, ttl);
         assert_eq!(c, CacheCharge { input: 200, cache_write: 0, cache_read: 0 });
-        let mut cache = PrefixCache::new(100, Duration::from_secs(300));
-        cache.charge(&blocks(&["head", "u1"]), now);
-        let later = cache.charge(&blocks(&["head", "u1", "a1", "u2"]), now + Duration::from_secs(301));
+        let mut cache = PrefixCache::new(100);
+        cache.charge(&blocks(&["head", "u1"]), now, ttl);
+        let later = cache.charge(&blocks(&["head", "u1", "a1", "u2"]), now + Duration::from_secs(301), ttl);
         assert_eq!(later.cache_read, 0);
     }
 }

@@ -21,6 +21,9 @@ pub struct Price {
     pub cache_write_1h: f64,
     pub cache_read: f64,
     pub output: f64,
+    /// The model's input window, in tokens, when the provider does not say.
+    #[serde(default)]
+    pub context_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -53,6 +56,16 @@ impl Pricing {
         // `claude-haiku-4-5-20251001` → `claude-haiku-4-5`.
         let (alias, date) = model.rsplit_once('-')?;
         (date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit())).then(|| self.models.get(alias).copied()).flatten()
+    }
+
+    /// The input window of `model`, as the table records it.
+    pub fn context_tokens(&self, model: &str) -> Option<u64> {
+        self.price(model)?.context_tokens
+    }
+
+    /// The models the table prices, by id.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().map(String::as_str)
     }
 
     /// The USD price of `cost`'s tokens, or `None` for an unknown model.

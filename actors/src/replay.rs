@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::event::{EventBody, Logged, SessionConfig, Totals};
+use crate::event::{EventBody, Logged, Parent, SessionConfig, Timestamp, Totals};
 use crate::megaprompt::{Megaprompt, MegapromptError};
 use crate::templates::Renderer;
 
@@ -21,6 +21,14 @@ pub struct Replayed {
     pub turns: u32,
     pub totals: Totals,
     pub closed: bool,
+    pub parent: Option<Parent>,
+    /// The last call that used the prompt cache: when it goes cold, and how
+    /// many tokens it holds.
+    pub warmth: Option<(Option<Timestamp>, u64)>,
+    /// The prompt's size at the last turn, when its usage said.
+    pub context_tokens: Option<u64>,
+    /// Output tokens of the recent turns, newest last.
+    pub outputs: Vec<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +46,16 @@ pub enum ReplayError {
     Templates(#[from] minijinja::Error),
 }
 
+/// Turns whose output sizes are remembered, to judge how much room the next answer needs.
+pub const RECENT: usize = 8;
+
 /// Rebuilds a session from `events`. `shared` is a renderer to reuse when
 /// the log's templates are the same as its own (the usual case), which saves
 /// compiling them again for every session.
 pub fn replay(events: &[Arc<Logged>], shared: Option<&Arc<Renderer>>) -> Result<Replayed, ReplayError> {
     let Some((first, rest)) = events.split_first() else { return Err(ReplayError::NoOpen) };
-    let EventBody::SessionOpen { config, model, head, participants, templates } = &first.event.body else {
+    let EventBody::SessionOpen { config, model, head, participants, templates, parent, carry } = &first.event.body
+    else {
         return Err(ReplayError::NoOpen);
     };
     let renderer = match shared {
@@ -51,12 +63,16 @@ pub fn replay(events: &[Arc<Logged>], shared: Option<&Arc<Renderer>>) -> Result<
         _ => Arc::new(Renderer::new((**templates).clone())?),
     };
     let mut state = Replayed {
-        context: Megaprompt::new(renderer, head.clone(), participants),
+        context: Megaprompt::with_carry(renderer, head.clone(), participants, carry.as_deref()),
         config: config.clone(),
         model: model.clone(),
         turns: 0,
         totals: Totals::default(),
         closed: false,
+        parent: parent.clone(),
+        warmth: None,
+        context_tokens: None,
+        outputs: Vec::new(),
     };
     for logged in rest {
         let event = &logged.event;
@@ -92,10 +108,22 @@ fn apply(state: &mut Replayed, body: &EventBody, turn: u32) -> Result<(), Megapr
         // Recovery may close a turn whose floor line never made it into the log.
         EventBody::TurnAborted { .. } if context.turn_open() => context.abort_turn()?,
         EventBody::TurnStart { .. } => state.turns = turn,
-        EventBody::Cost(cost) => state.totals.add(cost),
+        EventBody::Cost(cost) => {
+            state.warmth = Some((cost.warm_until, cost.cache_read + cost.cache_write));
+            state.context_tokens = cost.context_tokens.or(state.context_tokens);
+            state.outputs.push(cost.output);
+            if state.outputs.len() > RECENT {
+                state.outputs.remove(0);
+            }
+        }
+        EventBody::KeepWarm { warm_until, cache_read, cache_write, .. } => {
+            state.warmth = Some((*warm_until, cache_read + cache_write));
+        }
+        EventBody::Settings { keep_warm } => state.config.keep_warm = *keep_warm,
         EventBody::SessionClose { .. } => state.closed = true,
         _ => {}
     }
+    state.totals.add_event(body);
     state.totals.turns = state.turns;
     Ok(())
 }

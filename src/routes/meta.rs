@@ -1,7 +1,7 @@
-//! The roster and the health check.
+//! The roster, the providers and the health check.
 
 use actix_web::{HttpResponse, web};
-use panel_actors::registry::Stats;
+use panel_actors::registry::{Providers, Stats};
 use serde_json::json;
 
 use super::AppState;
@@ -23,4 +23,10 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         "gateways": stats.gateways,
         "subscribers": stats.subscribers,
     })))
+}
+
+/// Every provider on offer, with its models, default, cache TTLs and keep-warm modes.
+pub async fn providers(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let providers = state.registry.send(Providers).await?;
+    Ok(HttpResponse::Ok().json(json!({ "providers": providers, "default": state.provider.name })))
 }

@@ -3,8 +3,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use panel_actors::event::KeepWarm;
 use panel_actors::id::CharacterId;
-use panel_actors::registry::{CloseSession, Crash, Create, Detail, Fork, List, StartActor, StopActor};
+use panel_actors::provider::CacheTtl;
+use panel_actors::registry::{CloseSession, Configure, Crash, Create, Detail, Fork, List, StartActor, StopActor};
 use panel_actors::session::{CastChange, ChangeCast, Say};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,19 +20,16 @@ pub struct CreateBody {
     cast: Vec<CharacterId>,
     title: Option<String>,
     depth: Option<u8>,
-    /// Accepted for forward compatibility; the model is chosen at start-up.
+    /// A provider from `GET /api/providers` (default: the server's).
+    provider: Option<String>,
+    /// One of that provider's models (default: its default model).
     model: Option<String>,
+    cache_ttl: Option<CacheTtl>,
+    keep_warm: Option<KeepWarm>,
 }
 
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if let Some(model) = body.model.as_deref().filter(|m| *m != state.provider.model) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown-model",
-            format!("this server runs {}; it cannot open a session on {model}", state.provider.model),
-        ));
-    }
     if body.title.as_ref().is_some_and(|t| t.chars().count() > 200) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -38,8 +37,34 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreateBody>) -> 
             "a title has at most 200 characters",
         ));
     }
-    let info = state.registry.send(Create { title: body.title, cast: body.cast, depth: body.depth }).await??;
+    let create = Create {
+        title: body.title,
+        depth: body.depth,
+        provider: body.provider,
+        model: body.model,
+        cache_ttl: body.cache_ttl,
+        keep_warm: body.keep_warm,
+        ..Create::new(body.cast)
+    };
+    let info = state.registry.send(create).await??;
     Ok(HttpResponse::Created().json(info))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    keep_warm: Option<KeepWarm>,
+}
+
+/// Changes a running session's settings (those that may change: keep-warm).
+pub async fn settings(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<SettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    let info = state.registry.send(Configure { id, keep_warm: body.keep_warm }).await??;
+    Ok(HttpResponse::Ok().json(info))
 }
 
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -65,7 +65,11 @@ async fn a_tailer_stays_connected_while_its_idle_session_is_passivated_and_start
     let app =
         spawn_with(Options { passivate_after: Some(std::time::Duration::from_millis(300)), ..Options::default() })
             .await;
-    let id = app.create(&["ada", "byron"]).await;
+    // Keep-warm off: a session keeping its cache warm stays up for its pings.
+    let (status, body) =
+        app.post("/api/sessions", serde_json::json!({ "cast": ["ada", "byron"], "keep_warm": "off" })).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
     let mut tail = app.sse(&id, Some(0)).await;
     app.say(&id, "Before the rest.").await;
     tail.until("turn-end").await;

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use panel::config::{ProviderChoice, Settings};
 use panel::startup::{Application, Stopper};
+use panel_actors::cache_clock::TimeScale;
 use panel_actors::model_client::RetryPolicy;
 use panel_actors::provider::CacheTtl;
 use serde_json::{Value, json};
@@ -32,6 +33,10 @@ pub struct Options {
     pub token: Option<String>,
     pub cache_ttl: CacheTtl,
     pub passivate_after: Option<Duration>,
+    /// Divides every cache duration (TTLs, ping lead, silence cap).
+    pub time_scale: f64,
+    /// The silence after which keep-warm stops (unscaled).
+    pub keep_warm_cap: Duration,
 }
 
 impl Default for Options {
@@ -51,6 +56,8 @@ impl Default for Options {
             token: None,
             cache_ttl: CacheTtl::FiveMinutes,
             passivate_after: None,
+            time_scale: 1.0,
+            keep_warm_cap: Duration::from_secs(1800),
         }
     }
 }
@@ -117,6 +124,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         retry: options.retry,
         cache_ttl: options.cache_ttl,
         passivate_after: options.passivate_after,
+        time_scale: TimeScale::new(options.time_scale),
+        keep_warm_cap: options.keep_warm_cap,
         ..Settings::local(logs.clone(), repo("roster"), repo("static"), options.provider)
     };
 

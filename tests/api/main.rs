@@ -11,6 +11,7 @@ mod process;
 mod actor;
 mod connections;
 mod guard;
+mod keep_warm;
 mod providers;
 mod record;
 mod recovery;

@@ -61,6 +61,19 @@ struct State {
     reported: Vec<Reported>,
     cache: Option<PrefixCache>,
     seed: u64,
+    /// Divides the cache TTLs, as the server's time scale does.
+    scale: f64,
+    /// Prompts larger than this are refused as too long.
+    window: Option<u64>,
+    /// Pre-warm requests received, and the last one, to check against the turn that follows it.
+    pings: Vec<Value>,
+    last_ping: Option<Value>,
+    stop_reasons: VecDeque<String>,
+    /// How long a pre-warm takes to answer, and whether one is being answered now.
+    ping_delay: Duration,
+    ping_in_flight: bool,
+    /// When each request arrived, and whether it was a pre-warm.
+    arrivals: Vec<(Instant, bool)>,
 }
 
 #[derive(Clone)]
@@ -73,15 +86,25 @@ impl MockAnthropic {
     /// Starts the mock on a free port; it expects `key` in `x-api-key`.
     /// `min_tokens` is the model's minimum cacheable prefix.
     pub async fn start(key: &str, min_tokens: u64) -> Self {
+        Self::start_scaled(key, min_tokens, 1.0).await
+    }
+
+    /// Like [`MockAnthropic::start`], with cache TTLs divided by `scale`.
+    pub async fn start_scaled(key: &str, min_tokens: u64, scale: f64) -> Self {
         let state = Arc::new(Mutex::new(State {
             key: key.to_owned(),
-            cache: Some(PrefixCache::new(min_tokens, Duration::from_secs(300))),
+            cache: Some(PrefixCache::new(min_tokens)),
             seed: 7,
+            scale,
             ..State::default()
         }));
         let shared = state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(shared.clone())).route("/v1/messages", web::post().to(messages))
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .route("/v1/messages", web::post().to(messages))
+                .route("/v1/models", web::get().to(models))
+                .route("/v1/models/{id}", web::get().to(model))
         })
         .workers(1)
         .disable_signals()
@@ -114,6 +137,76 @@ impl MockAnthropic {
     pub fn reported(&self) -> Vec<Reported> {
         self.state.lock().unwrap().reported.clone()
     }
+
+    /// The pre-warm requests received, in order.
+    pub fn pings(&self) -> Vec<Value> {
+        self.state.lock().unwrap().pings.clone()
+    }
+
+    #[allow(dead_code)] // The context-window tests come next.
+    /// Refuse prompts larger than `tokens`, as the API refuses one too long.
+    pub fn set_window(&self, tokens: u64) {
+        self.state.lock().unwrap().window = Some(tokens);
+    }
+
+    /// Pre-warms take this long to answer from now on.
+    pub fn set_ping_delay(&self, delay: Duration) {
+        self.state.lock().unwrap().ping_delay = delay;
+    }
+
+    /// When each request arrived, and whether it was a pre-warm.
+    pub fn arrivals(&self) -> Vec<(Instant, bool)> {
+        self.state.lock().unwrap().arrivals.clone()
+    }
+
+    #[allow(dead_code)]
+    /// The stop reason the next turn reports (otherwise `end_turn`).
+    pub fn push_stop_reason(&self, reason: &str) {
+        self.state.lock().unwrap().stop_reasons.push_back(reason.to_owned());
+    }
+}
+
+/// Models, as `GET /v1/models` lists them (with their input windows).
+const MODELS: [(&str, u64); 2] = [("claude-sonnet-5", 1_000_000), ("claude-haiku-4-5-20251001", 200_000)];
+
+async fn models() -> HttpResponse {
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|(id, window)| json!({ "type": "model", "id": id, "display_name": id, "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": window, "max_tokens": 64000 }))
+        .collect();
+    HttpResponse::Ok().json(json!({ "data": data, "has_more": false, "first_id": MODELS[0].0, "last_id": MODELS[1].0 }))
+}
+
+async fn model(id: web::Path<String>) -> HttpResponse {
+    match MODELS.iter().find(|(m, _)| *m == id.as_str()) {
+        Some((id, window)) => HttpResponse::Ok().json(
+            json!({ "type": "model", "id": id, "display_name": id, "max_input_tokens": window, "max_tokens": 64000 }),
+        ),
+        None => HttpResponse::NotFound().json(error_body("not_found_error", &format!("model: {id}"))),
+    }
+}
+
+/// A pre-warm must be the prefix the turn after it reuses: the same system
+/// blocks (marks included), messages that begin that turn's, and the second
+/// mark on its newest message.
+fn compare_ping(ping: &Value, turn: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if ping["system"] != turn["system"] {
+        problems.push("the pre-warm's system blocks differ from the next turn's".to_owned());
+    }
+    let (pm, tm) = (
+        ping["messages"].as_array().cloned().unwrap_or_default(),
+        turn["messages"].as_array().cloned().unwrap_or_default(),
+    );
+    let text = |m: &Value| (m["role"].clone(), m["content"][0]["text"].clone());
+    if pm.len() > tm.len() || pm.iter().zip(&tm).any(|(p, t)| text(p) != text(t)) {
+        problems.push("the pre-warm's messages are not the start of the next turn's".to_owned());
+    }
+    let marked: Vec<bool> = pm.iter().map(|m| !m["content"][0]["cache_control"].is_null()).collect();
+    if marked.last() != Some(&true) || marked.iter().filter(|m| **m).count() != 1 {
+        problems.push("the pre-warm's breakpoint is not on its newest message alone".to_owned());
+    }
+    problems
 }
 
 /// Compact JSON with the API's trailing padding inside the closing brace.
@@ -140,8 +233,12 @@ fn check(req: &HttpRequest, body: &Value, key: &str) -> Vec<String> {
     if !header("content-type").starts_with("application/json") {
         problems.push("content-type is not application/json".into());
     }
-    if !body["model"].is_string() || body["max_tokens"].as_u64().unwrap_or(0) == 0 || body["stream"] != true {
-        problems.push("model, max_tokens > 0 and stream: true are required".into());
+    let prewarm = body["max_tokens"] == 0;
+    if prewarm && body["stream"] == true {
+        problems.push("max_tokens: 0 (a pre-warm) cannot be streamed".into());
+    }
+    if !body["model"].is_string() || !body["max_tokens"].is_u64() || !prewarm && body["stream"] != true {
+        problems.push("model, max_tokens and stream: true (or a max_tokens: 0 pre-warm) are required".into());
     }
     let system = body["system"].as_array().cloned().unwrap_or_default();
     if system.is_empty() || system.iter().any(|b| b["type"] != "text" || b["text"].as_str().is_none_or(str::is_empty)) {
@@ -193,7 +290,22 @@ fn check(req: &HttpRequest, body: &Value, key: &str) -> Vec<String> {
 
 async fn messages(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let prewarm = json["max_tokens"] == 0;
+    let delay = {
+        let mut st = state.lock().unwrap();
+        st.arrivals.push((Instant::now(), prewarm));
+        if st.ping_in_flight {
+            st.problems.push("a request arrived while a pre-warm was still being answered".into());
+        }
+        st.ping_in_flight = prewarm;
+        if prewarm { st.ping_delay } else { Duration::ZERO }
+    };
+    if !delay.is_zero() {
+        // A pre-warm's round trip: the time the API takes to read the prefix.
+        actix_web::rt::time::sleep(delay).await;
+    }
     let mut st = state.lock().unwrap();
+    st.ping_in_flight = false;
     st.requests.push(json.clone());
     let problems = check(&req, &json, &st.key);
     if !problems.is_empty() {
@@ -226,6 +338,13 @@ async fn messages(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex
         _ => {}
     }
 
+    if prewarm {
+        st.pings.push(json.clone());
+        st.last_ping = Some(json.clone());
+    } else if let Some(ping) = st.last_ping.take() {
+        let found = compare_ping(&ping, &json);
+        st.problems.extend(found);
+    }
     // Usage, from the simulated prefix cache.
     let ttl_1h = json.to_string().contains("\"ttl\":\"1h\"");
     let texts: Vec<(String, bool)> = json["system"]
@@ -243,7 +362,29 @@ async fn messages(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex
         .collect();
     let blocks: Vec<CacheBlock> =
         texts.iter().map(|(t, m)| CacheBlock { text: t, tokens: estimate_tokens(t), breakpoint: *m }).collect();
-    let charge = st.cache.as_mut().unwrap().charge(&blocks, Instant::now());
+    let total: u64 = blocks.iter().map(|b| b.tokens).sum();
+    if let Some(window) = st.window.filter(|w| total > *w) {
+        let message = format!("prompt is too long: {total} tokens > {window} maximum");
+        return HttpResponse::BadRequest().json(error_body("invalid_request_error", &message));
+    }
+    let ttl = Duration::from_secs(if ttl_1h { 3600 } else { 300 }).div_f64(st.scale.max(f64::MIN_POSITIVE));
+    let charge = st.cache.as_mut().unwrap().charge(&blocks, Instant::now(), ttl);
+    if prewarm {
+        let (w5, w1) = if ttl_1h { (0, charge.cache_write) } else { (charge.cache_write, 0) };
+        let usage = json!({"input_tokens":charge.input,"cache_creation_input_tokens":charge.cache_write,"cache_read_input_tokens":charge.cache_read,"cache_creation":{"ephemeral_5m_input_tokens":w5,"ephemeral_1h_input_tokens":w1},"output_tokens":0,"service_tier":"standard"});
+        st.reported.push(Reported {
+            input: charge.input,
+            cache_write: charge.cache_write,
+            cache_read: charge.cache_read,
+            output: 0,
+            blocks: blocks.iter().map(|b| b.tokens).collect(),
+            marks: blocks.iter().map(|b| b.breakpoint).collect(),
+        });
+        return HttpResponse::Ok()
+            .insert_header(("request-id", "req_011CSHoEeqs5C35K2UUqR7Fy"))
+            .json(json!({"model":json["model"],"id":"msg_01PreWarm","type":"message","role":"assistant","content":[],"stop_reason":"max_tokens","stop_sequence":null,"usage":usage}));
+    }
+    let stop_reason = st.stop_reasons.pop_front().unwrap_or_else(|| "end_turn".to_owned());
     let output = st.outputs.pop_front().unwrap_or_else(|| default_output(&json));
     let output_tokens = estimate_tokens(&output);
     st.reported.push(Reported {
@@ -302,7 +443,7 @@ async fn messages(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex
             "event: content_block_stop\ndata: {}\n\n",
             padded(&json!({"type":"content_block_stop","index":0}), 8)
         ));
-        let end = json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":charge.input,"cache_creation_input_tokens":charge.cache_write,"cache_read_input_tokens":charge.cache_read,"output_tokens":output_tokens}});
+        let end = json!({"type":"message_delta","delta":{"stop_reason":stop_reason,"stop_sequence":null},"usage":{"input_tokens":charge.input,"cache_creation_input_tokens":charge.cache_write,"cache_read_input_tokens":charge.cache_read,"output_tokens":output_tokens}});
         sse.push_str(&format!("event: message_delta\ndata: {}\n\n", padded(&end, 13)));
         sse.push_str(&format!("event: message_stop\ndata: {}\n\n", padded(&json!({"type":"message_stop"}), 14)));
     }

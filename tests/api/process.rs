@@ -153,7 +153,7 @@ pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
         out.write_all(b"\n").unwrap();
         logged.json.len() + 1
     };
-    let config = SessionConfig { title: "a long one".into(), depth: 4, provider: "rehearsal".into() };
+    let config = SessionConfig::new("a long one".into(), 4, "rehearsal".into());
     let participants = cast.clone();
     let mut written = put(
         0,
@@ -163,6 +163,8 @@ pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
             head,
             participants,
             templates: Box::new(templates),
+            parent: None,
+            carry: None,
         },
     );
     let output = format!("<speak who=\"Ada\">{}</speak>", "A considered answer, at some length. ".repeat(100));
@@ -172,7 +174,8 @@ pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
         turn += 1;
         written += put(turn, EventBody::HumanSpeak { text: format!("Question {turn}?"), to: None });
         written += put(turn, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() });
-        written += put(turn, EventBody::TurnEnd { order: vec![ids[0].clone()], output: output.clone() });
+        written +=
+            put(turn, EventBody::TurnEnd { order: vec![ids[0].clone()], output: output.clone(), provenance: None });
     }
     out.flush().unwrap();
     path

@@ -18,17 +18,14 @@ use actix::prelude::*;
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, LocalBoxStream};
 use panel_actors::event::{Outbound, Publish, TurnMode};
-use panel_actors::event_log::{Durability, LogWriter};
+use panel_actors::event_log::LogWriter;
 use panel_actors::id::SessionId;
 use panel_actors::model_client::ModelClient;
 use panel_actors::parser::{Parsed, Parser};
-use panel_actors::pricing::Pricing;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{
-    Brief, CacheTtl, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage,
-};
+use panel_actors::provider::{Brief, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
 use panel_actors::roster::Roster;
-use panel_actors::session::{Limits, NewSession, Say, Session, SessionDeps};
+use panel_actors::session::{NewSession, Say, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
@@ -47,7 +44,7 @@ struct Paced {
 
 impl Provider for Paced {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo { name: "paced".into(), model: "rehearsal".into(), offline: true }
+        ProviderInfo { name: "paced".into(), model: "rehearsal".into(), offline: true, cache_expires: false }
     }
 
     fn stream(&self, _: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
@@ -148,28 +145,25 @@ pub fn byte_to_log(roster: &Roster, templates: &Templates) {
     }
     let mut latencies: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     system.block_on(async {
+        let model = ModelClient::new(Box::new(paced.clone())).start();
+        let renderer = Arc::new(Renderer::new(templates.clone()).unwrap());
         let deps = SessionDeps {
-            logs: dir.path().to_owned(),
-            roster: Arc::new(roster.clone()),
-            renderer: Arc::new(Renderer::new(templates.clone()).unwrap()),
-            pricing: Arc::new(Pricing::embedded()),
-            model: ModelClient::new(Box::new(paced.clone())).start(),
-            provider: paced.info(),
             max_tokens: 1024,
-            cache_ttl: CacheTtl::FiveMinutes,
-            writer: LogWriter::start(1, None),
-            durability: Durability::PerTurn,
-            limits: Limits::default(),
-            supervisor: None,
-            passivate_after: None,
+            ..SessionDeps::new(
+                dir.path().to_owned(),
+                Arc::new(roster.clone()),
+                renderer,
+                model,
+                paced.info(),
+                LogWriter::start(1, None),
+            )
         };
         let (tx, mut arrivals) = mpsc::unbounded_channel();
         let sink = Arrivals(tx).start().recipient();
+        let cast = ids.iter().map(|c| roster.get(&cid(c)).unwrap().clone()).collect();
         let new = NewSession {
-            id: SessionId::parse("latency").unwrap(),
-            title: "latency".into(),
-            cast: ids.iter().map(|c| cid(c)).collect(),
             depth: Some(5),
+            ..NewSession::new(SessionId::parse("latency").unwrap(), "latency".into(), cast)
         };
         let session = Session::create(deps, new, Some(sink)).unwrap().start();
         for expected in &expected {

@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use panel_actors::event::{EventBody, Outbound, Publish};
-use panel_actors::event_log::{Durability, LogWriter};
+use panel_actors::event_log::LogWriter;
 use panel_actors::id::SessionId;
 use panel_actors::model_client::ModelClient;
-use panel_actors::pricing::Pricing;
+use panel_actors::provider::Provider;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{CacheTtl, Provider};
 use panel_actors::roster::Roster;
-use panel_actors::session::{CastChange, ChangeCast, Limits, NewSession, Say, Session, SessionDeps, Stop};
+use panel_actors::session::{CastChange, ChangeCast, NewSession, Say, Session, SessionDeps, Stop};
 use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
@@ -45,29 +44,22 @@ pub fn rebuild(roster: Roster, templates: Templates) {
     let deps = system.block_on(async {
         let provider = Rehearsal::embedded(Duration::ZERO);
         let info = provider.info();
+        let model = ModelClient::new(Box::new(provider)).start();
         let deps = SessionDeps {
-            logs: logs.clone(),
-            roster: Arc::new(roster),
-            renderer: Arc::new(Renderer::new(templates).unwrap()),
-            pricing: Arc::new(Pricing::embedded()),
-            model: ModelClient::new(Box::new(provider)).start(),
-            provider: info,
             max_tokens: 1024,
-            cache_ttl: CacheTtl::FiveMinutes,
-            writer: LogWriter::start(1, None),
-            durability: Durability::PerTurn,
-            limits: Limits::default(),
-            supervisor: None,
-            passivate_after: None,
+            ..SessionDeps::new(
+                logs.clone(),
+                Arc::new(roster),
+                Arc::new(Renderer::new(templates).unwrap()),
+                model,
+                info,
+                LogWriter::start(1, None),
+            )
         };
         let (tx, mut turn_ends) = mpsc::unbounded_channel();
         let sink = Sink(tx).start().recipient();
-        let new = NewSession {
-            id: id.clone(),
-            title: "bench".into(),
-            cast: vec![cid("ada"), cid("byron"), cid("cleo")],
-            depth: None,
-        };
+        let cast = deps.cast(&[cid("ada"), cid("byron"), cid("cleo")]).unwrap();
+        let new = NewSession::new(id.clone(), "bench".into(), cast);
         let session = Session::create(deps.clone(), new, Some(sink)).unwrap().start();
         let changes = [
             (50, CastChange::Add(cid("otto"))),

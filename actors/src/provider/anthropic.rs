@@ -11,13 +11,16 @@
 
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
 pub use super::CacheTtl;
 use super::http::{self, ApiKey, Sender};
 use super::sse::SseDecoder;
-use super::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
+use super::{
+    CompletionRequest, ModelError, ModelEvent, ModelFacts, Provider, ProviderFacts, ProviderInfo, ResponseMeta, Usage,
+};
 use crate::megaprompt::{Prompt, Role};
 
 pub const VERSION: &str = "2023-06-01";
@@ -83,6 +86,15 @@ struct Body<'a> {
 
 /// The request body for `prompt`: cache marks become `cache_control`.
 pub fn body(prompt: &Prompt, model: &str, max_tokens: u32, ttl: CacheTtl) -> String {
+    body_with(prompt, model, max_tokens, ttl, true)
+}
+
+/// The body of a pre-warm: the same prompt and marks, unstreamed, `max_tokens: 0`.
+pub fn prewarm_body(prompt: &Prompt, model: &str, ttl: CacheTtl) -> String {
+    body_with(prompt, model, 0, ttl, false)
+}
+
+fn body_with(prompt: &Prompt, model: &str, max_tokens: u32, ttl: CacheTtl, stream: bool) -> String {
     let mark = |cache: bool| {
         cache.then(|| CacheControl { kind: "ephemeral", ttl: (ttl == CacheTtl::OneHour).then_some("1h") })
     };
@@ -90,7 +102,7 @@ pub fn body(prompt: &Prompt, model: &str, max_tokens: u32, ttl: CacheTtl) -> Str
     let body = Body {
         model,
         max_tokens,
-        stream: true,
+        stream,
         stop_sequences: &prompt.stop_sequences,
         system: prompt.system.iter().map(|b| block(&b.text, b.cache)).collect(),
         messages: prompt
@@ -105,9 +117,68 @@ pub fn body(prompt: &Prompt, model: &str, max_tokens: u32, ttl: CacheTtl) -> Str
     serde_json::to_string(&body).unwrap_or_default()
 }
 
+impl Anthropic {
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1/{path}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("x-api-key", self.config.api_key.expose().to_owned()), ("anthropic-version", VERSION.to_owned())]
+    }
+}
+
 impl Provider for Anthropic {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo { name: "anthropic".into(), model: self.config.model.clone(), offline: false }
+        ProviderInfo { name: "anthropic".into(), model: self.config.model.clone(), offline: false, cache_expires: true }
+    }
+
+    fn prewarm(&self, request: CompletionRequest) -> LocalBoxFuture<'static, Result<Usage, ModelError>> {
+        let url = self.url("messages");
+        let client = self.client.clone();
+        let key = self.config.api_key.clone();
+        let CompletionRequest { prompt, model, cache_ttl, .. } = request;
+        Box::pin(async move {
+            let body = prewarm_body(&prompt, &model, cache_ttl);
+            let mut res = client
+                .post(&url)
+                .insert_header(("x-api-key", key.expose()))
+                .insert_header(("anthropic-version", VERSION))
+                .insert_header(("content-type", "application/json"))
+                .send_body(body)
+                .await
+                .map_err(|e| http::connection_error("Anthropic", e, &key))?;
+            if !res.status().is_success() {
+                return Err(http::http_error("Anthropic", &mut res, &key).await);
+            }
+            let answer: Value = res.json().limit(1 << 20).await.map_err(|e| {
+                ModelError::new("provider-error", key.redact(&format!("a pre-warm answer that is not JSON: {e}")), true)
+            })?;
+            let mut usage = Usage::default();
+            read_usage(&answer["usage"], &mut usage);
+            Ok(usage)
+        })
+    }
+
+    fn facts(&self) -> LocalBoxFuture<'static, ProviderFacts> {
+        let (client, url, headers) = (self.client.clone(), self.url("models?limit=1000"), self.headers());
+        Box::pin(async move {
+            let listed = http::get_json(&client, &url, &headers).await.unwrap_or(Value::Null);
+            let models = listed["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| {
+                    let id = m["id"].as_str()?.to_owned();
+                    Some(ModelFacts { id, window: m["max_input_tokens"].as_u64() })
+                })
+                .collect();
+            ProviderFacts { models, dialect: None }
+        })
+    }
+
+    fn window(&self, model: &str) -> LocalBoxFuture<'static, Option<u64>> {
+        let (client, url, headers) = (self.client.clone(), self.url(&format!("models/{model}")), self.headers());
+        Box::pin(async move { http::get_json(&client, &url, &headers).await?["max_input_tokens"].as_u64() })
     }
 
     fn stream(
@@ -153,14 +224,27 @@ async fn run(
     if !res.status().is_success() {
         return Err(http::http_error("Anthropic", &mut res, &key).await);
     }
+    let request_id = res.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut decoder = SseDecoder::new();
     let mut usage = Usage::default();
+    let mut meta = ResponseMeta { request_id, ..ResponseMeta::default() };
     while let Some(chunk) = http::next_chunk(&mut res, idle, &key).await? {
         for message in decoder.feed(&chunk).map_err(http::line_too_long)? {
             let data: Value = serde_json::from_str(&message.data).unwrap_or(Value::Null);
             match data["type"].as_str().unwrap_or(&message.event) {
-                "message_start" => read_usage(&data["message"]["usage"], &mut usage),
-                "message_delta" => read_usage(&data["usage"], &mut usage),
+                "message_start" => {
+                    read_usage(&data["message"]["usage"], &mut usage);
+                    meta.model = data["message"]["model"].as_str().map(str::to_owned);
+                    if meta.request_id.is_none() {
+                        meta.request_id = data["message"]["id"].as_str().map(str::to_owned);
+                    }
+                }
+                "message_delta" => {
+                    read_usage(&data["usage"], &mut usage);
+                    if let Some(reason) = data["delta"]["stop_reason"].as_str() {
+                        meta.stop_reason = Some(reason.to_owned());
+                    }
+                }
                 "content_block_delta" if data["delta"]["type"] == "text_delta" => {
                     let text = data["delta"]["text"].as_str().unwrap_or_default().to_owned();
                     if tx.send(Ok(ModelEvent::Text(text))).await.is_err() {
@@ -169,6 +253,7 @@ async fn run(
                 }
                 "error" => return Err(stream_error(&data["error"], &key)),
                 "message_stop" => {
+                    let _ = tx.send(Ok(ModelEvent::Meta(meta))).await;
                     let _ = tx.send(Ok(ModelEvent::Usage(usage))).await;
                     return Ok(());
                 }

@@ -102,12 +102,23 @@ pub async fn http_error(
     let body = res.body().limit(64 * 1024).await.unwrap_or_default();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let kind = json["error"]["type"].as_str().unwrap_or_default().to_owned();
+    // Most servers wrap the error in `error`; older vLLM builds answer flat.
     let message = json["error"]["message"]
         .as_str()
+        .or(json["message"].as_str())
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
     let spend_cap = json["error"]["details"]["error_code"] == "enforced_spend_limit_reached";
+    // The prompt does not fit the model's window: Anthropic ("prompt is too
+    // long", or "exceed context limit" on older models), llama.cpp (by type;
+    // its wording varies by build), vLLM ("maximum context length").
+    let overflow = status == 400
+        && (kind == "exceed_context_size_error"
+            || message.contains("prompt is too long")
+            || message.contains("exceed context limit")
+            || message.contains("maximum context length"));
     let code = match status {
+        _ if overflow => "context-full",
         400 => "bad-request",
         401 => "unauthorized",
         402 => "billing",
@@ -124,6 +135,20 @@ pub async fn http_error(
     let kind = if kind.is_empty() { String::new() } else { format!(" {kind}") };
     let text = key.redact(&format!("{provider} answered {status}{kind}: {message}"));
     ModelError { code: code.to_owned(), message: text, retryable, retry_after }
+}
+
+/// A GET whose JSON answer is wanted, or nothing if the server does not
+/// answer it (in time, with 200 and JSON).
+pub async fn get_json(client: &awc::Client, url: &str, headers: &[(&str, String)]) -> Option<Value> {
+    let mut req = client.get(url).timeout(Duration::from_secs(10));
+    for (name, value) in headers {
+        req = req.insert_header((*name, value.as_str()));
+    }
+    let mut res = req.send().await.ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    res.json::<Value>().limit(4 << 20).await.ok()
 }
 
 /// A connection that could not be made or broke: worth retrying.

@@ -14,6 +14,7 @@ pub mod openai;
 pub mod rehearsal;
 pub mod sse;
 
+use futures_util::future::LocalBoxFuture;
 use futures_util::stream::LocalBoxStream;
 use serde::Serialize;
 
@@ -46,6 +47,29 @@ pub struct CompletionRequest {
     pub max_tokens: u32,
     /// How long the provider should keep the prompt's cached prefix.
     pub cache_ttl: CacheTtl,
+    /// A grammar the server should hold the output to, in its own dialect.
+    pub constraint: Option<Constraint>,
+}
+
+/// A grammar for one turn's output, and the field it is sent in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    pub dialect: Dialect,
+    /// GBNF text (llama.cpp's grammar syntax, which vLLM's grammar backends read too).
+    pub grammar: String,
+}
+
+/// Which server-side decoding constraint a server understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// llama.cpp's server: the `grammar` field (GBNF).
+    Gbnf,
+    /// vLLM from 0.10.2: `structured_outputs: {"grammar": …}`.
+    Vllm,
+    /// vLLM before 0.10.2: `guided_grammar`.
+    #[serde(rename = "vllm-legacy")]
+    VllmLegacy,
 }
 
 /// Prompt-cache lifetime.
@@ -90,6 +114,8 @@ pub struct Usage {
 pub enum ModelEvent {
     Text(String),
     Usage(Usage),
+    /// Facts about the response; later ones add to earlier ones.
+    Meta(ResponseMeta),
 }
 
 /// A failed call. `code` is stable and machine-readable; `message` is for
@@ -116,9 +142,42 @@ impl ModelError {
 pub struct ProviderInfo {
     /// `rehearsal`, `anthropic`, `openai`.
     pub name: String,
+    /// The model sessions get unless they choose another.
     pub model: String,
     /// True when nothing leaves the machine and costs are simulated.
     pub offline: bool,
+    /// Whether the provider's prompt cache expires (Anthropic's does, after
+    /// its TTL); a cache that lasts until evicted needs no keep-warm.
+    pub cache_expires: bool,
+}
+
+/// What a provider can say about a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelFacts {
+    pub id: String,
+    /// The most input tokens a prompt may have, when the server says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<u64>,
+}
+
+/// What a provider's server says about itself, asked once and remembered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProviderFacts {
+    /// Models it offers (as far as it lists them).
+    pub models: Vec<ModelFacts>,
+    /// The decoding constraint it understands, if it identified itself.
+    pub dialect: Option<Dialect>,
+}
+
+/// What the server said about one response, besides its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ResponseMeta {
+    /// The model id the server reported (often a dated snapshot).
+    pub model: Option<String>,
+    /// The server's id for the request (`request-id` header or message id).
+    pub request_id: Option<String>,
+    /// Why it stopped: `end_turn`, `max_tokens`, `stop_sequence`, `length`, …
+    pub stop_reason: Option<String>,
 }
 
 /// Builds a provider on the thread that will use it.
@@ -129,4 +188,24 @@ pub trait Provider {
 
     /// Starts one completion. Errors may come at once or mid-stream.
     fn stream(&self, request: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>>;
+
+    /// Reads (or writes) the prompt's prefix into the cache without
+    /// generating anything, and reports what that cost.
+    fn prewarm(&self, _request: CompletionRequest) -> LocalBoxFuture<'static, Result<Usage, ModelError>> {
+        Box::pin(std::future::ready(Err(ModelError::new(
+            "unsupported",
+            "this provider has nothing to keep warm",
+            false,
+        ))))
+    }
+
+    /// What the server says about its models and the constraints it takes.
+    fn facts(&self) -> LocalBoxFuture<'static, ProviderFacts> {
+        Box::pin(std::future::ready(ProviderFacts::default()))
+    }
+
+    /// The input window of `model`, when the server says.
+    fn window(&self, _model: &str) -> LocalBoxFuture<'static, Option<u64>> {
+        Box::pin(std::future::ready(None))
+    }
 }

@@ -20,13 +20,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
+use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{self, LocalBoxStream};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Brief, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
+use super::{
+    Brief, CompletionRequest, ModelError, ModelEvent, ModelFacts, Provider, ProviderFacts, ProviderInfo, ResponseMeta,
+    Usage,
+};
+use crate::cache_clock::TimeScale;
 use crate::event::TurnMode;
+use crate::megaprompt::Prompt;
 use crate::prefix_cache::{CacheBlock, PrefixCache, estimate_tokens};
 use crate::roster::Character;
 
@@ -35,9 +41,12 @@ pub const MODEL: &str = "rehearsal";
 
 const EMBEDDED: &str = include_str!("../../../roster/prompts/rehearsal.toml");
 
-/// Simulated like Claude Sonnet 5: 1,024-token minimum, 5-minute TTL.
+/// Its prompt cache is simulated like Claude Sonnet 5's: a 1,024-token
+/// minimum, and the TTL each request asks for.
 const CACHE_MIN_TOKENS: u64 = 1024;
-const CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// The input window it simulates unless told otherwise, as a Claude model's.
+pub const WINDOW: u64 = 200_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +86,8 @@ pub struct Rehearsal {
     env: Environment<'static>,
     pace: Duration,
     cache: Arc<Mutex<PrefixCache>>,
+    scale: TimeScale,
+    window: u64,
 }
 
 #[derive(Serialize)]
@@ -121,8 +132,30 @@ impl Rehearsal {
                 env.add_template_owned(format!("{list}-{i}"), phrase.clone())?;
             }
         }
-        let cache = Arc::new(Mutex::new(PrefixCache::new(CACHE_MIN_TOKENS, CACHE_TTL)));
-        Ok(Self { phrases, env, pace, cache })
+        let cache = Arc::new(Mutex::new(PrefixCache::new(CACHE_MIN_TOKENS)));
+        Ok(Self { phrases, env, pace, cache, scale: TimeScale::REAL, window: WINDOW })
+    }
+
+    /// Cache lifetimes divided by the time scale, as the server's are.
+    pub fn with_time_scale(mut self, scale: TimeScale) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    /// The input window it simulates, in tokens.
+    pub fn with_window(mut self, window: u64) -> Self {
+        self.window = window.max(1);
+        self
+    }
+
+    /// A prompt that does not fit is refused as Anthropic refuses one.
+    fn check_window(&self, prompt: &Prompt) -> Result<(), ModelError> {
+        let tokens = prompt_tokens(prompt);
+        if tokens > self.window {
+            let message = format!("prompt is too long: {tokens} tokens > {} maximum", self.window);
+            return Err(ModelError::new("context-full", message, false));
+        }
+        Ok(())
     }
 
     /// The whole output of one turn. Deterministic in the brief.
@@ -203,14 +236,21 @@ impl Rehearsal {
     }
 }
 
-/// What the simulated cache charges for `prompt`, sent at `at`. It hashes
-/// the whole prompt, so it runs on the blocking pool, not on an actor thread.
-fn charge(cache: &Mutex<PrefixCache>, prompt: &crate::megaprompt::Prompt, at: Instant) -> Usage {
+/// The prompt's size, estimated as the simulated cache counts it.
+fn prompt_tokens(prompt: &Prompt) -> u64 {
+    let system = prompt.system.iter().map(|b| estimate_tokens(&b.text));
+    system.chain(prompt.messages.iter().map(|m| estimate_tokens(&m.text))).sum()
+}
+
+/// What the simulated cache charges for `prompt`, sent at `at` and asking
+/// for `ttl`. It hashes the whole prompt, so it runs on the blocking pool,
+/// not on an actor thread.
+fn charge(cache: &Mutex<PrefixCache>, prompt: &Prompt, at: Instant, ttl: Duration) -> Usage {
     let texts = prompt.system.iter().map(|b| (&*b.text, b.cache));
     let texts = texts.chain(prompt.messages.iter().map(|m| (&*m.text, m.cache)));
     let blocks: Vec<CacheBlock> =
         texts.map(|(text, breakpoint)| CacheBlock { text, tokens: estimate_tokens(text), breakpoint }).collect();
-    let charge = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).charge(&blocks, at);
+    let charge = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).charge(&blocks, at, ttl);
     Usage {
         input: charge.input,
         cache_write: charge.cache_write,
@@ -222,19 +262,49 @@ fn charge(cache: &Mutex<PrefixCache>, prompt: &crate::megaprompt::Prompt, at: In
 
 impl Provider for Rehearsal {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo { name: "rehearsal".into(), model: MODEL.into(), offline: true }
+        ProviderInfo { name: "rehearsal".into(), model: MODEL.into(), offline: true, cache_expires: true }
+    }
+
+    fn prewarm(&self, request: CompletionRequest) -> LocalBoxFuture<'static, Result<Usage, ModelError>> {
+        if let Err(e) = self.check_window(&request.prompt) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let (cache, sent, ttl) = (self.cache.clone(), Instant::now(), self.scale.shrink(request.cache_ttl.duration()));
+        Box::pin(async move {
+            let prompt = request.prompt;
+            let charged = tokio::task::spawn_blocking(move || charge(&cache, &prompt, sent, ttl)).await;
+            charged.map_err(|e| ModelError::new("rehearsal-failed", e.to_string(), false))
+        })
+    }
+
+    fn facts(&self) -> LocalBoxFuture<'static, ProviderFacts> {
+        let models = vec![ModelFacts { id: MODEL.into(), window: Some(self.window) }];
+        Box::pin(std::future::ready(ProviderFacts { models, dialect: None }))
+    }
+
+    fn window(&self, _model: &str) -> LocalBoxFuture<'static, Option<u64>> {
+        Box::pin(std::future::ready(Some(self.window)))
     }
 
     fn stream(&self, request: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>> {
+        if let Err(e) = self.check_window(&request.prompt) {
+            return stream::iter([Err(e)]).boxed_local();
+        }
         let brief = &request.brief;
         let output = self.compose(brief);
         // The cache is charged as of the request's start, as a provider's is.
         let sent = Instant::now();
         let output_tokens = estimate_tokens(&output);
         let cache = self.cache.clone();
+        let ttl = self.scale.shrink(request.cache_ttl.duration());
+        let meta = ResponseMeta {
+            model: Some(MODEL.into()),
+            request_id: Some(format!("rehearsal-{:016x}", seed(brief))),
+            stop_reason: Some("end_turn".into()),
+        };
         let usage = async move {
             let prompt = request.prompt;
-            let charged = tokio::task::spawn_blocking(move || charge(&cache, &prompt, sent)).await;
+            let charged = tokio::task::spawn_blocking(move || charge(&cache, &prompt, sent, ttl)).await;
             let usage = charged.map_err(|e| ModelError::new("rehearsal-failed", e.to_string(), false))?;
             Ok(ModelEvent::Usage(Usage { output: output_tokens, ..usage }))
         };
@@ -263,6 +333,7 @@ impl Provider for Rehearsal {
                 }
                 item
             })
+            .chain(stream::iter([Ok(ModelEvent::Meta(meta))]))
             .chain(stream::once(usage))
             .boxed_local()
     }

@@ -13,9 +13,10 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::event::{Event, EventBody, Logged, Timestamp, Totals};
+use crate::event::{Event, EventBody, KeepWarm, Logged, Parent, Timestamp, Totals};
 use crate::event_log::{self, LogError};
 use crate::id::SessionId;
+use crate::provider::CacheTtl;
 use crate::session::Participant;
 
 /// What the API says about a session.
@@ -39,6 +40,20 @@ pub struct SessionSummary {
     pub created: Timestamp,
     pub updated: Timestamp,
     pub events: u64,
+    /// The session's model settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_ttl: Option<CacheTtl>,
+    pub keep_warm: KeepWarm,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
+    /// When the prompt cache went (or goes) cold, after the last call that used it.
+    #[serde(skip)]
+    pub warm_until: Option<Timestamp>,
+    #[serde(skip)]
+    pub prefix_tokens: u64,
+    /// The prompt's size at the last turn.
+    #[serde(skip)]
+    pub context_tokens: Option<u64>,
     /// Everyone whose materials are in the context, to name returners.
     #[serde(skip)]
     known: Vec<Participant>,
@@ -47,7 +62,7 @@ pub struct SessionSummary {
 impl SessionSummary {
     /// The summary a log's first event gives.
     pub fn open(event: &Event) -> Option<Self> {
-        let EventBody::SessionOpen { config, model, participants, .. } = &event.body else { return None };
+        let EventBody::SessionOpen { config, model, participants, parent, .. } = &event.body else { return None };
         let on_stage: Vec<Participant> = participants.iter().map(Participant::from).collect();
         Some(Self {
             id: event.session.clone(),
@@ -65,6 +80,12 @@ impl SessionSummary {
             created: event.ts,
             updated: event.ts,
             events: event.seq,
+            cache_ttl: config.cache_ttl,
+            keep_warm: config.keep_warm,
+            parent: parent.clone(),
+            warm_until: None,
+            prefix_tokens: 0,
+            context_tokens: None,
         })
     }
 
@@ -81,10 +102,20 @@ impl SessionSummary {
             }
             EventBody::Leave { character, .. } => self.on_stage.retain(|p| p.id != *character),
             EventBody::HumanSpeak { .. } | EventBody::TurnStart { .. } => self.turns = event.turn,
-            EventBody::Cost(cost) => self.totals.add(cost),
+            EventBody::Cost(cost) => {
+                self.warm_until = cost.warm_until;
+                self.prefix_tokens = cost.cache_read + cost.cache_write;
+                self.context_tokens = cost.context_tokens.or(self.context_tokens);
+            }
+            EventBody::KeepWarm { warm_until, cache_read, cache_write, .. } => {
+                self.warm_until = *warm_until;
+                self.prefix_tokens = cache_read + cache_write;
+            }
+            EventBody::Settings { keep_warm } => self.keep_warm = *keep_warm,
             EventBody::SessionClose { .. } => self.closed = true,
             _ => {}
         }
+        self.totals.add_event(&event.body);
         self.totals.turns = self.turns;
         self.updated = event.ts;
         self.events = event.seq;

@@ -7,9 +7,17 @@ use actix::fut::{ActorFutureExt as _, WrapFuture as _};
 use actix::prelude::*;
 use serde::Serialize;
 
+use super::catalog::ProviderListing;
 use super::{Access, Registry, RegistryError, SessionDetail, SessionSummary, Slot, StartFailure};
+use crate::cache_clock::{CacheState, TimeScale};
+use crate::event::{KeepWarm, Parent};
 use crate::gateway::{DisconnectAll, Gateway, Watchers};
 use crate::id::{CharacterId, SessionId};
+use crate::model_client::Facts;
+use crate::provider::{CacheTtl, Dialect};
+use crate::roster::Character;
+use crate::session::ContextInfo;
+use crate::session::SessionError;
 use crate::session::{Close, Inspect, NewSession, Notice, Panic, Session, SessionInfo, SessionNotice, Stop};
 
 /// Open a new session.
@@ -17,8 +25,53 @@ use crate::session::{Close, Inspect, NewSession, Notice, Panic, Session, Session
 #[rtype(result = "Result<SessionInfo, RegistryError>")]
 pub struct Create {
     pub title: Option<String>,
+    /// The starting cast, from the roster.
     pub cast: Vec<CharacterId>,
     pub depth: Option<u8>,
+    /// The provider and model (defaults: the server's); fixed for the session's life.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub cache_ttl: Option<CacheTtl>,
+    pub keep_warm: Option<KeepWarm>,
+    /// A continued session: its cast as the parent had it (not as the roster
+    /// has it now), where it comes from, and the direction carrying the conversation.
+    pub continued: Option<Continued>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Continued {
+    pub cast: Vec<Character>,
+    pub parent: Parent,
+    pub carry: String,
+}
+
+impl Create {
+    /// A session of `cast` with every setting at the server's default.
+    pub fn new(cast: Vec<CharacterId>) -> Self {
+        Self {
+            title: None,
+            cast,
+            depth: None,
+            provider: None,
+            model: None,
+            cache_ttl: None,
+            keep_warm: None,
+            continued: None,
+        }
+    }
+}
+
+/// Every provider the server offers, with their models.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<ProviderListing>")]
+pub struct Providers;
+
+/// Change a setting of a session.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<SessionInfo, RegistryError>")]
+pub struct Configure {
+    pub id: SessionId,
+    pub keep_warm: Option<KeepWarm>,
 }
 
 /// The running actor of a session, started from its log if need be.
@@ -88,6 +141,21 @@ pub struct RegistryStats {
 
 type Answer<T> = Pin<Box<dyn Future<Output = Result<T, RegistryError>>>>;
 
+/// The cache and context of a session no actor holds, from what its log said last.
+fn at_rest(s: &SessionSummary, scale: TimeScale, pricing: &crate::pricing::Pricing) -> (CacheState, ContextInfo) {
+    let now = chrono::Utc::now();
+    let cache = CacheState {
+        ttl_s: s.cache_ttl.map(|t| scale.shrink(t.duration()).as_secs_f64()),
+        warm_until: s.warm_until,
+        prefix_tokens: s.prefix_tokens,
+        warm: s.prefix_tokens > 0 && s.warm_until.is_none_or(|until| until.0 > now),
+    };
+    let tokens = s.context_tokens.unwrap_or(0);
+    let window = pricing.context_tokens(&s.model);
+    let share = window.filter(|w| *w > 0).map(|w| ((tokens as f64 / w as f64) * 1e4).round() / 1e4);
+    (cache, ContextInfo { tokens, window, share })
+}
+
 /// Waits for a session's transition to end, then asks again.
 fn retry_after<M, T>(
     rx: tokio::sync::oneshot::Receiver<Result<(), StartFailure>>,
@@ -145,10 +213,68 @@ impl Registry {
     }
 }
 
-impl Handler<Create> for Registry {
-    type Result = ResponseActFuture<Self, Result<SessionInfo, RegistryError>>;
+impl Registry {
+    /// What lane 0's model client knows about each provider.
+    fn listings(&self) -> impl Future<Output = Vec<ProviderListing>> + use<> {
+        let model = self.lanes.get(0).model.clone();
+        let providers = self.deps.providers.clone();
+        let pricing = self.deps.pricing.clone();
+        let constrain = self.constrain;
+        async move {
+            let mut out = Vec::new();
+            for info in providers.iter() {
+                let facts = model.send(Facts { provider: info.name.clone() }).await.ok().flatten();
+                out.push(ProviderListing::new(info, facts.as_ref(), &pricing, constrain));
+            }
+            out
+        }
+    }
 
-    fn handle(&mut self, msg: Create, ctx: &mut Self::Context) -> Self::Result {
+    /// Checks a new session's provider, model and cast, then creates it.
+    fn create(&mut self, msg: Create) -> ResponseActFuture<Self, Result<SessionInfo, RegistryError>> {
+        let provider = msg.provider.clone().unwrap_or_else(|| self.deps.provider.name.clone());
+        let Some(info) = self.deps.provider_named(&provider).cloned() else {
+            return Box::pin(fut::ready(Err(SessionError::UnknownProvider(provider).into())));
+        };
+        let cast = match &msg.continued {
+            Some(c) => Ok(c.cast.clone()),
+            None => self.deps.cast(&msg.cast),
+        };
+        let cast = match cast {
+            Ok(cast) => cast,
+            Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+        };
+        let model = self.lanes.get(0).model.clone();
+        let facts = async move { model.send(Facts { provider: info.name.clone() }).await.ok().flatten() };
+        Box::pin(facts.into_actor(self).then(move |facts, act, ctx| {
+            let listing = ProviderListing::new(
+                &act.deps.provider_named(&provider).cloned().unwrap_or_else(|| act.deps.provider.clone()),
+                facts.as_ref(),
+                &act.deps.pricing,
+                act.constrain,
+            );
+            if let Some(model) = msg.model.as_deref().filter(|m| !listing.offers(m)) {
+                let known: Vec<&str> = listing.models.iter().map(|m| m.id.as_str()).collect();
+                let message = format!("{provider} offers no model {model:?}; it offers {}", known.join(", "));
+                return Box::pin(fut::ready(Err(RegistryError::BadRequest { code: "unknown-model", message })))
+                    as ResponseActFuture<Self, _>;
+            }
+            if msg.cache_ttl.is_some() && !listing.cache_expires {
+                let message = format!("{provider} keeps its cache without a time limit: it takes no cache_ttl");
+                return Box::pin(fut::ready(Err(RegistryError::BadRequest { code: "no-cache-ttl", message })));
+            }
+            act.begin_create(msg, provider, cast, listing.constraint, ctx)
+        }))
+    }
+
+    fn begin_create(
+        &mut self,
+        msg: Create,
+        provider: String,
+        cast: Vec<Character>,
+        constraint: Option<Dialect>,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<SessionInfo, RegistryError>> {
         // Ids carry the second and a random suffix; the directory knows every
         // session, so a clash is noticed here, and a few tries settle it.
         let Some(id) = (0..5)
@@ -163,7 +289,17 @@ impl Handler<Create> for Registry {
         self.entry(&id).slot = Slot::Starting(Vec::new());
         let deps = self.deps_for(lane, ctx);
         let title = msg.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("Session {id}"));
-        let new = NewSession { id: id.clone(), title, cast: msg.cast, depth: msg.depth };
+        let mut new = NewSession::new(id.clone(), title, cast);
+        new.depth = msg.depth;
+        new.provider = Some(provider);
+        new.model = msg.model;
+        new.cache_ttl = msg.cache_ttl;
+        new.keep_warm = msg.keep_warm;
+        new.constraint = constraint;
+        if let Some(c) = msg.continued {
+            new.parent = Some(c.parent);
+            new.carry = Some(c.carry);
+        }
         let publisher = Some(gateway.recipient());
         let creating = tokio::task::spawn_blocking(move || Session::create(deps, new, publisher));
         Box::pin(creating.into_actor(self).then(move |created, act, ctx| {
@@ -203,6 +339,38 @@ impl Handler<Create> for Registry {
             }
             .into_actor(act)
         }))
+    }
+}
+
+impl Handler<Create> for Registry {
+    type Result = ResponseActFuture<Self, Result<SessionInfo, RegistryError>>;
+
+    fn handle(&mut self, msg: Create, _: &mut Self::Context) -> Self::Result {
+        self.create(msg)
+    }
+}
+
+impl Handler<Providers> for Registry {
+    type Result = ResponseFuture<Vec<ProviderListing>>;
+
+    fn handle(&mut self, _: Providers, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.listings())
+    }
+}
+
+impl Handler<Configure> for Registry {
+    type Result = ResponseFuture<Result<SessionInfo, RegistryError>>;
+
+    fn handle(&mut self, msg: Configure, ctx: &mut Self::Context) -> Self::Result {
+        match self.access(&msg.id, ctx) {
+            Access::Ready(addr) => Box::pin(async move {
+                let id = msg.id.clone();
+                let change = crate::session::ChangeSettings { keep_warm: msg.keep_warm };
+                Ok(addr.send(change).await.map_err(|_| RegistryError::Unavailable(id))??)
+            }),
+            Access::Denied(e) => ready(Err(e)),
+            Access::Wait(rx) => retry_after(rx, ctx.address(), msg.id.clone(), msg),
+        }
     }
 }
 
@@ -260,6 +428,8 @@ impl Handler<Detail> for Registry {
             Some(Slot::Running(r)) if r.addr.connected() => Some(r.addr.clone()),
             _ => None,
         };
+        let scale = self.deps.time_scale;
+        let pricing = self.deps.pricing.clone();
         Box::pin(self.summary(&id).then(move |summary, act, _| {
             async move {
                 let summary = summary?;
@@ -267,7 +437,11 @@ impl Handler<Detail> for Registry {
                     Some(a) => a.send(Inspect).await.ok(),
                     None => None,
                 };
-                Ok(SessionDetail { summary, live })
+                let (cache, context) = match &live {
+                    Some(info) => (info.cache.state.clone(), info.context.clone()),
+                    None => at_rest(&summary, scale, &pricing),
+                };
+                Ok(SessionDetail { summary, cache, context, live })
             }
             .into_actor(act)
         }))
@@ -331,10 +505,14 @@ impl Handler<Fork> for Registry {
             async move {
                 let from = from?;
                 let cast = from.on_stage.iter().map(|p| p.id.clone()).collect();
-                let title = Some(format!("{} (new session)", from.title));
-                me.send(Create { title, cast, depth: Some(from.depth) })
-                    .await
-                    .map_err(|_| RegistryError::Unavailable(from.id.clone()))?
+                let create = Create {
+                    title: Some(format!("{} (new session)", from.title)),
+                    depth: Some(from.depth),
+                    provider: Some(from.provider.clone()),
+                    model: Some(from.model.clone()),
+                    ..Create::new(cast)
+                };
+                me.send(create).await.map_err(|_| RegistryError::Unavailable(from.id.clone()))?
             }
             .into_actor(act)
         }))
@@ -524,7 +702,14 @@ impl Handler<Watchers> for Registry {
             }
             return;
         }
-        self.entry(&msg.session).watchers = msg.count;
+        let entry = self.entry(&msg.session);
+        let was_watched = entry.watchers > 0;
+        entry.watchers = msg.count;
+        if let Slot::Running(r) = &entry.slot
+            && was_watched != (msg.count > 0)
+        {
+            r.addr.do_send(crate::session::Watched(msg.count > 0));
+        }
         self.maybe_retire(&msg.session, ctx);
     }
 }

@@ -33,19 +33,22 @@ use actix::prelude::*;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+mod catalog;
 mod directory;
 mod lanes;
 mod messages;
 
+pub use catalog::{Constrain, ProviderListing};
 pub use directory::{Directory, SessionSummary, load_summary};
 pub use lanes::{Lane, Lanes};
 pub use messages::*;
 
+use crate::cache_clock::CacheState;
 use crate::event::EventBody;
 use crate::event_log::{EventLog, LogError};
 use crate::gateway::{Gateway, Retire, RetireIfIdle};
 use crate::id::SessionId;
-use crate::session::{Restarted, Session, SessionDeps, SessionError, SessionInfo};
+use crate::session::{ContextInfo, Restarted, Session, SessionDeps, SessionError, SessionInfo};
 
 /// How often the registry looks for actors that died.
 const SWEEP: Duration = Duration::from_millis(250);
@@ -76,6 +79,9 @@ pub enum RegistryError {
     /// edge answers it as it would the original error).
     #[error("session {id}'s actor cannot run: {message}")]
     Failed { id: SessionId, code: &'static str, message: String },
+    /// A request that asks for something the server does not offer.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
 }
 
 impl From<LogError> for RegistryError {
@@ -87,11 +93,15 @@ impl From<LogError> for RegistryError {
     }
 }
 
-/// A summary plus what only a running actor knows.
+/// A summary, the cache and context as of now, and what only a running actor knows.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionDetail {
     #[serde(flatten)]
     pub summary: SessionSummary,
+    /// The prompt cache's clock.
+    pub cache: CacheState,
+    /// How full the model's window is.
+    pub context: ContextInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<SessionInfo>,
 }
@@ -174,13 +184,29 @@ pub struct Registry {
     /// Most actors running at once: each holds its log open, and files are
     /// a limited resource. Past it, the longest-running idle ones let go.
     max_running: usize,
+    /// How OpenAI-compatible sessions' turns are held to the format.
+    constrain: Constrain,
 }
 
 impl Registry {
     /// `directory` must know every session in the logs folder (the start-up
     /// recovery lists them) and observe what the log writer writes.
     pub fn new(deps: SessionDeps, lanes: Lanes, gateway_capacity: usize, directory: Arc<Directory>) -> Self {
-        Self { deps, lanes, gateway_capacity, sessions: HashMap::new(), directory, max_running: usize::MAX }
+        Self {
+            deps,
+            lanes,
+            gateway_capacity,
+            sessions: HashMap::new(),
+            directory,
+            max_running: usize::MAX,
+            constrain: Constrain::Auto,
+        }
+    }
+
+    /// How OpenAI-compatible sessions' turns are held to the format.
+    pub fn with_constrain(mut self, constrain: Constrain) -> Self {
+        self.constrain = constrain;
+        self
     }
 
     /// Caps the actors running at once.
@@ -425,6 +451,9 @@ impl Registry {
                 let addr = Session::start_in_arbiter(&arbiter, move |_| session);
                 if let Some(reason) = restarted {
                     addr.do_send(Restarted { reason });
+                }
+                if entry.watchers > 0 {
+                    addr.do_send(crate::session::Watched(true));
                 }
                 entry.slot = Slot::Running(Running { addr, key, since: Instant::now(), attempts });
                 self.make_room(ctx);

@@ -8,15 +8,16 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::event::{SessionConfig, Totals};
+use crate::cache_clock::{CacheState, TimeScale};
+use crate::event::{KeepWarm, Parent, SessionConfig, Totals};
 use crate::event_log::{Durability, LogError, LogWriter};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{CastError, MegapromptError};
 use crate::model_client::ModelClient;
 use crate::pricing::Pricing;
-use crate::provider::{CacheTtl, ProviderInfo};
+use crate::provider::{CacheTtl, Dialect, ProviderInfo};
 use crate::replay::ReplayError;
-use crate::roster::Roster;
+use crate::roster::{Character, Roster};
 use crate::templates::Renderer;
 
 /// Bounds that keep one session from growing without limit.
@@ -48,7 +49,10 @@ pub struct SessionDeps {
     pub pricing: Arc<Pricing>,
     /// The model client of the arbiter the session runs on.
     pub model: Addr<ModelClient>,
+    /// The provider sessions get unless they choose another.
     pub provider: ProviderInfo,
+    /// Every provider the server can reach, by name.
+    pub providers: Arc<Vec<ProviderInfo>>,
     /// What each model call asks for unless the session says otherwise.
     pub max_tokens: u32,
     pub cache_ttl: CacheTtl,
@@ -59,6 +63,57 @@ pub struct SessionDeps {
     /// how long without activity an idle session offers to let go.
     pub supervisor: Option<Recipient<SessionNotice>>,
     pub passivate_after: Option<Duration>,
+    /// Divides every cache duration (a testing aid; 1 in real use).
+    pub time_scale: TimeScale,
+    /// Keep-warm stops once the floor has been silent this long (unscaled).
+    pub keep_warm_cap: Duration,
+    /// The input window to assume for a model nobody states one for.
+    pub default_window: Option<u64>,
+}
+
+impl SessionDeps {
+    /// Deps with one provider and every setting at its default: for tools
+    /// and tests that run sessions outside a server.
+    pub fn new(
+        logs: PathBuf,
+        roster: Arc<Roster>,
+        renderer: Arc<Renderer>,
+        model: Addr<ModelClient>,
+        provider: ProviderInfo,
+        writer: LogWriter,
+    ) -> Self {
+        Self {
+            logs,
+            roster,
+            renderer,
+            pricing: Arc::new(Pricing::embedded()),
+            model,
+            providers: Arc::new(vec![provider.clone()]),
+            provider,
+            max_tokens: 4096,
+            cache_ttl: CacheTtl::FiveMinutes,
+            writer,
+            durability: Durability::PerTurn,
+            limits: Limits::default(),
+            supervisor: None,
+            passivate_after: None,
+            time_scale: TimeScale::REAL,
+            keep_warm_cap: Duration::from_secs(1800),
+            default_window: None,
+        }
+    }
+
+    /// The provider named `name`, if the server can reach it.
+    pub fn provider_named(&self, name: &str) -> Option<&ProviderInfo> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The roster entries for `ids`, in order.
+    pub fn cast(&self, ids: &[CharacterId]) -> Result<Vec<Character>, SessionError> {
+        ids.iter()
+            .map(|id| self.roster.get(id).cloned().ok_or_else(|| SessionError::UnknownCharacter(id.clone())))
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +150,14 @@ pub enum SessionError {
     Context(#[from] MegapromptError),
     #[error("opening the session failed unexpectedly: {0}")]
     Panicked(String),
+    #[error(
+        "the conversation has outgrown the model's window ({needed} tokens needed, {window} available); continue it fresh in a new session"
+    )]
+    ContextFull { needed: u64, window: u64 },
+    #[error("no provider {0:?} is configured on this server")]
+    UnknownProvider(String),
+    #[error("this session's provider keeps its cache without a time limit: there is nothing to keep warm")]
+    NothingToKeepWarm,
 }
 
 impl SessionError {
@@ -120,6 +183,9 @@ impl SessionError {
             Self::Replay(_) => "log-unreplayable",
             Self::Context(_) => "context-failure",
             Self::Panicked(_) => "actor-failed",
+            Self::ContextFull { .. } => "context-full",
+            Self::UnknownProvider(_) => "unknown-provider",
+            Self::NothingToKeepWarm => "no-cache-ttl",
         }
     }
 }
@@ -137,8 +203,37 @@ pub enum CastChange {
 pub struct NewSession {
     pub id: SessionId,
     pub title: String,
-    pub cast: Vec<CharacterId>,
+    /// The starting cast, as the head will hold them.
+    pub cast: Vec<Character>,
     pub depth: Option<u8>,
+    /// The provider and model (defaults: the server's).
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub cache_ttl: Option<CacheTtl>,
+    pub keep_warm: Option<KeepWarm>,
+    /// How the server should hold turns to the format, if it can.
+    pub constraint: Option<Dialect>,
+    /// For a continued session: where from, and the direction carrying the conversation.
+    pub parent: Option<Parent>,
+    pub carry: Option<String>,
+}
+
+impl NewSession {
+    pub fn new(id: SessionId, title: String, cast: Vec<Character>) -> Self {
+        Self {
+            id,
+            title,
+            cast,
+            depth: None,
+            provider: None,
+            model: None,
+            cache_ttl: None,
+            keep_warm: None,
+            constraint: None,
+            parent: None,
+            carry: None,
+        }
+    }
 }
 
 /// The floor speaks. A leading `@Name` in `text` addresses Name, like `to`.
@@ -195,7 +290,49 @@ pub struct SessionInfo {
     pub next_seq: u64,
     pub prefix_hash: String,
     pub context_bytes: usize,
+    /// The prompt cache's clock.
+    pub cache: CacheInfo,
+    /// How full the model's window is.
+    pub context: ContextInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
 }
+
+/// The prompt cache, as the API and the strip show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheInfo {
+    #[serde(flatten)]
+    pub state: CacheState,
+    pub keep_warm: KeepWarm,
+    /// What letting the cache go cold costs: the next turn re-writes the
+    /// cached prefix instead of reading it (USD, when the model is priced).
+    pub rewrite_usd: Option<f64>,
+    /// Whether keep-warm pings are being sent now.
+    pub warming: bool,
+}
+
+/// The prompt's size against the model's window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextInfo {
+    /// The prompt's size at the last turn (or an estimate before one).
+    pub tokens: u64,
+    /// The model's input window, when known.
+    pub window: Option<u64>,
+    /// `tokens / window`, when the window is known.
+    pub share: Option<f64>,
+}
+
+/// Change a setting of a running session.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<SessionInfo, SessionError>")]
+pub struct ChangeSettings {
+    pub keep_warm: Option<KeepWarm>,
+}
+
+/// Whether anyone watches the session (the registry tells it when that changes).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Watched(pub bool);
 
 /// What a session tells its supervisor.
 #[derive(Debug, Clone, Message)]

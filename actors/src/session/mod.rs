@@ -8,15 +8,25 @@
 //! - Every event is appended to the log before it is published; nothing
 //!   reaches the gateway that is not in the log, except the ephemeral
 //!   `speak-delta` typing.
-//! - At most one turn is in flight. Input arriving meanwhile waits in a
-//!   bounded queue and is taken in order at the turn boundary; past the bound
-//!   it is refused. Cast changes wait likewise and land at the boundary,
-//!   before the next floor line. When idle, the session *is* at a boundary,
-//!   so changes land at once.
+//! - At most one turn is in flight, and never at the same time as a
+//!   keep-warm ping. Input arriving meanwhile waits in a bounded queue and is
+//!   taken in order at the turn boundary; past the bound it is refused. Cast
+//!   changes wait likewise and land at the boundary, before the next floor
+//!   line. When idle, the session *is* at a boundary, so changes land at once.
 //! - An aborted turn leaves the context as it was before the floor spoke.
+//! - A turn that cannot fit the model's window is refused before anything
+//!   is sent ([`budget`]); the session stays usable, and can be continued
+//!   fresh in a new session.
 //! - If the log cannot be written, the actor stops rather than carry on with
 //!   state the log does not have; a restart rebuilds it from the log.
+//!
+//! The parts: [`turn`] (the lifecycle), [`handlers`] (the messages it
+//! answers), [`keep_warm`] (the cache clock and pre-warm pings), [`budget`]
+//! (the context window).
 
+mod budget;
+mod handlers;
+mod keep_warm;
 mod messages;
 mod turn;
 
@@ -27,20 +37,27 @@ use actix::prelude::*;
 
 pub use messages::*;
 
-use crate::event::{EventBody, Logged, Outbound, Publish, SessionConfig, Totals};
-use crate::event_log::{Appender, EventLog, LogError, LogFailed};
+use crate::cache_clock::CacheClock;
+use crate::event::{EventBody, KeepWarm, Logged, Outbound, Parent, Publish, SessionConfig, Timestamp, Totals};
+use crate::event_log::{Appender, EventLog, LogError};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{Cast, Megaprompt};
 use crate::model_client::StreamId;
 use crate::parser::Parser;
+use crate::provider::ProviderInfo;
 use crate::replay::replay;
-use crate::roster::Character;
 
 struct Inflight {
     stream: StreamId,
     parser: Option<Parser>,
     output: String,
     order: Vec<CharacterId>,
+    /// When the request was sent (the cache clock counts from here).
+    sent: (Instant, Timestamp),
+    /// When its first text arrived.
+    first_text: Option<Instant>,
+    /// The prefix hash of the prompt it was given.
+    prefix_hash: String,
 }
 
 struct Queued {
@@ -55,6 +72,9 @@ pub struct Session {
     context: Megaprompt,
     config: SessionConfig,
     model: String,
+    /// The session's provider; `None` when this server does not offer it.
+    provider: Option<ProviderInfo>,
+    parent: Option<Parent>,
     /// Turns begun so far; the turn in flight, if any, is this one.
     turns: u32,
     totals: Totals,
@@ -68,31 +88,35 @@ pub struct Session {
     projected: Cast,
     /// The last time anything happened: input, a turn's progress.
     active: Instant,
+    cache: CacheClock,
+    warmth: keep_warm::Warmth,
+    budget: budget::Budget,
 }
 
 impl Session {
-    /// Opens a new session: checks the cast, renders the head, creates the
-    /// log and writes `session-open`. Blocking file I/O: call it off the
-    /// actor threads.
+    /// Opens a new session: checks the cast and settings, renders the head,
+    /// creates the log and writes `session-open`. Blocking file I/O: call it
+    /// off the actor threads.
     pub fn create(
         deps: SessionDeps,
         new: NewSession,
         publisher: Option<Recipient<Publish>>,
     ) -> Result<Self, SessionError> {
-        if new.cast.is_empty() {
+        let cast = new.cast;
+        if cast.is_empty() {
             return Err(SessionError::EmptyCast);
         }
-        let mut cast: Vec<Character> = Vec::new();
-        for id in &new.cast {
-            let c = deps.roster.get(id).ok_or_else(|| SessionError::UnknownCharacter(id.clone()))?;
-            if cast.iter().any(|x| x.id == c.id) {
-                return Err(crate::megaprompt::CastError::AlreadyOnStage(id.clone()).into());
+        for (i, c) in cast.iter().enumerate() {
+            if cast[..i].iter().any(|x| x.id == c.id) {
+                return Err(crate::megaprompt::CastError::AlreadyOnStage(c.id.clone()).into());
             }
-            cast.push(c.clone());
         }
         if cast.len() > deps.limits.max_cast {
             return Err(SessionError::CastFull(deps.limits.max_cast));
         }
+        let provider_name = new.provider.unwrap_or_else(|| deps.provider.name.clone());
+        let provider =
+            deps.provider_named(&provider_name).cloned().ok_or(SessionError::UnknownProvider(provider_name))?;
         let renderer = deps.renderer.clone();
         let templates = renderer.templates().clone();
         let depth = new.depth.unwrap_or(templates.default_depth);
@@ -100,8 +124,15 @@ impl Session {
             return Err(SessionError::BadDepth);
         }
         let head = renderer.head(depth, &cast).map_err(crate::megaprompt::MegapromptError::from)?;
-        let config = SessionConfig { title: new.title, depth, provider: deps.provider.name.clone() };
-        let model = deps.provider.model.clone();
+        let mut config = SessionConfig::new(new.title, depth, provider.name.clone());
+        // A cache that expires has a TTL to choose and a reason to keep warm.
+        if provider.cache_expires {
+            config.cache_ttl = Some(new.cache_ttl.unwrap_or(deps.cache_ttl));
+            config.keep_warm = new.keep_warm.unwrap_or(KeepWarm::Auto);
+        }
+        config.max_tokens = Some(deps.max_tokens);
+        config.constraint = new.constraint;
+        let model = new.model.unwrap_or_else(|| provider.model.clone());
         let file = EventLog::create(&deps.logs, &new.id, deps.durability)?;
         let mut log = deps.writer.attach(file, publisher);
         let open = EventBody::SessionOpen {
@@ -110,10 +141,14 @@ impl Session {
             head: head.clone(),
             participants: cast.clone(),
             templates: Box::new(templates),
+            parent: new.parent.clone(),
+            carry: new.carry.clone(),
         };
         log.append(0, open)?;
-        let context = Megaprompt::new(renderer, head, &cast);
-        Ok(Self::assemble(new.id, deps, log, context, config, model))
+        let context = Megaprompt::with_carry(renderer, head, &cast, new.carry.as_deref());
+        let mut session = Self::assemble(new.id, deps, log, context, config, model);
+        session.parent = new.parent;
+        Ok(session)
     }
 
     /// Rebuilds a session from its log, repairing what a crash left behind
@@ -131,6 +166,11 @@ impl Session {
         session.turns = state.turns;
         session.totals = state.totals;
         session.closed = state.closed;
+        session.parent = state.parent;
+        if let Some((warm_until, prefix)) = state.warmth {
+            session.cache.restore(warm_until, prefix);
+        }
+        session.budget.restore(state.context_tokens, state.outputs);
         Ok(session)
     }
 
@@ -143,6 +183,9 @@ impl Session {
         model: String,
     ) -> Self {
         let projected = context.cast().clone();
+        let provider = deps.provider_named(&config.provider).cloned();
+        let cache = CacheClock::new(config.cache_ttl, deps.time_scale);
+        let budget = budget::Budget::new(&deps, &model, &context);
         Self {
             id,
             deps,
@@ -150,6 +193,8 @@ impl Session {
             context,
             config,
             model,
+            provider,
+            parent: None,
             turns: 0,
             totals: Totals::default(),
             closed: false,
@@ -159,6 +204,9 @@ impl Session {
             cast_queue: Vec::new(),
             projected,
             active: Instant::now(),
+            cache,
+            warmth: keep_warm::Warmth::default(),
+            budget,
         }
     }
 
@@ -206,6 +254,9 @@ impl Session {
             next_seq: self.log.next_seq(),
             prefix_hash: self.context.prefix_hash(),
             context_bytes: self.context.len_bytes(),
+            cache: self.cache_info(),
+            context: self.budget.info(),
+            parent: self.parent.clone(),
         }
     }
 
@@ -232,7 +283,7 @@ impl Session {
 
     /// Nothing in flight, nothing waiting.
     fn idle(&self) -> bool {
-        self.inflight.is_none() && self.queue.is_empty() && self.cast_queue.is_empty()
+        self.inflight.is_none() && self.queue.is_empty() && self.cast_queue.is_empty() && !self.warmth.pinging()
     }
 
     fn refuse_if_gone(&self) -> Result<(), SessionError> {
@@ -277,187 +328,17 @@ impl Actor for Session {
         // A streaming model sends many small pieces; give them room.
         ctx.set_mailbox_capacity(256);
         self.log.watch(ctx.address().recipient());
+        self.ask_window(ctx);
+        self.schedule_ping(ctx);
         if let (Some(after), Some(supervisor)) = (self.deps.passivate_after, self.deps.supervisor.clone()) {
             // Look a few times per idle period, so passivation comes at most
             // a quarter late.
             let every = (after / 4).max(std::time::Duration::from_millis(10));
             ctx.run_interval(every, move |act, _| {
-                if act.idle() && !act.stopping && act.active.elapsed() >= after {
+                if act.idle() && !act.stopping && !act.warmth.wants_to_stay() && act.active.elapsed() >= after {
                     supervisor.do_send(SessionNotice { id: act.id.clone(), kind: Notice::Idle });
                 }
             });
         }
-    }
-}
-
-impl Handler<LogFailed> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: LogFailed, ctx: &mut Self::Context) {
-        let err = LogError::Failed(self.id.clone(), msg.message);
-        self.fail_hard(&err, ctx);
-    }
-}
-
-impl Handler<Say> for Session {
-    type Result = Result<SayAccepted, SessionError>;
-
-    fn handle(&mut self, msg: Say, ctx: &mut Self::Context) -> Self::Result {
-        self.refuse_if_gone()?;
-        self.active = Instant::now();
-        let (text, to) = self.address(&msg.text, msg.to.as_deref())?;
-        if text.is_empty() {
-            return Err(SessionError::EmptyText);
-        }
-        if text.chars().count() > self.deps.limits.max_text {
-            return Err(SessionError::TextTooLong(self.deps.limits.max_text));
-        }
-        if self.inflight.is_none() && self.queue.is_empty() {
-            self.queue.push_back(Queued { text, to });
-            self.at_boundary(ctx);
-            return Ok(SayAccepted { turn: self.turns, queued: 0 });
-        }
-        if self.queue.len() >= self.deps.limits.queue {
-            return Err(SessionError::QueueFull(self.deps.limits.queue));
-        }
-        self.queue.push_back(Queued { text, to });
-        let ahead = self.queue.len();
-        Ok(SayAccepted { turn: self.turns + ahead as u32, queued: ahead })
-    }
-}
-
-impl Handler<ChangeCast> for Session {
-    type Result = Result<CastAccepted, SessionError>;
-
-    fn handle(&mut self, ChangeCast(change): ChangeCast, ctx: &mut Self::Context) -> Self::Result {
-        self.refuse_if_gone()?;
-        self.active = Instant::now();
-        // A change that undoes one still waiting cancels it instead of queueing.
-        let undoes = match &change {
-            CastChange::Add(id) => CastChange::Retire(id.clone()),
-            CastChange::Retire(id) => CastChange::Add(id.clone()),
-        };
-        let cancels = self.cast_queue.iter().rposition(|c| *c == undoes);
-        if cancels.is_none() && self.cast_queue.len() >= self.deps.limits.cast_queue {
-            return Err(SessionError::CastQueueFull(self.deps.limits.cast_queue));
-        }
-        match &change {
-            CastChange::Add(id) => {
-                let joiner = self
-                    .projected
-                    .known(id)
-                    .or_else(|| self.deps.roster.get(id))
-                    .ok_or_else(|| SessionError::UnknownCharacter(id.clone()))?
-                    .clone();
-                if self.projected.on_stage().len() >= self.deps.limits.max_cast {
-                    return Err(SessionError::CastFull(self.deps.limits.max_cast));
-                }
-                self.projected.join(&joiner)?;
-            }
-            CastChange::Retire(id) => self.projected.retire(id)?,
-        }
-        match cancels {
-            Some(i) => {
-                self.cast_queue.remove(i);
-            }
-            None => self.cast_queue.push(change),
-        }
-        let pending = self.inflight.is_some();
-        if !pending {
-            self.at_boundary(ctx);
-        }
-        Ok(CastAccepted { pending })
-    }
-}
-
-impl Handler<Inspect> for Session {
-    type Result = MessageResult<Inspect>;
-
-    fn handle(&mut self, _: Inspect, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.info())
-    }
-}
-
-impl Handler<Close> for Session {
-    type Result = ResponseFuture<Result<Totals, SessionError>>;
-
-    fn handle(&mut self, _: Close, ctx: &mut Self::Context) -> Self::Result {
-        if let Err(e) = self.refuse_if_gone() {
-            return Box::pin(std::future::ready(Err(e)));
-        }
-        let result = self.wind_down("session closed", ctx).and_then(|()| {
-            let totals = self.totals.clone();
-            self.emit(self.turns, EventBody::SessionClose { totals: totals.clone() })?;
-            Ok(totals)
-        });
-        self.closed = true;
-        self.stopping = true;
-        let released = self.log.release();
-        ctx.stop();
-        // Answer once `session-close` is on disk and the log is let go of,
-        // so the artefacts written next see the whole log.
-        Box::pin(async move {
-            let totals = result?;
-            released.await?;
-            Ok(totals)
-        })
-    }
-}
-
-impl Handler<Stop> for Session {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, msg: Stop, ctx: &mut Self::Context) -> Self::Result {
-        if !self.stopping
-            && let Err(e) = self.wind_down(&msg.reason, ctx)
-        {
-            log::error!("session {}: could not log its wind-down: {e}", self.id);
-        }
-        self.stopping = true;
-        let released = self.log.release();
-        ctx.stop();
-        let id = self.id.clone();
-        Box::pin(async move {
-            if let Err(e) = released.await {
-                log::error!("session {id}: its log did not close cleanly: {e}");
-            }
-        })
-    }
-}
-
-impl Handler<Passivate> for Session {
-    type Result = ResponseFuture<bool>;
-
-    fn handle(&mut self, msg: Passivate, ctx: &mut Self::Context) -> Self::Result {
-        // Anything that arrived since the offer to passivate keeps it alive.
-        let rested = msg.now || self.deps.passivate_after.is_some_and(|a| self.active.elapsed() >= a);
-        let still_idle = self.idle() && !self.stopping && rested;
-        if !still_idle {
-            return Box::pin(std::future::ready(false));
-        }
-        self.stopping = true;
-        let released = self.log.release();
-        ctx.stop();
-        Box::pin(async move { released.await.is_ok() })
-    }
-}
-
-impl Handler<Restarted> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: Restarted, ctx: &mut Self::Context) {
-        self.active = Instant::now();
-        let turn = self.turns;
-        if let Err(e) = self.emit(turn, EventBody::ActorRestart { reason: msg.reason }) {
-            self.fail_hard(&e, ctx);
-        }
-    }
-}
-
-impl Handler<Panic> for Session {
-    type Result = ();
-
-    fn handle(&mut self, _: Panic, _: &mut Self::Context) {
-        panic!("session {}: panic requested through the debug route", self.id);
     }
 }

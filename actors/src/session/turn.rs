@@ -1,21 +1,27 @@
 //! The turn lifecycle of the session actor: the boundary, a turn's start,
 //! its stream, and its end or abort.
 
+use std::time::Instant;
+
 use actix::prelude::*;
 
 use super::{CastChange, Inflight, Queued, Session};
-use crate::event::{Cost, EventBody, Outbound, SpeakDelta, Timestamp};
+use crate::event::{Cost, EventBody, Outbound, Provenance, SpeakDelta, Timestamp};
 use crate::event_log::LogError;
 use crate::id::CharacterId;
 use crate::model_client::{Cancel, Complete, StreamEvent, StreamId, StreamItem};
 use crate::parser::{Parsed, Parser};
-use crate::provider::{Brief, CompletionRequest, Usage};
+use crate::provider::{Brief, CompletionRequest, ResponseMeta, Usage};
+
+/// Stop reasons that mean the model's window cut the answer short.
+const CUT_BY_WINDOW: [&str; 2] = ["model_context_window_exceeded", "truncated"];
 
 impl Session {
     /// At a turn boundary: land the queued cast changes, then take the next
-    /// queued floor message, if any.
+    /// queued floor message, if any. A keep-warm ping in flight is let finish
+    /// first (it is quick, and the turn then reads what it refreshed).
     pub(super) fn at_boundary(&mut self, ctx: &mut Context<Self>) {
-        if self.inflight.is_some() {
+        if self.inflight.is_some() || self.warmth.pinging() {
             return;
         }
         if let Err(e) = self.land_cast_changes() {
@@ -64,9 +70,15 @@ impl Session {
     }
 
     /// Opens a turn for `input`. Returns false if the input could not be
-    /// answered (its addressee left meanwhile) and was recorded as an error.
+    /// answered (its addressee left meanwhile, or it no longer fits the
+    /// model's window) and was recorded as an error instead.
     fn start_turn(&mut self, input: Queued, ctx: &mut Context<Self>) -> Result<bool, LogError> {
         let turn = self.next_turn();
+        if let Err(e) = self.budget.check(&self.context, &input.text) {
+            let message = format!("{e}. This message was not sent: {:?}", input.text);
+            self.emit(turn, EventBody::Error { code: e.code().into(), message })?;
+            return Ok(false);
+        }
         if let Err(e) = self.context.begin_turn(&input.text, input.to.as_ref()) {
             let message = format!("{e}; this message was not sent: {:?}", input.text);
             self.emit(turn, EventBody::Error { code: "not-addressable".into(), message })?;
@@ -98,11 +110,22 @@ impl Session {
             prompt: self.context.prompt(),
             brief,
             model: self.model.clone(),
-            max_tokens: self.deps.max_tokens,
-            cache_ttl: self.deps.cache_ttl,
+            max_tokens: self.max_tokens(),
+            cache_ttl: self.config.cache_ttl.unwrap_or_default(),
+            constraint: None,
         };
         let stream = StreamId::next();
-        self.inflight = Some(Inflight { stream, parser: Some(parser), output: String::new(), order: Vec::new() });
+        let sent = (Instant::now(), Timestamp::now());
+        let prefix_hash = self.context.prefix_hash();
+        self.inflight = Some(Inflight {
+            stream,
+            parser: Some(parser),
+            output: String::new(),
+            order: Vec::new(),
+            sent,
+            first_text: None,
+            prefix_hash,
+        });
         let sink = ctx.address().recipient();
         let provider = self.config.provider.clone();
         self.deps
@@ -121,6 +144,11 @@ impl Session {
             })
             .spawn(ctx);
         Ok(true)
+    }
+
+    /// Most tokens a turn may write.
+    pub(super) fn max_tokens(&self) -> u32 {
+        self.config.max_tokens.unwrap_or(self.deps.max_tokens)
     }
 
     fn on_parsed(&mut self, items: Vec<Parsed>) -> Result<(), LogError> {
@@ -156,11 +184,14 @@ impl Session {
         }
     }
 
-    fn finish_turn(&mut self, usage: Usage) -> Result<(), LogError> {
+    fn finish_turn(&mut self, usage: Usage, meta: ResponseMeta) -> Result<(), LogError> {
         let rest = self.inflight.as_mut().and_then(|i| i.parser.take()).map(Parser::finish).unwrap_or_default();
         self.on_parsed(rest)?;
         let Some(inflight) = self.inflight.take() else { return Ok(()) };
         let turn = self.turns;
+        self.cache.used(inflight.sent, &usage);
+        let prompt_tokens = usage.input + usage.cache_read + usage.cache_write;
+        self.budget.turn_ended(prompt_tokens, usage.output, &inflight.output);
         let mut cost = Cost {
             model: self.model.clone(),
             input: usage.input,
@@ -170,7 +201,9 @@ impl Session {
             output: usage.output,
             cache_hit: usage.cache_read > 0,
             usd: None,
-            simulated: self.deps.provider.offline,
+            simulated: self.provider.as_ref().is_some_and(|p| p.offline),
+            warm_until: self.cache.warm_until(),
+            context_tokens: (prompt_tokens > 0).then_some(prompt_tokens),
         };
         cost.usd = self.deps.pricing.usd(&cost);
         if cost.usd.is_none() {
@@ -182,14 +215,53 @@ impl Session {
         }
         self.totals.add(&cost);
         self.emit(turn, EventBody::Cost(cost))?;
+        let cut_short = meta.stop_reason.as_deref().is_some_and(|r| CUT_BY_WINDOW.contains(&r));
+        let provenance = self.provenance(&inflight, &usage, meta);
         match self.context.commit_turn(&inflight.output) {
-            Ok(()) => self.emit(turn, EventBody::TurnEnd { order: inflight.order, output: inflight.output }),
+            Ok(()) => {
+                let provenance = Some(Box::new(provenance));
+                self.emit(turn, EventBody::TurnEnd { order: inflight.order, output: inflight.output, provenance })?;
+                if cut_short {
+                    // What was written stands; the next turn would not fit either.
+                    self.budget.mark_full();
+                    let message = "the answer was cut short: the conversation has filled the model's window. \
+                                   Continue it fresh in a new session to go on."
+                        .to_owned();
+                    self.emit(turn, EventBody::Error { code: "context-full".into(), message })?;
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.emit(turn, EventBody::Error { code: "empty-output".into(), message: e.to_string() })?;
                 self.emit(turn, EventBody::TurnAborted { reason: "empty-output".into() })?;
                 let _ = self.context.abort_turn();
                 Ok(())
             }
+        }
+    }
+
+    /// What produced the turn: who answered, how fast, why it stopped.
+    fn provenance(&self, inflight: &Inflight, usage: &Usage, meta: ResponseMeta) -> Provenance {
+        let (sent, _) = inflight.sent;
+        let duration = sent.elapsed();
+        let ttfb = inflight.first_text.map(|t| t.duration_since(sent));
+        let generating = inflight.first_text.map_or(duration, |t| t.elapsed());
+        let rate = (usage.output > 0 && !generating.is_zero()).then(|| usage.output as f64 / generating.as_secs_f64());
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        Provenance {
+            provider: self.config.provider.clone(),
+            model: self.model.clone(),
+            reported_model: meta.model,
+            request_id: meta.request_id,
+            stop_reason: meta.stop_reason,
+            max_tokens: self.max_tokens(),
+            temperature: None,
+            stop_sequences: self.context.renderer().templates().stop_sequences.clone(),
+            ttfb_ms: ttfb.map(|d| round(d.as_secs_f64() * 1e3)),
+            duration_ms: round(duration.as_secs_f64() * 1e3),
+            output_tokens_per_s: rate.map(round),
+            prefix_hash: inflight.prefix_hash.clone(),
+            constraint: None,
         }
     }
 
@@ -208,6 +280,11 @@ impl Session {
         self.deps.model.do_send(Cancel(stream));
         let turn = self.turns;
         if let Some((code, message)) = error {
+            if code == "context-full" {
+                // The provider refused the prompt for its size: later turns
+                // are refused here, before sending, until it is continued fresh.
+                self.budget.mark_full();
+            }
             self.emit(turn, EventBody::Error { code: code.into(), message: message.into() })?;
         }
         self.emit(turn, EventBody::TurnAborted { reason: reason.into() })?;
@@ -229,11 +306,17 @@ impl Session {
         self.land_cast_changes()
     }
 
-    /// After a step of the turn: stop on a log failure, else carry on at the boundary.
-    fn after(&mut self, result: Result<(), LogError>, ctx: &mut Context<Self>) {
+    /// After a step of the turn: stop on a log failure, else carry on at the
+    /// boundary (and, once idle, look after the cache through the pause).
+    pub(super) fn after(&mut self, result: Result<(), LogError>, ctx: &mut Context<Self>) {
         match result {
             Err(e) => self.fail_hard(&e, ctx),
-            Ok(()) => self.at_boundary(ctx),
+            Ok(()) => {
+                self.at_boundary(ctx);
+                if self.inflight.is_none() {
+                    self.schedule_ping(ctx);
+                }
+            }
         }
     }
 }
@@ -242,13 +325,14 @@ impl Handler<StreamEvent> for Session {
     type Result = ();
 
     fn handle(&mut self, event: StreamEvent, ctx: &mut Self::Context) {
-        self.active = std::time::Instant::now();
+        self.active = Instant::now();
         let Some(inflight) = self.inflight.as_mut().filter(|i| i.stream == event.stream) else {
             // A stream of a turn that has already ended: ignore its leftovers.
             return;
         };
         let result = match event.item {
             StreamItem::Text(text) => {
+                inflight.first_text.get_or_insert_with(Instant::now);
                 inflight.output.push_str(&text);
                 let parsed = inflight.parser.as_mut().map(|p| p.feed(&text)).unwrap_or_default();
                 match self.on_parsed(parsed) {
@@ -256,7 +340,7 @@ impl Handler<StreamEvent> for Session {
                     Err(e) => Err(e),
                 }
             }
-            StreamItem::Done(usage) => self.finish_turn(usage),
+            StreamItem::Done(usage, meta) => self.finish_turn(usage, meta),
             StreamItem::Failed(e) => self.abort_turn(event.stream, Some((&e.code, &e.message)), &e.code),
         };
         self.after(result, ctx);

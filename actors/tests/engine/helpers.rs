@@ -12,14 +12,13 @@ use actix::prelude::*;
 use futures_util::StreamExt as _;
 use futures_util::stream::LocalBoxStream;
 use panel_actors::event::{EventBody, Logged, Outbound, Publish};
-use panel_actors::event_log::{Durability, LogWriter};
+use panel_actors::event_log::LogWriter;
 use panel_actors::id::{CharacterId, SessionId};
 use panel_actors::model_client::ModelClient;
-use panel_actors::pricing::Pricing;
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{CacheTtl, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo};
+use panel_actors::provider::{CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo};
 use panel_actors::roster::{Character, Roster};
-use panel_actors::session::{Limits, NewSession, Session, SessionDeps};
+use panel_actors::session::{NewSession, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 use tokio::sync::mpsc;
 
@@ -74,20 +73,18 @@ impl Harness {
     pub fn with(provider: Box<dyn Provider>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let info = provider.info();
+        let model = ModelClient::new(provider).start();
+        let renderer = Arc::new(Renderer::new(templates()).unwrap());
         let deps = SessionDeps {
-            logs: dir.path().to_owned(),
-            roster: Arc::new(roster()),
-            renderer: Arc::new(Renderer::new(templates()).unwrap()),
-            pricing: Arc::new(Pricing::embedded()),
-            model: ModelClient::new(provider).start(),
-            provider: info,
             max_tokens: 1024,
-            cache_ttl: CacheTtl::FiveMinutes,
-            writer: LogWriter::start(1, None),
-            durability: Durability::PerTurn,
-            limits: Limits::default(),
-            supervisor: None,
-            passivate_after: None,
+            ..SessionDeps::new(
+                dir.path().to_owned(),
+                Arc::new(roster()),
+                renderer,
+                model,
+                info,
+                LogWriter::start(1, None),
+            )
         };
         let (tx, published) = mpsc::unbounded_channel();
         let publisher = Collector(tx).start().recipient();
@@ -95,12 +92,9 @@ impl Harness {
     }
 
     pub fn create(&self, id: &str, cast: &[&str]) -> Addr<Session> {
-        let new = NewSession {
-            id: SessionId::parse(id).unwrap(),
-            title: format!("test {id}"),
-            cast: cast.iter().map(|c| cid(c)).collect(),
-            depth: None,
-        };
+        let cast: Vec<_> = cast.iter().map(|c| cid(c)).collect();
+        let cast = self.deps.cast(&cast).expect("characters of the roster");
+        let new = NewSession::new(SessionId::parse(id).unwrap(), format!("test {id}"), cast);
         Session::create(self.deps.clone(), new, Some(self.publisher.clone())).expect("session opens").start()
     }
 
@@ -185,7 +179,7 @@ impl Scripted {
 
 impl Provider for Scripted {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo { name: "scripted".into(), model: "claude-sonnet-5".into(), offline: false }
+        ProviderInfo { name: "scripted".into(), model: "claude-sonnet-5".into(), offline: false, cache_expires: true }
     }
 
     fn stream(&self, request: CompletionRequest) -> LocalBoxStream<'static, Result<ModelEvent, ModelError>> {

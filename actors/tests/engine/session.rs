@@ -30,7 +30,7 @@ async fn a_panel_turn_runs_the_whole_lifecycle_in_order() {
         "the confer comes first: {k:?}"
     );
     let mut answered = speakers(&events);
-    let EventBody::TurnEnd { order, output } = &events.last().unwrap().event.body else { unreachable!() };
+    let EventBody::TurnEnd { order, output, .. } = &events.last().unwrap().event.body else { unreachable!() };
     assert_eq!(order.iter().map(|c| c.to_string()).collect::<Vec<_>>(), answered);
     assert!(output.contains("<confer>"));
     answered.sort();

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+mod providers;
+
+use panel_actors::cache_clock::TimeScale;
 use panel_actors::event_log::Durability;
-use panel_actors::provider::anthropic::{AnthropicConfig, CacheTtl};
-use panel_actors::provider::http::ApiKey;
-use panel_actors::provider::openai::OpenAiConfig;
+use panel_actors::provider::CacheTtl;
+use panel_actors::registry::Constrain;
+pub use providers::{ProviderArg, ProviderChoice};
 
 #[derive(Debug, Parser)]
 #[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]
@@ -122,75 +126,44 @@ pub struct ServeArgs {
     /// of its log and memory (it starts again from its log when needed); 0: never.
     #[arg(long, env = "PANEL_PASSIVATE_AFTER", default_value_t = 600)]
     pub passivate_after: u64,
+    /// Keep-warm pings stop once the floor has been silent this many seconds.
+    #[arg(long, env = "PANEL_KEEP_WARM_CAP", default_value_t = 1800)]
+    pub keep_warm_cap: u64,
+    /// The input window, in tokens, of a model whose provider and pricing
+    /// table do not say.
+    #[arg(long, env = "PANEL_CONTEXT_TOKENS")]
+    pub context_tokens: Option<u64>,
+    /// How an OpenAI-compatible server holds turns to panel's format:
+    /// auto (llama.cpp's grammar or vLLM's structured outputs, when the
+    /// server identifies itself), gbnf, vllm, or off.
+    #[arg(long, env = "PANEL_CONSTRAIN", value_enum, default_value = "auto")]
+    pub constrain: ConstrainArg,
+    /// The input window the rehearsal engine simulates, in tokens.
+    #[arg(long, env = "PANEL_REHEARSAL_WINDOW", default_value_t = 200_000)]
+    pub rehearsal_window: u64,
+    /// Testing aid: divide every cache duration (TTLs, the keep-warm lead and
+    /// cap) by this factor, so a 5-minute TTL plays out in seconds against a
+    /// mock scaled the same way. Never use it against a real provider.
+    #[arg(long, env = "PANEL_TIME_SCALE", default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProviderArg {
-    Anthropic,
-    Openai,
-    Rehearsal,
+pub enum ConstrainArg {
+    Auto,
+    Gbnf,
+    Vllm,
+    Off,
 }
 
-/// The model provider, fully configured.
-#[derive(Debug, Clone)]
-pub enum ProviderChoice {
-    Rehearsal,
-    Anthropic(AnthropicConfig),
-    OpenAi(OpenAiConfig),
-}
-
-/// How long a provider may take to start answering (the response head).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a streaming answer may stay silent before it counts as stalled.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-impl ServeArgs {
-    /// Chooses and configures the provider from the arguments and `env`
-    /// (the process environment, in `main`). API keys come only from the
-    /// environment, never from a flag, so they stay out of `ps` and shell history.
-    pub fn provider(&self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<ProviderChoice> {
-        let var = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let chosen = self.provider.unwrap_or(if var("ANTHROPIC_API_KEY").is_some() {
-            ProviderArg::Anthropic
-        } else if var("OPENAI_BASE_URL").is_some() {
-            ProviderArg::Openai
-        } else {
-            ProviderArg::Rehearsal
-        });
-        Ok(match chosen {
-            ProviderArg::Rehearsal => ProviderChoice::Rehearsal,
-            ProviderArg::Anthropic => {
-                let Some(key) = var("ANTHROPIC_API_KEY") else {
-                    anyhow::bail!("the anthropic provider needs ANTHROPIC_API_KEY in the environment");
-                };
-                ProviderChoice::Anthropic(AnthropicConfig {
-                    base_url: var("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
-                    api_key: ApiKey::new(key),
-                    model: self.model.clone().unwrap_or_else(|| "claude-sonnet-5".into()),
-                    head_timeout: HEAD_TIMEOUT,
-                    idle_timeout: IDLE_TIMEOUT,
-                })
-            }
-            ProviderArg::Openai => {
-                let base_url = var("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
-                let key = var("OPENAI_API_KEY");
-                if key.is_none() && base_url.contains("api.openai.com") {
-                    anyhow::bail!(
-                        "the openai provider needs OPENAI_API_KEY for {base_url} (set OPENAI_BASE_URL for a local server)"
-                    );
-                }
-                let Some(model) = self.model.clone() else {
-                    anyhow::bail!("the openai provider needs a model: set PANEL_MODEL or --model");
-                };
-                ProviderChoice::OpenAi(OpenAiConfig {
-                    base_url,
-                    api_key: key.map(ApiKey::new),
-                    model,
-                    head_timeout: HEAD_TIMEOUT,
-                    idle_timeout: IDLE_TIMEOUT,
-                })
-            }
-        })
+impl From<ConstrainArg> for Constrain {
+    fn from(c: ConstrainArg) -> Self {
+        match c {
+            ConstrainArg::Auto => Constrain::Auto,
+            ConstrainArg::Gbnf => Constrain::Gbnf,
+            ConstrainArg::Vllm => Constrain::Vllm,
+            ConstrainArg::Off => Constrain::Off,
+        }
     }
 }
 
@@ -230,7 +203,10 @@ pub struct Settings {
     pub lanes: usize,
     /// Threads that write and sync the logs.
     pub log_writers: usize,
+    /// The provider sessions get unless they choose another.
     pub provider: ProviderChoice,
+    /// The others on offer (the rehearsal engine is added when missing).
+    pub other_providers: Vec<ProviderChoice>,
     pub retry: panel_actors::model_client::RetryPolicy,
     /// Most tokens one turn may write.
     pub max_tokens: u32,
@@ -240,6 +216,13 @@ pub struct Settings {
     pub passivate_after: Option<Duration>,
     /// Most session actors running at once (0: from the open-file limit).
     pub max_running: usize,
+    /// Keep-warm stops once the floor has been silent this long.
+    pub keep_warm_cap: Duration,
+    /// The window of a model nobody states one for.
+    pub context_tokens: Option<u64>,
+    pub constrain: Constrain,
+    pub rehearsal_window: u64,
+    pub time_scale: TimeScale,
 }
 
 impl Settings {
@@ -261,11 +244,17 @@ impl Settings {
             lanes: 0,
             log_writers: 2,
             provider,
+            other_providers: Vec::new(),
             retry: Default::default(),
             max_tokens: 4096,
             cache_ttl: CacheTtl::FiveMinutes,
             passivate_after: Some(Duration::from_secs(600)),
             max_running: 0,
+            keep_warm_cap: Duration::from_secs(1800),
+            context_tokens: None,
+            constrain: Constrain::Auto,
+            rehearsal_window: panel_actors::provider::rehearsal::WINDOW,
+            time_scale: TimeScale::REAL,
         }
     }
 }
@@ -273,7 +262,7 @@ impl Settings {
 impl ServeArgs {
     /// The settings these arguments and `env` describe.
     pub fn settings(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
-        let provider = self.provider(env)?;
+        let (provider, other_providers) = self.providers(env)?;
         Ok(Settings {
             addr: self.addr,
             logs: self.logs,
@@ -289,11 +278,17 @@ impl ServeArgs {
             lanes: 0,
             log_writers: 2,
             provider,
+            other_providers,
             retry: Default::default(),
             max_tokens: self.max_tokens,
             cache_ttl: if self.cache_ttl == "1h" { CacheTtl::OneHour } else { CacheTtl::FiveMinutes },
             passivate_after: (self.passivate_after > 0).then(|| Duration::from_secs(self.passivate_after)),
             max_running: 0,
+            keep_warm_cap: Duration::from_secs(self.keep_warm_cap),
+            context_tokens: self.context_tokens,
+            constrain: self.constrain.into(),
+            rehearsal_window: self.rehearsal_window,
+            time_scale: TimeScale::new(self.time_scale),
         })
     }
 }

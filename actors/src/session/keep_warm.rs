@@ -1,0 +1,307 @@
+//! Keeping the prompt cache warm through the floor's pauses.
+//!
+//! A person reads four replies and thinks before answering, often for longer
+//! than a 5-minute cache lives; the next turn then writes the whole
+//! conversation again, at 12.5 times the price of reading it. A pre-warm —
+//! the prefix the next turn will reuse, sent unstreamed with
+//! `max_tokens: 0` shortly before the cache would go cold — costs one cache
+//! read and keeps it warm for another TTL.
+//!
+//! Settings (`keep_warm`): `off`; `always` pings until the floor has been
+//! silent for the cap (30 minutes by default); `auto` pings only while
+//! someone watches the session and the ping is likely to pay — see
+//! [`Session::worth_pinging`] for the model, in full.
+//!
+//! Every ping is a logged `keep-warm` event with its usage and price,
+//! counted in the totals: panel never spends where the user cannot see it. A
+//! failed ping is an `error` (`keep-warm-failed`) and changes nothing else.
+//! A ping never overlaps a turn: a turn waits for a ping in flight (a
+//! `max_tokens: 0` request answers in one round trip), and a ping is not
+//! sent while a turn runs or input waits.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::{CacheInfo, ChangeSettings, Session, SessionError, SessionInfo, Watched};
+use crate::event::{Cost, EventBody, KeepWarm, Timestamp, TurnMode};
+use crate::model_client::Prewarm;
+use crate::pricing::Price;
+use crate::provider::{Brief, CacheTtl, CompletionRequest, Usage};
+
+/// How long before the cache goes cold a ping is sent (unscaled): room for
+/// the request's round trip.
+const LEAD: Duration = Duration::from_secs(30);
+/// The typical pause assumed until the session has shown its own (unscaled).
+const PRIOR_PAUSE: Duration = Duration::from_secs(120);
+/// Pauses remembered to judge this floor's pace.
+const PAUSES: usize = 12;
+
+/// The session's side of keep-warm.
+#[derive(Default)]
+pub(super) struct Warmth {
+    /// Someone watches the session (a subscriber is connected).
+    watched: bool,
+    /// Since when the floor has been silent: its last line, or the last turn's end.
+    silent_since: Option<Instant>,
+    /// When the last turn ended, while the floor has not spoken since.
+    turn_ended: Option<Instant>,
+    /// The floor's recent pauses, from a turn's end to its next line.
+    pauses: VecDeque<Duration>,
+    /// The next ping, when one is scheduled.
+    timer: Option<SpawnHandle>,
+    in_flight: bool,
+    /// A ping failed: no more until the floor speaks again. The cache may go
+    /// cold, but a provider refusing pings is not hammered with them.
+    failed: bool,
+}
+
+impl Warmth {
+    /// A ping is on its way to the provider.
+    pub(super) fn pinging(&self) -> bool {
+        self.in_flight
+    }
+
+    /// A ping is due: the actor should not be passivated before it.
+    pub(super) fn wants_to_stay(&self) -> bool {
+        self.timer.is_some() || self.in_flight
+    }
+
+    pub(super) fn floor_spoke(&mut self) {
+        if let Some(ended) = self.turn_ended.take() {
+            self.pauses.push_back(ended.elapsed());
+            if self.pauses.len() > PAUSES {
+                self.pauses.pop_front();
+            }
+        }
+        self.silent_since = Some(Instant::now());
+        self.failed = false;
+    }
+
+    fn turn_ended(&mut self) {
+        let now = Instant::now();
+        self.turn_ended = Some(now);
+        self.silent_since = Some(now);
+    }
+
+    /// The floor's typical pause: the median of those seen, or a prior.
+    fn typical_pause(&self) -> Option<Duration> {
+        if self.pauses.len() < 3 {
+            return None;
+        }
+        let mut seen: Vec<Duration> = self.pauses.iter().copied().collect();
+        seen.sort();
+        Some(seen[seen.len() / 2])
+    }
+}
+
+impl Session {
+    pub(super) fn cache_info(&self) -> CacheInfo {
+        let now = Instant::now();
+        let rewrite = self.deps.pricing.price(&self.model).map(|p| {
+            let write = write_price(&p, self.config.cache_ttl.unwrap_or_default());
+            self.cache.prefix_tokens() as f64 * write / 1e6
+        });
+        CacheInfo {
+            state: self.cache.state(now),
+            keep_warm: self.config.keep_warm,
+            rewrite_usd: rewrite.map(|usd| (usd * 1e6).round() / 1e6),
+            warming: self.warmth.wants_to_stay(),
+        }
+    }
+
+    /// Plans the next ping, if the cache expires and anything is cached:
+    /// shortly before it would go cold. Whether it is sent is decided then.
+    pub(super) fn schedule_ping(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.warmth.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.inflight.is_none() && self.warmth.silent_since.is_none() {
+            self.warmth.turn_ended();
+        }
+        let off = self.config.keep_warm == KeepWarm::Off || self.closed || self.stopping || self.warmth.failed;
+        let Some(ttl) = self.cache.ttl() else { return };
+        if off || self.cache.prefix_tokens() == 0 || self.context.warm_prompt().is_none() {
+            return;
+        }
+        let Some(left) = self.cache.remaining(Instant::now()).filter(|left| !left.is_zero()) else { return };
+        let lead = self.deps.time_scale.shrink(LEAD).min(ttl / 10);
+        let due = left.saturating_sub(lead);
+        self.warmth.timer = Some(ctx.run_later(due, |act, ctx| {
+            act.warmth.timer = None;
+            act.ping(ctx);
+        }));
+    }
+
+    /// Sends a pre-warm if it is still wanted now.
+    fn ping(&mut self, ctx: &mut Context<Self>) {
+        let busy = self.inflight.is_some() || !self.queue.is_empty() || self.warmth.in_flight;
+        if busy || !self.cache.warm(Instant::now()) || !self.worth_pinging() {
+            return;
+        }
+        let (Some(prompt), Some(provider)) = (self.context.warm_prompt(), self.provider.clone()) else { return };
+        let cast = self.context.cast().on_stage_characters().cloned().collect();
+        let brief = Brief {
+            session: self.id.clone(),
+            turn: self.turns,
+            mode: TurnMode::Panel,
+            cast,
+            to: None,
+            floor: String::new(),
+            depth: self.config.depth,
+        };
+        let request = CompletionRequest {
+            prompt,
+            brief,
+            model: self.model.clone(),
+            max_tokens: 0,
+            cache_ttl: self.config.cache_ttl.unwrap_or_default(),
+            constraint: None,
+        };
+        let sent = (Instant::now(), Timestamp::now());
+        self.warmth.in_flight = true;
+        self.deps
+            .model
+            .send(Prewarm { provider: provider.name.clone(), request })
+            .into_actor(self)
+            .map(move |answer, act, ctx| {
+                act.warmth.in_flight = false;
+                let recorded = match answer {
+                    Ok(Ok(usage)) => act.warmed(sent, usage, provider.offline),
+                    Ok(Err(e)) => {
+                        act.warmth.failed = true;
+                        let message = format!("the cache could not be kept warm (nothing else is affected): {e}");
+                        act.emit(act.turns, EventBody::Error { code: "keep-warm-failed".into(), message })
+                    }
+                    Err(_) => Ok(()),
+                };
+                if let Err(e) = recorded {
+                    return act.fail_hard(&e, ctx);
+                }
+                // A turn that waited for the ping goes now; else the next ping is planned.
+                act.at_boundary(ctx);
+                if act.inflight.is_none() {
+                    act.schedule_ping(ctx);
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// A ping came back: the cache clock restarts from its start, and it is
+    /// logged, priced and counted.
+    fn warmed(
+        &mut self,
+        sent: (Instant, Timestamp),
+        usage: Usage,
+        simulated: bool,
+    ) -> Result<(), crate::event_log::LogError> {
+        self.cache.used(sent, &usage);
+        let priced = Cost {
+            model: self.model.clone(),
+            input: usage.input,
+            cache_write: usage.cache_write,
+            cache_write_1h: usage.cache_write_1h,
+            cache_read: usage.cache_read,
+            ..Cost::default()
+        };
+        let usd = self.deps.pricing.usd(&priced);
+        let body = EventBody::KeepWarm {
+            input: usage.input,
+            cache_write: usage.cache_write,
+            cache_read: usage.cache_read,
+            usd,
+            warm_until: self.cache.warm_until(),
+            simulated,
+        };
+        self.totals.add_event(&body);
+        self.emit(self.turns, body)
+    }
+
+    /// Whether a ping now is worth sending.
+    ///
+    /// `always`: until the floor has been silent for the cap.
+    ///
+    /// `auto`, in addition: someone is watching (a subscriber is connected —
+    /// nobody is about to speak to a session nobody has open), and the ping
+    /// pays for itself in expectation. A ping costs one read of the cached
+    /// prefix, `r·P` (prices per token, `P` tokens). Letting the cache go cold
+    /// costs, if the floor speaks before the *next* ping would be due, the
+    /// difference between writing the prefix again and reading it, `(w−r)·P`.
+    /// So ping when `p·(w−r) > r`, where `p` is the chance the floor speaks
+    /// within the coming TTL, having been silent for `s` so far.
+    ///
+    /// For `p` a simple heavy-tailed model of pauses — people answer within
+    /// a minute or two, or go away for long — the survival function
+    /// `S(t) = m / (m + t)`, whose median is `m`:
+    /// `p = 1 − S(s + ttl) / S(s) = ttl / (m + s + ttl)`. `m` is the median of
+    /// this floor's own recent pauses once it has shown three, else two
+    /// minutes. Long silences make `p` small, so pings stop by themselves
+    /// well before the cap for a floor that has left; a quick floor keeps
+    /// `p` high through an ordinary pause.
+    fn worth_pinging(&self) -> bool {
+        let scale = self.deps.time_scale;
+        let silence = self.warmth.silent_since.map_or(Duration::ZERO, |t| t.elapsed());
+        if silence >= scale.shrink(self.deps.keep_warm_cap) {
+            return false;
+        }
+        match self.config.keep_warm {
+            KeepWarm::Off => false,
+            KeepWarm::Always => true,
+            KeepWarm::Auto => {
+                let Some(ttl) = self.cache.ttl() else { return false };
+                if !self.warmth.watched {
+                    return false;
+                }
+                let ttl_kind = self.config.cache_ttl.unwrap_or_default();
+                let (w, r) = match self.deps.pricing.price(&self.model) {
+                    Some(p) => (write_price(&p, ttl_kind), p.cache_read),
+                    // Unpriced: Anthropic's ratios (1.25× or 2× to write, 0.1× to read).
+                    None => (if ttl_kind == CacheTtl::OneHour { 2.0 } else { 1.25 }, 0.1),
+                };
+                let m = self.warmth.typical_pause().unwrap_or_else(|| scale.shrink(PRIOR_PAUSE));
+                let p = ttl.as_secs_f64() / (m + silence + ttl).as_secs_f64();
+                p * (w - r) > r
+            }
+        }
+    }
+}
+
+fn write_price(p: &Price, ttl: CacheTtl) -> f64 {
+    match ttl {
+        CacheTtl::FiveMinutes => p.cache_write_5m,
+        CacheTtl::OneHour => p.cache_write_1h,
+    }
+}
+
+impl Handler<Watched> for Session {
+    type Result = ();
+
+    fn handle(&mut self, Watched(watched): Watched, ctx: &mut Self::Context) {
+        self.warmth.watched = watched;
+        if watched && self.warmth.timer.is_none() && self.inflight.is_none() {
+            self.schedule_ping(ctx);
+        }
+    }
+}
+
+impl Handler<ChangeSettings> for Session {
+    type Result = Result<SessionInfo, SessionError>;
+
+    fn handle(&mut self, msg: ChangeSettings, ctx: &mut Self::Context) -> Self::Result {
+        self.refuse_if_gone()?;
+        if let Some(keep_warm) = msg.keep_warm
+            && keep_warm != self.config.keep_warm
+        {
+            if self.cache.ttl().is_none() && keep_warm != KeepWarm::Off {
+                return Err(SessionError::NothingToKeepWarm);
+            }
+            self.emit(self.turns, EventBody::Settings { keep_warm })?;
+            self.config.keep_warm = keep_warm;
+            if self.inflight.is_none() {
+                self.schedule_ping(ctx);
+            }
+        }
+        Ok(self.info())
+    }
+}
