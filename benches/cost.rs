@@ -15,6 +15,8 @@
 #[allow(dead_code)]
 #[path = "../tests/api/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "support/optimum.rs"]
+mod optimum;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -129,31 +131,12 @@ async fn run() {
     stopper.stop().await;
 }
 
-/// Every request as (text, token) blocks: system blocks then message blocks.
-fn blocks(request: &Value) -> Vec<String> {
-    let system = request["system"].as_array().into_iter().flatten();
-    let messages = request["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|m| m["content"].as_array().into_iter().flatten());
-    system.chain(messages).map(|b| b["text"].as_str().unwrap_or_default().to_owned()).collect()
-}
-
-/// Seen-before tokens read, new tokens written once, by longest common
-/// block prefix with any earlier request.
+/// The perfect cache's bill.
 fn optimum(requests: &[Value]) -> f64 {
-    let mut seen: Vec<Vec<String>> = Vec::new();
-    let mut total = 0.0;
-    for r in requests {
-        let b = blocks(r);
-        let common = seen.iter().map(|s| s.iter().zip(&b).take_while(|(x, y)| x == y).count()).max().unwrap_or(0);
-        let read: u64 = b[..common].iter().map(|t| estimate_tokens(t)).sum();
-        let write: u64 = b[common..].iter().map(|t| estimate_tokens(t)).sum();
-        total += usd(&CacheCharge { input: 0, cache_write: write, cache_read: read });
-        seen.push(b);
-    }
-    total
+    optimum::read_write(requests)
+        .into_iter()
+        .map(|(read, write)| usd(&CacheCharge { input: 0, cache_write: write, cache_read: read }))
+        .sum()
 }
 
 /// The same conversation laid out the naive way: the cast's materials live

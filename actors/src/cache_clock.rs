@@ -55,6 +55,9 @@ pub struct CacheState {
     /// Tokens in the cached prefix.
     pub prefix_tokens: u64,
     pub warm: bool,
+    /// Seconds of warmth left when this was reported: a browser counts down
+    /// from it, whatever its own clock says.
+    pub remaining_s: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +135,7 @@ impl CacheClock {
             warm_until: self.warm_until(),
             prefix_tokens: self.prefix_tokens,
             warm: self.warm(now),
+            remaining_s: self.remaining(now).filter(|_| self.prefix_tokens > 0).map(|d| d.as_secs_f64()),
         }
     }
 }

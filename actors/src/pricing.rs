@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::event::Cost;
+use crate::provider::CacheTtl;
 
 /// USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -34,7 +35,24 @@ pub struct Pricing {
 
 const EMBEDDED: &str = include_str!("../../roster/pricing.toml");
 
+impl Price {
+    /// USD per million tokens to write the cache for `ttl`.
+    pub fn cache_write(&self, ttl: CacheTtl) -> f64 {
+        match ttl {
+            CacheTtl::FiveMinutes => self.cache_write_5m,
+            CacheTtl::OneHour => self.cache_write_1h,
+        }
+    }
+}
+
 impl Pricing {
+    /// What writing `tokens` of cached prefix again costs (USD, rounded to
+    /// a millionth), when the model is priced: the price of a cold cache.
+    pub fn rewrite_usd(&self, model: &str, ttl: CacheTtl, tokens: u64) -> Option<f64> {
+        let usd = self.price(model)?.cache_write(ttl) * tokens as f64 / 1e6;
+        Some((usd * 1e6).round() / 1e6)
+    }
+
     /// The table compiled into panel.
     pub fn embedded() -> Self {
         toml::from_str(EMBEDDED).unwrap_or_default()

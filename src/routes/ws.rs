@@ -1,7 +1,7 @@
 //! `GET /api/sessions/{id}/ws`: the browser's input channel.
 //!
 //! In: `{"type":"say","text":…,"to"?:…}`, `{"type":"add","character":…}`,
-//! `{"type":"retire","character":…}`, each with an optional `"id"` echoed in
+//! `{"type":"retire","character":…}`, `{"type":"settings","keep_warm":…}`, each with an optional `"id"` echoed in
 //! the answer. Out: `{"type":"ack",…}` or `{"type":"error","code":…,"message":…}`
 //! per command, and the session's events as their bare JSON (the same JSON
 //! as SSE `data:`), so a WebSocket-only client works too. `?since=N` replays
@@ -15,9 +15,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use bytestring::ByteString;
 use futures_util::StreamExt as _;
+use panel_actors::event::KeepWarm;
 use panel_actors::gateway::{Frame, Subscription};
 use panel_actors::id::{CharacterId, SessionId};
-use panel_actors::registry::Registry;
+use panel_actors::registry::{Configure, Registry};
 use panel_actors::session::{CastChange, ChangeCast, Say};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -163,6 +164,9 @@ enum Command {
     Retire {
         character: CharacterId,
     },
+    Settings {
+        keep_warm: Option<KeepWarm>,
+    },
 }
 
 /// Runs one command and returns its answer.
@@ -197,6 +201,10 @@ async fn run_command(
         Command::Retire { character } => {
             let change = ChangeCast(CastChange::Retire(character));
             Ok(("retire", to_value(ask_session(registry, session, change).await??)))
+        }
+        Command::Settings { keep_warm } => {
+            let info = registry.send(Configure { id: session.clone(), keep_warm }).await??;
+            Ok(("settings", to_value(info)))
         }
     }
 }

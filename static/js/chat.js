@@ -7,9 +7,13 @@ import { api, eventsUrl, socketUrl } from './api.js';
 import { h, clear, toast, usd } from './dom.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
+import { CacheMeter } from './cache.js';
 
 const KINDS = ['session-open', 'human-speak', 'turn-start', 'deliberation', 'speak', 'pass', 'unparsed', 'join',
-  'leave', 'cost', 'turn-end', 'turn-aborted', 'error', 'actor-restart', 'log-repair', 'session-close'];
+  'leave', 'cost', 'turn-end', 'turn-aborted', 'error', 'actor-restart', 'log-repair', 'session-close', 'keep-warm',
+  'settings'];
+// Events after which the cache's state is fetched again.
+const CACHE_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
 
 export class ChatView {
   constructor(view, id) {
@@ -42,13 +46,31 @@ export class ChatView {
     });
     document.title = `${detail.title} · panel`;
     document.getElementById('session-title').textContent = detail.title;
+    this.cache.update(detail);
     this.connectEvents();
     this.connectSocket();
     this.renderStrip();
   }
 
+  /** Fetches the cache's state again (one request at a time, the last one wins). */
+  async refreshCache() {
+    if (this.cacheFetch) { this.cacheStale = true; return; }
+    this.cacheFetch = true;
+    try {
+      do {
+        this.cacheStale = false;
+        this.cache.update(await api('GET', `/api/sessions/${this.id}`));
+      } while (this.cacheStale && !this.closing);
+    } catch {
+      // The next event tries again.
+    } finally {
+      this.cacheFetch = false;
+    }
+  }
+
   close() {
     this.closing = true;
+    this.cache?.stop();
     this.source?.close();
     this.socket?.close();
   }
@@ -69,13 +91,16 @@ export class ChatView {
     this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.toggleDrawer() }, 'Confer');
     this.strip = h('div', { class: 'strip', 'aria-label': 'On stage' });
     this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
+    this.cache = new CacheMeter({
+      onKeepWarm: (keepWarm) => this.send({ type: 'settings', keep_warm: keepWarm }).catch((e) => { toast(e.message); throw e; }),
+    });
     this.composer = new Composer({
       onSend: (text) => this.say(text),
       names: () => this.timeline.onStage.map((id) => this.timeline.person(id).name),
     });
     const main = h('section', { class: 'chat-pane' }, this.chatEl, this.composer.el);
     clear(this.view).append(h('div', { class: 'chat-view' },
-      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.totalsEl, this.drawerButton),
+      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.cache.el, this.totalsEl, this.drawerButton),
       h('div', { class: 'chat-body' }, main, this.drawer)));
     this.view.addEventListener('click', (event) => {
       const link = event.target.closest('.confer-link, .turn-link');
@@ -211,6 +236,7 @@ export class ChatView {
     if (ev.kind === 'session-open') {
       document.getElementById('session-title').textContent = ev.config.title;
     }
+    if (CACHE_KINDS.has(ev.kind)) this.refreshCache();
     if (ev.kind === 'session-close') {
       this.chatEl.append(h('li', { class: 'marker' }, h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer')));
     }
@@ -233,6 +259,9 @@ export class ChatView {
     const input = t.input + t.cache_write + t.cache_read;
     const share = input ? Math.round((100 * t.cache_read) / input) : 0;
     this.totalsEl.textContent = `${usd(t.usd)}${t.priced ? '' : '+'} · ${share}% cache reads`;
+    this.totalsEl.title = t.pings
+      ? `Session cost, including ${t.pings} keep-warm ping${t.pings === 1 ? '' : 's'} (${usd(t.pings_usd)}), and share of input read from the prompt cache`
+      : 'Session cost and share of input read from the prompt cache';
   }
 
   renderStrip() {

@@ -32,7 +32,44 @@ function sessionRow(s) {
       h('button', { class: 'link', type: 'button', onclick: () => fork(s.id), title: 'A fresh session with this cast' }, 'Fork')));
 }
 
-function newSessionForm(roster) {
+// Provider, model, cache TTL and keep-warm, from what the server offers.
+function engineFields(listing) {
+  const providers = listing.providers;
+  const provider = h('select', { name: 'provider', 'aria-label': 'Provider' },
+    providers.map((p) => h('option', { value: p.name, selected: p.name === listing.default }, p.offline ? `${p.name} (offline)` : p.name)));
+  const model = h('select', { name: 'model', 'aria-label': 'Model' });
+  const ttl = h('select', { name: 'cache_ttl', 'aria-label': 'Prompt cache lifetime', title: 'How long the provider keeps the cached prompt after its last use; 1h writes cost more but survive long pauses' });
+  const keepWarm = h('select', { name: 'keep_warm', 'aria-label': 'Keep the cache warm', title: 'Ping the provider before the cache goes cold during a pause' });
+  const ttlLabel = h('label', {}, 'Cache ', ttl);
+  const warmLabel = h('label', {}, 'Keep warm ', keepWarm);
+  const fill = () => {
+    const p = providers.find((x) => x.name === provider.value) || providers[0];
+    clear(model).append(...p.models.map((m) => h('option', { value: m.id, selected: m.id === p.default_model },
+      m.window ? `${m.id} · ${Math.round(m.window / 1000)}k window` : m.id)));
+    clear(ttl).append(...p.cache_ttls.map((t) => h('option', { value: t }, t)));
+    clear(keepWarm).append(...p.keep_warm.map((k) => h('option', { value: k, selected: k === 'auto' }, k)));
+    // A cache without a TTL (llama.cpp, vLLM) has nothing to choose.
+    ttlLabel.hidden = !p.cache_expires;
+    warmLabel.hidden = !p.cache_expires;
+  };
+  provider.addEventListener('change', fill);
+  fill();
+  const fields = h('div', { class: 'form-row' },
+    providers.length > 1 ? h('label', {}, 'Provider ', provider) : null,
+    h('label', {}, 'Model ', model), ttlLabel, warmLabel);
+  const values = () => {
+    const p = providers.find((x) => x.name === provider.value) || providers[0];
+    return {
+      provider: p.name,
+      model: model.value || undefined,
+      cache_ttl: p.cache_expires ? ttl.value : undefined,
+      keep_warm: p.cache_expires ? keepWarm.value : undefined,
+    };
+  };
+  return { fields, values };
+}
+
+function newSessionForm(roster, listing) {
   const picked = new Set();
   const form = h('form', { class: 'new-session', 'aria-label': 'New session' });
   const cards = roster.characters.map((c) => {
@@ -45,20 +82,22 @@ function newSessionForm(roster) {
   const depth = h('select', { name: 'depth', 'aria-label': 'Confer depth' },
     [2, 3, 4, 5, 6, 8].map((d) => h('option', { value: String(d), selected: d === 4 }, `${d} exchanges`)));
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Open session');
+  const engine = engineFields(listing);
   form.append(
     h('h2', {}, 'New session'),
     h('fieldset', { class: 'cast-picker' }, h('legend', {}, 'Cast — pick one or more'), cards),
     h('div', { class: 'form-row' },
       h('label', {}, 'Title ', title),
-      h('label', {}, 'Confer ', depth),
-      submit));
+      h('label', {}, 'Confer ', depth)),
+    engine.fields,
+    h('div', { class: 'form-row' }, submit));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (picked.size === 0) { toast('Pick at least one character.'); return; }
     submit.disabled = true;
     try {
       const cast = roster.characters.map((c) => c.id).filter((id) => picked.has(id));
-      const info = await api('POST', '/api/sessions', { cast, title: title.value.trim() || undefined, depth: Number(depth.value) });
+      const info = await api('POST', '/api/sessions', { cast, title: title.value.trim() || undefined, depth: Number(depth.value), ...engine.values() });
       location.hash = `#/s/${info.id}`;
     } catch (e) {
       toast(e.message);
@@ -70,9 +109,9 @@ function newSessionForm(roster) {
 
 export async function showSessions(view) {
   clear(view).append(h('p', { class: 'muted' }, 'Loading…'));
-  let sessions, roster;
+  let sessions, roster, providers;
   try {
-    [sessions, roster] = await Promise.all([api('GET', '/api/sessions'), api('GET', '/api/roster')]);
+    [sessions, roster, providers] = await Promise.all([api('GET', '/api/sessions'), api('GET', '/api/roster'), api('GET', '/api/providers')]);
   } catch (e) {
     clear(view).append(h('p', { class: 'error-text' }, e.message));
     return;
@@ -82,6 +121,6 @@ export async function showSessions(view) {
     : h('p', { class: 'muted' }, 'No sessions yet. Open one below.');
   clear(view).append(h('div', { class: 'sessions-page' },
     h('section', {}, h('h1', {}, 'Sessions'), list),
-    h('section', {}, newSessionForm(roster))));
+    h('section', {}, newSessionForm(roster, providers))));
   view.focus();
 }

@@ -18,7 +18,7 @@ export class Timeline {
     this.people = new Map();   // id → { name, colour }
     this.onStage = [];
     this.turns = new Map();    // turn → { el, replies, status, costEl, conferEl, live: Map }
-    this.totals = { usd: 0, input: 0, cache_write: 0, cache_read: 0, output: 0, priced: true };
+    this.totals = { usd: 0, input: 0, cache_write: 0, cache_read: 0, output: 0, priced: true, pings: 0, pings_usd: 0 };
     this.inFlight = false;
     this.closed = false;
     this.title = '';
@@ -130,6 +130,14 @@ export class Timeline {
     t.cost.title = `${split}${ev.simulated ? ' (simulated)' : ''}`;
     t.cost.disabled = false;
     t.costDetail.textContent = `${split}${ev.simulated ? ' · simulated by the rehearsal engine' : ''} · ${ev.model}`;
+  }
+
+  // A keep-warm ping is spent money: it counts in the totals like a turn.
+  on_keep_warm(ev) {
+    for (const k of ['input', 'cache_write', 'cache_read']) this.totals[k] += ev[k];
+    this.totals.pings += 1;
+    if (ev.usd === null || ev.usd === undefined) this.totals.priced = false;
+    else { this.totals.usd += ev.usd; this.totals.pings_usd += ev.usd; }
   }
 
   on_turn_end(ev) {

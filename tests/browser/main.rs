@@ -11,6 +11,7 @@ mod helpers;
 #[path = "../api/mock_anthropic.rs"]
 mod mock_anthropic;
 
+mod cache;
 mod chat;
 mod composer;
 mod sessions;

@@ -16,8 +16,8 @@ use crate::id::{CharacterId, SessionId};
 use crate::model_client::Facts;
 use crate::provider::{CacheTtl, Dialect};
 use crate::roster::Character;
-use crate::session::ContextInfo;
 use crate::session::SessionError;
+use crate::session::{CacheInfo, ContextInfo};
 use crate::session::{Close, Inspect, NewSession, Notice, Panic, Session, SessionInfo, SessionNotice, Stop};
 
 /// Open a new session.
@@ -142,13 +142,23 @@ pub struct RegistryStats {
 type Answer<T> = Pin<Box<dyn Future<Output = Result<T, RegistryError>>>>;
 
 /// The cache and context of a session no actor holds, from what its log said last.
-fn at_rest(s: &SessionSummary, scale: TimeScale, pricing: &crate::pricing::Pricing) -> (CacheState, ContextInfo) {
+fn at_rest(s: &SessionSummary, scale: TimeScale, pricing: &crate::pricing::Pricing) -> (CacheInfo, ContextInfo) {
     let now = chrono::Utc::now();
-    let cache = CacheState {
+    let state = CacheState {
         ttl_s: s.cache_ttl.map(|t| scale.shrink(t.duration()).as_secs_f64()),
         warm_until: s.warm_until,
         prefix_tokens: s.prefix_tokens,
         warm: s.prefix_tokens > 0 && s.warm_until.is_none_or(|until| until.0 > now),
+        remaining_s: s
+            .warm_until
+            .filter(|_| s.prefix_tokens > 0)
+            .map(|until| (until.0 - now).to_std().unwrap_or_default().as_secs_f64()),
+    };
+    let cache = CacheInfo {
+        rewrite_usd: s.cache_ttl.and_then(|ttl| pricing.rewrite_usd(&s.model, ttl, s.prefix_tokens)),
+        state,
+        keep_warm: s.keep_warm,
+        warming: false,
     };
     let tokens = s.context_tokens.unwrap_or(0);
     let window = pricing.context_tokens(&s.model);
@@ -438,7 +448,7 @@ impl Handler<Detail> for Registry {
                     None => None,
                 };
                 let (cache, context) = match &live {
-                    Some(info) => (info.cache.state.clone(), info.context.clone()),
+                    Some(info) => (info.cache.clone(), info.context.clone()),
                     None => at_rest(&summary, scale, &pricing),
                 };
                 Ok(SessionDetail { summary, cache, context, live })

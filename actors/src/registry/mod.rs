@@ -43,11 +43,11 @@ pub use directory::{Directory, SessionSummary, load_summary};
 pub use lanes::{Lane, Lanes};
 pub use messages::*;
 
-use crate::cache_clock::CacheState;
 use crate::event::EventBody;
 use crate::event_log::{EventLog, LogError};
 use crate::gateway::{Gateway, Retire, RetireIfIdle};
 use crate::id::SessionId;
+use crate::session::CacheInfo;
 use crate::session::{ContextInfo, Restarted, Session, SessionDeps, SessionError, SessionInfo};
 
 /// How often the registry looks for actors that died.
@@ -98,8 +98,8 @@ impl From<LogError> for RegistryError {
 pub struct SessionDetail {
     #[serde(flatten)]
     pub summary: SessionSummary,
-    /// The prompt cache's clock.
-    pub cache: CacheState,
+    /// The prompt cache: its clock, keep-warm, the price of letting it go cold.
+    pub cache: CacheInfo,
     /// How full the model's window is.
     pub context: ContextInfo,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -27,7 +27,6 @@ use actix::prelude::*;
 use super::{CacheInfo, ChangeSettings, Session, SessionError, SessionInfo, Watched};
 use crate::event::{Cost, EventBody, KeepWarm, Timestamp, TurnMode};
 use crate::model_client::Prewarm;
-use crate::pricing::Price;
 use crate::provider::{Brief, CacheTtl, CompletionRequest, Usage};
 
 /// How long before the cache goes cold a ping is sent (unscaled): room for
@@ -99,14 +98,11 @@ impl Warmth {
 impl Session {
     pub(super) fn cache_info(&self) -> CacheInfo {
         let now = Instant::now();
-        let rewrite = self.deps.pricing.price(&self.model).map(|p| {
-            let write = write_price(&p, self.config.cache_ttl.unwrap_or_default());
-            self.cache.prefix_tokens() as f64 * write / 1e6
-        });
+        let ttl = self.config.cache_ttl.unwrap_or_default();
         CacheInfo {
             state: self.cache.state(now),
             keep_warm: self.config.keep_warm,
-            rewrite_usd: rewrite.map(|usd| (usd * 1e6).round() / 1e6),
+            rewrite_usd: self.deps.pricing.rewrite_usd(&self.model, ttl, self.cache.prefix_tokens()),
             warming: self.warmth.wants_to_stay(),
         }
     }
@@ -255,7 +251,7 @@ impl Session {
                 }
                 let ttl_kind = self.config.cache_ttl.unwrap_or_default();
                 let (w, r) = match self.deps.pricing.price(&self.model) {
-                    Some(p) => (write_price(&p, ttl_kind), p.cache_read),
+                    Some(p) => (p.cache_write(ttl_kind), p.cache_read),
                     // Unpriced: Anthropic's ratios (1.25× or 2× to write, 0.1× to read).
                     None => (if ttl_kind == CacheTtl::OneHour { 2.0 } else { 1.25 }, 0.1),
                 };
@@ -264,13 +260,6 @@ impl Session {
                 p * (w - r) > r
             }
         }
-    }
-}
-
-fn write_price(p: &Price, ttl: CacheTtl) -> f64 {
-    match ttl {
-        CacheTtl::FiveMinutes => p.cache_write_5m,
-        CacheTtl::OneHour => p.cache_write_1h,
     }
 }
 
