@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use panel_actors::continuation::CarryError;
 use panel_actors::id::InvalidId;
 use panel_actors::registry::RegistryError;
 use panel_actors::session::SessionError;
@@ -74,6 +75,13 @@ impl From<RegistryError> for ApiError {
             RegistryError::Failed { code: "log-locked", .. } => (StatusCode::CONFLICT, "log-locked"),
             RegistryError::Failed { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, *code),
             RegistryError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            RegistryError::Carry(CarryError::NothingToCarry) => (StatusCode::CONFLICT, "nothing-to-continue"),
+            RegistryError::Carry(CarryError::NoSuchTurn { .. }) => (StatusCode::BAD_REQUEST, "bad-turn"),
+            RegistryError::Carry(_) => (StatusCode::INTERNAL_SERVER_ERROR, "carry-failed"),
+            // The provider's own refusal keeps its meaning (context-full, overloaded, …).
+            RegistryError::Recap(m) => {
+                (StatusCode::BAD_GATEWAY, if m.code == "context-full" { "context-full" } else { "recap-failed" })
+            }
             RegistryError::Session(_) => {
                 let RegistryError::Session(inner) = e else { unreachable!() };
                 return inner.into();

@@ -17,6 +17,7 @@
 //! - [`parser`]: the incremental, lossless parser of the model's output.
 //! - [`replay`]: a session's state rebuilt from its log alone.
 //! - [`session`]: the session actor and its turn lifecycle.
+//! - [`continuation`]: a session carried into a fresh one, or branched.
 //! - [`model_client`] and [`provider`]: streaming completions; the offline
 //!   [`provider::rehearsal`] engine is the default.
 //! - [`prefix_cache`] and [`pricing`]: simulated prompt caching and prices;
@@ -24,6 +25,7 @@
 
 pub mod audit;
 pub mod cache_clock;
+pub mod continuation;
 pub mod event;
 pub mod event_log;
 pub mod gateway;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::event::{Event, EventBody, Logged, Timestamp, Totals};
+use crate::event::{Event, EventBody, Logged, Parent, Timestamp, Totals};
 use crate::event_log::{self, LogError};
 use crate::id::{CharacterId, SessionId};
 
@@ -51,6 +51,9 @@ pub struct Manifest {
     pub participants: Vec<Part>,
     pub totals: ManifestTotals,
     pub events: u64,
+    /// The session this one continues or branches from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
 }
 
 /// One line of `index.json`.
@@ -64,6 +67,9 @@ pub struct IndexEntry {
     pub cast: Vec<String>,
     pub turns: u32,
     pub usd: f64,
+    /// The session this one continues or branches from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +89,9 @@ pub enum RecordError {
 /// The manifest of a session, from its events.
 pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
     let first = &events.first()?.event;
-    let EventBody::SessionOpen { config, model, participants, templates, .. } = &first.body else { return None };
+    let EventBody::SessionOpen { config, model, participants, templates, parent, .. } = &first.body else {
+        return None;
+    };
     let mut parts: Vec<Part> = participants
         .iter()
         .map(|c| Part {
@@ -119,7 +127,8 @@ pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
                 }
             }
             EventBody::TurnStart { .. } => totals.sum.turns = totals.sum.turns.max(*turn),
-            EventBody::Cost(c) => totals.sum.add(c),
+            // Turns and keep-warm pings: everything that was spent.
+            EventBody::Cost(_) | EventBody::KeepWarm { .. } => totals.sum.add_event(body),
             EventBody::SessionClose { .. } => closed = Some(*ts),
             _ => {}
         }
@@ -146,6 +155,7 @@ pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
         participants: parts,
         totals,
         events: events.len() as u64,
+        parent: parent.clone(),
     })
 }
 
@@ -186,6 +196,13 @@ pub fn transcript(events: &[Arc<Logged>]) -> Option<String> {
         .map(|p| format!("**{}** — {}", p.name, p.tagline))
         .collect();
     let _ = writeln!(out, "Starting cast: {}\n", cast.join("; "));
+    if let Some(p) = &m.parent {
+        let how = match p.carry {
+            crate::event::Carry::Transcript => "its transcript",
+            crate::event::Carry::Recap => "a recap",
+        };
+        let _ = writeln!(out, "Continued from session `{}` at turn {}, carrying {how}.\n", p.id, p.turn);
+    }
     let mut confer: Vec<String> = Vec::new();
     for e in events.iter().map(|l| &l.event) {
         if !matches!(e.body, EventBody::Deliberation { .. }) {
@@ -332,6 +349,7 @@ fn entry_of(m: Manifest) -> Option<IndexEntry> {
         cast,
         turns: m.totals.sum.turns,
         usd: m.totals.sum.usd,
+        parent: m.parent,
     })
 }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::roster::Character;
 
 /// Template sources and format settings, as snapshotted into a log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct Templates {
     /// The format version (from `panel.toml`), recorded with each session.
     pub version: String,
@@ -33,6 +33,37 @@ pub struct Templates {
     pub stop_sequences: Vec<String>,
     /// The confer depth used when a session does not choose one.
     pub default_depth: u8,
+    /// How a conversation is carried into a fresh session. Used when one is
+    /// created, whose `session-open` holds the rendered text; so these are
+    /// not part of a session's snapshot.
+    #[serde(skip)]
+    pub carry: CarryTemplates,
+}
+
+/// Two snapshots are the same format when everything a session replays from
+/// matches; the carry templates are not part of it.
+impl PartialEq for Templates {
+    fn eq(&self, o: &Self) -> bool {
+        fn key(t: &Templates) -> impl PartialEq + '_ {
+            (
+                (&t.version, &t.head, &t.floor, &t.floor_to, &t.join, &t.returns, &t.leave, &t.only_one_left),
+                (&t.default_farewell, &t.stop_sequences, t.default_depth),
+            )
+        }
+        key(self) == key(o)
+    }
+}
+
+/// The templates that carry a conversation into a fresh session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarryTemplates {
+    /// The delivered lines, as the stage direction opening the new tail.
+    pub transcript: String,
+    /// The recap request: its system prompt, and its user message.
+    pub recap_system: String,
+    pub recap_request: String,
+    /// The recap's notes, as the stage direction opening the new tail.
+    pub recap: String,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +74,9 @@ struct Settings {
     stop_sequences: Vec<String>,
     default_depth: u8,
 }
+
+const CARRY_FILES: [&str; 4] =
+    ["carry-transcript.txt.j2", "recap-system.md.j2", "recap-request.txt.j2", "carry-recap.txt.j2"];
 
 const FILES: [&str; 7] = [
     "head.md.j2",
@@ -67,6 +101,13 @@ impl Templates {
         let settings: Settings = toml::from_str(&read("panel.toml")?)
             .with_context(|| format!("bad settings in {}", settings_path.display()))?;
         let [head, floor, floor_to, join, returns, leave, only_one_left] = FILES.map(read);
+        let [transcript, recap_system, recap_request, recap] = CARRY_FILES.map(read);
+        let carry = CarryTemplates {
+            transcript: transcript?,
+            recap_system: recap_system?,
+            recap_request: recap_request?,
+            recap: recap?,
+        };
         let templates = Self {
             version: settings.version,
             head: head?,
@@ -79,6 +120,7 @@ impl Templates {
             default_farewell: settings.default_farewell,
             stop_sequences: settings.stop_sequences,
             default_depth: settings.default_depth,
+            carry,
         };
         Renderer::new(templates.clone()).with_context(|| format!("bad template in {}", dir.display()))?;
         Ok(templates)
@@ -122,7 +164,13 @@ impl Renderer {
             ("leave", &templates.leave),
             ("only_one_left", &templates.only_one_left),
         ];
-        for (name, source) in sources {
+        let carry = [
+            ("carry_transcript", &templates.carry.transcript),
+            ("recap_system", &templates.carry.recap_system),
+            ("recap_request", &templates.carry.recap_request),
+            ("carry_recap", &templates.carry.recap),
+        ];
+        for (name, source) in sources.into_iter().chain(carry) {
             env.add_template_owned(name, source.clone())?;
         }
         Ok(Self { env, templates })
@@ -132,7 +180,7 @@ impl Renderer {
         &self.templates
     }
 
-    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
+    pub(crate) fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
         self.env.get_template(name)?.render(ctx)
     }
 

@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Pat
                 .route("/sessions/{id}/close", web::post().to(sessions::close))
                 .route("/sessions/{id}/settings", web::post().to(sessions::settings))
                 .route("/sessions/{id}/fork", web::post().to(sessions::fork))
+                .route("/sessions/{id}/continue", web::post().to(sessions::continue_session))
                 .route("/sessions/{id}/actor", web::delete().to(sessions::stop_actor))
                 .route("/sessions/{id}/actor", web::post().to(sessions::start_actor))
                 .route("/sessions/{id}/actor/panic", web::post().to(sessions::panic_actor))

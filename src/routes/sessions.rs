@@ -1,12 +1,14 @@
 //! REST for sessions: create, list, inspect, say, change the cast, close,
-//! fork, and stop / start one session's actor.
+//! continue or branch, fork, and stop / start one session's actor.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use panel_actors::event::KeepWarm;
+use panel_actors::event::{Carry, KeepWarm};
 use panel_actors::id::CharacterId;
 use panel_actors::provider::CacheTtl;
-use panel_actors::registry::{CloseSession, Configure, Crash, Create, Detail, Fork, List, StartActor, StopActor};
+use panel_actors::registry::{
+    CloseSession, Configure, Continue, Crash, Create, Detail, Fork, List, StartActor, StopActor,
+};
 use panel_actors::session::{CastChange, ChangeCast, Say};
 use serde::Deserialize;
 use serde_json::json;
@@ -127,6 +129,31 @@ pub async fn close(state: web::Data<AppState>, id: web::Path<String>) -> Result<
 
 pub async fn fork(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let info = state.registry.send(Fork(session_id(&id)?)).await??;
+    Ok(HttpResponse::Created().json(info))
+}
+
+/// `{"at_turn"?: N, "carry"?: "transcript" | "recap"}`; an empty body takes both defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinueBody {
+    at_turn: Option<u32>,
+    #[serde(default)]
+    carry: Carry,
+}
+
+/// Continues a session fresh (or branches it from an earlier turn).
+pub async fn continue_session(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    let body: ContinueBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ContinueBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-json", e.to_string()))?
+    };
+    let info = state.registry.send(Continue { id, at_turn: body.at_turn, carry: body.carry }).await??;
     Ok(HttpResponse::Created().json(info))
 }
 

@@ -37,6 +37,10 @@ pub struct Options {
     pub time_scale: f64,
     /// The silence after which keep-warm stops (unscaled).
     pub keep_warm_cap: Duration,
+    /// The input window the rehearsal engine simulates.
+    pub rehearsal_window: Option<u64>,
+    /// The window of a model nobody states one for (`--context-tokens`).
+    pub context_tokens: Option<u64>,
 }
 
 impl Default for Options {
@@ -58,8 +62,32 @@ impl Default for Options {
             passivate_after: None,
             time_scale: 1.0,
             keep_warm_cap: Duration::from_secs(1800),
+            rehearsal_window: None,
+            context_tokens: None,
         }
     }
+}
+
+/// The Anthropic provider at a mock's `url`, with `key`, Claude Sonnet 5 by default.
+pub fn anthropic_at(url: &str, key: &str) -> ProviderChoice {
+    ProviderChoice::Anthropic(panel_actors::provider::anthropic::AnthropicConfig {
+        base_url: url.to_owned(),
+        api_key: panel_actors::provider::http::ApiKey::new(key.into()),
+        model: "claude-sonnet-5".into(),
+        head_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(2),
+    })
+}
+
+/// An OpenAI-compatible provider at a mock's `url` (with `/v1`), model `local`.
+pub fn openai_at(url: &str) -> ProviderChoice {
+    ProviderChoice::OpenAi(panel_actors::provider::openai::OpenAiConfig {
+        base_url: url.to_owned(),
+        api_key: None,
+        model: "local".into(),
+        head_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(2),
+    })
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -126,6 +154,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         passivate_after: options.passivate_after,
         time_scale: TimeScale::new(options.time_scale),
         keep_warm_cap: options.keep_warm_cap,
+        rehearsal_window: options.rehearsal_window.unwrap_or(panel_actors::provider::rehearsal::WINDOW),
+        context_tokens: options.context_tokens,
         ..Settings::local(logs.clone(), repo("roster"), repo("static"), options.provider)
     };
 

@@ -10,6 +10,8 @@ mod process;
 
 mod actor;
 mod connections;
+mod context;
+mod continuation;
 mod guard;
 mod keep_warm;
 mod providers;

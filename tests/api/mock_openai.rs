@@ -21,10 +21,26 @@ pub enum Style {
     ErrorMidStream,
     /// llama.cpp's old non-standard `error:` field.
     LegacyError,
+    /// Cut off by the window: `finish_reason: "length"`, and llama.cpp's `truncated: true`.
+    Truncated,
+}
+
+/// Which server the mock is, as far as panel can tell from outside.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Server {
+    /// Says nothing about itself (OpenAI, Ollama): no `/props`, no model windows.
+    Plain,
+    /// llama.cpp's `llama-server`: `/props` with its `n_ctx`.
+    LlamaCpp { n_ctx: u64 },
+    /// vLLM: `max_model_len` in `/v1/models`, its version at `/version`.
+    Vllm { max_model_len: u64, version: String, flat_errors: bool },
 }
 
 #[derive(Default)]
 struct State {
+    server: Option<Server>,
+    /// Prompts above this many tokens are refused, whatever the server states.
+    refusal: Option<u64>,
     styles: VecDeque<Style>,
     requests: Vec<Value>,
     problems: Vec<String>,
@@ -39,12 +55,19 @@ pub struct MockOpenAi {
 
 impl MockOpenAi {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
+        Self::start_as(Server::Plain).await
+    }
+
+    pub async fn start_as(kind: Server) -> Self {
+        let state = Arc::new(Mutex::new(State { server: Some(kind), ..State::default() }));
         let shared = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(shared.clone()))
                 .route("/v1/chat/completions", web::post().to(completions))
+                .route("/v1/models", web::get().to(models))
+                .route("/props", web::get().to(props))
+                .route("/version", web::get().to(version))
         })
         .workers(1)
         .disable_signals()
@@ -53,6 +76,12 @@ impl MockOpenAi {
         let port = server.addrs()[0].port();
         actix_web::rt::spawn(server.run());
         Self { url: format!("http://127.0.0.1:{port}/v1"), state }
+    }
+
+    /// Refuse prompts above `tokens` as the server refuses an overflow, even
+    /// if its stated window is larger (as when its tokenizer counts more).
+    pub fn set_refusal(&self, tokens: u64) {
+        self.state.lock().unwrap().refusal = Some(tokens);
     }
 
     pub fn push_style(&self, style: Style) {
@@ -65,6 +94,42 @@ impl MockOpenAi {
 
     pub fn problems(&self) -> Vec<String> {
         self.state.lock().unwrap().problems.clone()
+    }
+}
+
+fn server(state: &web::Data<Arc<Mutex<State>>>) -> Server {
+    state.lock().unwrap().server.clone().unwrap_or(Server::Plain)
+}
+
+async fn models(state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+    match server(&state) {
+        Server::Plain => HttpResponse::NotFound().json(json!({"error":{"message":"Not found","type":"not_found_error"}})),
+        // One model; meta's n_ctx_train is the training length, not the window.
+        Server::LlamaCpp { .. } => HttpResponse::Ok().json(json!({"object":"list","data":[{"id":"local","object":"model","created":1764100000,"owned_by":"llamacpp","meta":{"vocab_type":2,"n_vocab":151936,"n_ctx_train":131072,"n_embd":2048,"n_params":1_700_000_000u64,"size":1_200_000_000u64}}]})),
+        Server::Vllm { max_model_len, .. } => HttpResponse::Ok().json(json!({"object":"list","data":[{"id":"local","object":"model","created":1764100000,"owned_by":"vllm","root":"Qwen/Qwen3-1.7B","parent":null,"max_model_len":max_model_len,"permission":[]}]})),
+    }
+}
+
+async fn props(state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+    match server(&state) {
+        Server::LlamaCpp { n_ctx } => HttpResponse::Ok().json(json!({"default_generation_settings":{"n_ctx":n_ctx,"params":{"n_predict":-1}},"total_slots":1,"model_path":"/models/local.gguf","build_info":"b7000-abcdef"})),
+        _ => HttpResponse::NotFound().json(json!({"error":{"message":"Not found","type":"not_found_error"}})),
+    }
+}
+
+async fn version(state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+    match server(&state) {
+        Server::Vllm { version, .. } => HttpResponse::Ok().json(json!({ "version": version })),
+        _ => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// The server's refusal of a prompt of `tokens` that does not fit `window`, in its own words.
+fn overflow(kind: &Server, tokens: u64, window: u64) -> HttpResponse {
+    match kind {
+        Server::LlamaCpp { .. } => HttpResponse::BadRequest().json(json!({"error":{"code":400,"message":format!("request ({tokens} tokens) exceeds the available context size ({window} tokens), try increasing it"),"type":"exceed_context_size_error","n_prompt_tokens":tokens,"n_ctx":window}})),
+        Server::Vllm { flat_errors: true, .. } => HttpResponse::BadRequest().json(json!({"object":"error","message":format!("This model's maximum context length is {window} tokens. However, you requested {tokens} tokens in the messages, Please reduce the length of the messages."),"type":"BadRequestError","param":null,"code":400})),
+        _ => HttpResponse::BadRequest().json(json!({"error":{"object":"error","message":format!("This model's maximum context length is {window} tokens. However, you requested {tokens} tokens in the messages, Please reduce the length of the messages."),"type":"BadRequestError","param":null,"code":400}})),
     }
 }
 
@@ -98,7 +163,19 @@ async fn completions(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mu
         st.problems.push("content-type is not application/json".into());
     }
     let style = st.styles.pop_front().unwrap_or(Style::WithUsage { cached: 0 });
+    let kind = st.server.clone().unwrap_or(Server::Plain);
+    let refusal = st.refusal;
     drop(st);
+    let tokens: u64 =
+        messages.iter().map(|m| m["content"].as_str().unwrap_or_default().len() as u64).sum::<u64>().div_ceil(4);
+    let window = match kind {
+        Server::LlamaCpp { n_ctx } => Some(n_ctx),
+        Server::Vllm { max_model_len, .. } => Some(max_model_len),
+        Server::Plain => None,
+    };
+    if let Some(window) = refusal.or(window).filter(|w| tokens > *w) {
+        return overflow(&kind, tokens, window);
+    }
     let head = messages.first().and_then(|m| m["content"].as_str()).unwrap_or_default();
     let name = head.split("<character name=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("Ada");
     let text = format!("<speak who=\"{name}\">From a local model: a short answer.</speak>");
@@ -109,6 +186,12 @@ async fn completions(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mu
         sse.push_str(&chunk(Some(piece), None));
         if i == 2 && style == Style::ErrorMidStream {
             sse.push_str("data: {\"error\":{\"message\":\"the model crashed\",\"type\":\"server_error\"}}\n\n");
+            return respond(sse);
+        }
+        if i == 3 && style == Style::Truncated {
+            // Mid-speak, the window is full: llama.cpp's last chunk says so.
+            sse.push_str("data: {\"choices\":[{\"finish_reason\":\"length\",\"index\":0,\"delta\":{}}],\"created\":1764100000,\"id\":\"chatcmpl-abcdefghijklmnopqrstuvwx\",\"model\":\"local\",\"system_fingerprint\":\"b7000-abcdef\",\"object\":\"chat.completion.chunk\",\"truncated\":true}\n\n");
+            sse.push_str("data: [DONE]\n\n");
             return respond(sse);
         }
         if i == 2 && style == Style::LegacyError {

@@ -23,7 +23,7 @@ use panel_actors::id::SessionId;
 use panel_actors::model_client::ModelClient;
 use panel_actors::parser::{Parsed, Parser};
 use panel_actors::provider::rehearsal::Rehearsal;
-use panel_actors::provider::{Brief, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Usage};
+use panel_actors::provider::{Brief, CompletionRequest, ModelError, ModelEvent, Provider, ProviderInfo, Task, Usage};
 use panel_actors::roster::Roster;
 use panel_actors::session::{NewSession, Say, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
@@ -138,6 +138,7 @@ pub fn byte_to_log(roster: &Roster, templates: &Templates) {
                 "Question {turn}: what should a hospital automate first, and what should it never automate?"
             ),
             depth: 5,
+            task: Task::Turn,
         };
         let text = rehearsal.compose(&brief);
         expected.push(settling_bytes(&text, &names));

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use panel_actors::id::SessionId;
 use panel_actors::parser::{Parsed, Parser};
-use panel_actors::provider::Brief;
 use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::provider::sse::SseDecoder;
+use panel_actors::provider::{Brief, Task};
 use panel_actors::roster::Roster;
 
 use crate::{cid, ms};
@@ -30,6 +30,7 @@ pub fn throughput(roster: &Roster) {
             to: None,
             floor: format!("Question number {turn} about hospitals, trust and evidence"),
             depth: 4,
+            task: Task::Turn,
         };
         text.push_str(&rehearsal.compose(&brief));
     }

@@ -35,6 +35,18 @@ pub struct Brief {
     pub to: Option<CharacterId>,
     pub floor: String,
     pub depth: u8,
+    /// What is asked: a turn, or (continuing a session) recap notes.
+    pub task: Task,
+}
+
+/// What a request asks the model for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Task {
+    /// The panel's answer to the floor.
+    #[default]
+    Turn,
+    /// Notes on these delivered turns, to carry them into a fresh session.
+    Recap(Vec<crate::continuation::DeliveredTurn>),
 }
 
 #[derive(Debug, Clone)]

@@ -28,9 +28,10 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Brief, CompletionRequest, ModelError, ModelEvent, ModelFacts, Provider, ProviderFacts, ProviderInfo, ResponseMeta,
-    Usage,
+    Task, Usage,
 };
 use crate::cache_clock::TimeScale;
+use crate::continuation::{DeliveredTurn, Line};
 use crate::event::TurnMode;
 use crate::megaprompt::Prompt;
 use crate::prefix_cache::{CacheBlock, PrefixCache, estimate_tokens};
@@ -61,6 +62,7 @@ struct Phrases {
     /// Said of the floor's line when none of it can be quoted.
     no_topic: String,
     turn: String,
+    recap: String,
 }
 
 impl Phrases {
@@ -126,6 +128,7 @@ impl Rehearsal {
         let phrases: Phrases = toml::from_str(text)?;
         let mut env = Environment::new();
         env.add_template_owned("turn", phrases.turn.clone())?;
+        env.add_template_owned("recap", phrases.recap.clone())?;
         for (list, items) in phrases.lists() {
             anyhow::ensure!(!items.is_empty(), "the phrase list {list} needs at least one phrase");
             for (i, phrase) in items.iter().enumerate() {
@@ -158,8 +161,11 @@ impl Rehearsal {
         Ok(())
     }
 
-    /// The whole output of one turn. Deterministic in the brief.
+    /// The whole output of one turn (or recap). Deterministic in the brief.
     pub fn compose(&self, brief: &Brief) -> String {
+        if let Task::Recap(turns) = &brief.task {
+            return self.recap(turns);
+        }
         let mut rng = fastrand::Rng::with_seed(seed(brief));
         let words = content_words(&brief.floor, &self.phrases.stopwords);
         let topic = match quotable(&brief.floor, &self.phrases.stopwords) {
@@ -233,6 +239,58 @@ impl Rehearsal {
         }
         let rendered = self.env.get_template("turn").and_then(|t| t.render(context! { confer, replies }));
         rendered.unwrap_or_default()
+    }
+}
+
+impl Rehearsal {
+    /// Recap notes: each speaker's share and latest line, the floor's first
+    /// and last questions. A rehearsal of notes, not a reading of them.
+    fn recap(&self, turns: &[DeliveredTurn]) -> String {
+        #[derive(Serialize)]
+        struct Speaker<'a> {
+            name: &'a str,
+            count: usize,
+            last: String,
+        }
+        let short = |text: &str| {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let mut s = words[..words.len().min(18)].join(" ");
+            if words.len() > 18 {
+                s.push('…');
+            }
+            s
+        };
+        let lines = turns.iter().flat_map(|t| &t.lines);
+        let floors: Vec<&str> = lines
+            .clone()
+            .filter_map(|l| if let Line::Floor { text, .. } = l { Some(text.as_str()) } else { None })
+            .collect();
+        let mut speakers: Vec<Speaker> = Vec::new();
+        for line in lines {
+            if let Line::Speak { name, text } = line {
+                match speakers.iter_mut().find(|s| s.name == name) {
+                    Some(s) => {
+                        s.count += 1;
+                        s.last = short(text);
+                    }
+                    None => speakers.push(Speaker { name, count: 1, last: short(text) }),
+                }
+            }
+        }
+        let mut busiest: Vec<&str> = {
+            let mut by_count: Vec<&Speaker> = speakers.iter().collect();
+            by_count.sort_by_key(|s| std::cmp::Reverse(s.count));
+            by_count.iter().take(2).map(|s| s.name).collect()
+        };
+        let pair = (busiest.len() == 2).then(|| std::mem::take(&mut busiest));
+        let ctx = context! {
+            turns => turns.len(),
+            first_floor => floors.first().map(|f| short(f)).unwrap_or_default(),
+            last_floor => floors.last().map(|f| short(f)).unwrap_or_default(),
+            speakers,
+            pair,
+        };
+        self.env.get_template("recap").and_then(|t| t.render(ctx)).unwrap_or_default()
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::catalog::ProviderListing;
 use super::{Access, Registry, RegistryError, SessionDetail, SessionSummary, Slot, StartFailure};
 use crate::cache_clock::{CacheState, TimeScale};
-use crate::event::{KeepWarm, Parent};
+use crate::event::{Cost, KeepWarm, Parent};
 use crate::gateway::{DisconnectAll, Gateway, Watchers};
 use crate::id::{CharacterId, SessionId};
 use crate::model_client::Facts;
@@ -43,6 +43,8 @@ pub struct Continued {
     pub cast: Vec<Character>,
     pub parent: Parent,
     pub carry: String,
+    /// What writing the carry cost (a recap), logged as the new session's first `cost`.
+    pub opening_cost: Option<Cost>,
 }
 
 impl Create {
@@ -309,6 +311,7 @@ impl Registry {
         if let Some(c) = msg.continued {
             new.parent = Some(c.parent);
             new.carry = Some(c.carry);
+            new.opening_cost = c.opening_cost;
         }
         let publisher = Some(gateway.recipient());
         let creating = tokio::task::spawn_blocking(move || Session::create(deps, new, publisher));

@@ -34,11 +34,13 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 mod catalog;
+mod continuation;
 mod directory;
 mod lanes;
 mod messages;
 
 pub use catalog::{Constrain, ProviderListing};
+pub use continuation::Continue;
 pub use directory::{Directory, SessionSummary, load_summary};
 pub use lanes::{Lane, Lanes};
 pub use messages::*;
@@ -82,6 +84,12 @@ pub enum RegistryError {
     /// A request that asks for something the server does not offer.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// A session that cannot be continued as asked.
+    #[error(transparent)]
+    Carry(#[from] crate::continuation::CarryError),
+    /// The model could not write a continuation's recap; nothing was created.
+    #[error("the recap could not be written, so no session was created: {0}")]
+    Recap(crate::provider::ModelError),
 }
 
 impl From<LogError> for RegistryError {

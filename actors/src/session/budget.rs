@@ -37,8 +37,12 @@ pub(super) struct Budget {
     /// The last answer's size, which the next prompt carries.
     last_output: u64,
     outputs: VecDeque<u64>,
-    /// The provider said the prompt no longer fits.
-    full: bool,
+    /// What the last turn sent was estimated to need (prompt and room).
+    last_needed: u64,
+    /// The provider refused (or cut short) a turn needing this much: the
+    /// window, as the provider counts it, is no larger. A shorter turn may
+    /// still fit; one as long will not.
+    ceiling: Option<u64>,
     max_tokens: u64,
 }
 
@@ -49,7 +53,8 @@ impl Budget {
             tokens: bytes_to_tokens(context.len_bytes()),
             last_output: 0,
             outputs: VecDeque::new(),
-            full: false,
+            last_needed: 0,
+            ceiling: None,
             max_tokens: u64::from(deps.max_tokens),
         }
     }
@@ -77,13 +82,24 @@ impl Budget {
     }
 
     /// Whether a turn for `text` fits the window, before anything is sent.
-    pub(super) fn check(&self, context: &Megaprompt, text: &str) -> Result<(), SessionError> {
-        let Some(window) = self.window else { return Ok(()) };
+    pub(super) fn check(&self, context: &Megaprompt, text: &str) -> Result<u64, SessionError> {
         let needed = self.estimate(context, text) + self.room();
-        if self.full || needed > window {
-            return Err(SessionError::ContextFull { needed: needed.max(window), window });
+        let limit = match (self.window, self.ceiling) {
+            (Some(w), Some(c)) => w.min(c.saturating_sub(1)),
+            (w, c) => match w.or(c.map(|c| c.saturating_sub(1))) {
+                Some(limit) => limit,
+                None => return Ok(needed),
+            },
+        };
+        if needed > limit {
+            return Err(SessionError::ContextFull { needed, window: self.window.unwrap_or(limit) });
         }
-        Ok(())
+        Ok(needed)
+    }
+
+    /// A turn needing `needed` (from [`Budget::check`]) is being sent.
+    pub(super) fn sending(&mut self, needed: u64) {
+        self.last_needed = needed;
     }
 
     /// A turn ended: its prompt was `prompt_tokens` (0 when the provider did
@@ -98,9 +114,11 @@ impl Budget {
         }
     }
 
-    /// The provider said the prompt does not fit (or cut an answer short).
+    /// The provider said the last turn's prompt does not fit (or cut its
+    /// answer short): nothing needing as much is sent again.
     pub(super) fn mark_full(&mut self) {
-        self.full = true;
+        let at = self.last_needed.max(1);
+        self.ceiling = Some(self.ceiling.map_or(at, |c| c.min(at)));
     }
 
     pub(super) fn set_window(&mut self, window: u64) {

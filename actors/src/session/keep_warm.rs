@@ -27,7 +27,7 @@ use actix::prelude::*;
 use super::{CacheInfo, ChangeSettings, Session, SessionError, SessionInfo, Watched};
 use crate::event::{Cost, EventBody, KeepWarm, Timestamp, TurnMode};
 use crate::model_client::Prewarm;
-use crate::provider::{Brief, CacheTtl, CompletionRequest, Usage};
+use crate::provider::{Brief, CacheTtl, CompletionRequest, Task, Usage};
 
 /// How long before the cache goes cold a ping is sent (unscaled): room for
 /// the request's round trip.
@@ -146,6 +146,7 @@ impl Session {
             to: None,
             floor: String::new(),
             depth: self.config.depth,
+            task: Task::Turn,
         };
         let request = CompletionRequest {
             prompt,

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::cache_clock::{CacheState, TimeScale};
-use crate::event::{KeepWarm, Parent, SessionConfig, Totals};
+use crate::event::{Cost, KeepWarm, Parent, SessionConfig, Totals};
 use crate::event_log::{Durability, LogError, LogWriter};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{CastError, MegapromptError};
@@ -216,6 +216,8 @@ pub struct NewSession {
     /// For a continued session: where from, and the direction carrying the conversation.
     pub parent: Option<Parent>,
     pub carry: Option<String>,
+    /// What writing the carry cost, logged as the session's first `cost`.
+    pub opening_cost: Option<Cost>,
 }
 
 impl NewSession {
@@ -232,6 +234,7 @@ impl NewSession {
             constraint: None,
             parent: None,
             carry: None,
+            opening_cost: None,
         }
     }
 }

@@ -145,9 +145,16 @@ impl Session {
             carry: new.carry.clone(),
         };
         log.append(0, open)?;
+        let opening = new.opening_cost.map(EventBody::Cost);
+        if let Some(cost) = &opening {
+            log.append(0, cost.clone())?;
+        }
         let context = Megaprompt::with_carry(renderer, head, &cast, new.carry.as_deref());
         let mut session = Self::assemble(new.id, deps, log, context, config, model);
         session.parent = new.parent;
+        if let Some(cost) = &opening {
+            session.totals.add_event(cost);
+        }
         Ok(session)
     }
 

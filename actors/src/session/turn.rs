@@ -11,7 +11,7 @@ use crate::event_log::LogError;
 use crate::id::CharacterId;
 use crate::model_client::{Cancel, Complete, StreamEvent, StreamId, StreamItem};
 use crate::parser::{Parsed, Parser};
-use crate::provider::{Brief, CompletionRequest, ResponseMeta, Usage};
+use crate::provider::{Brief, CompletionRequest, ResponseMeta, Task, Usage};
 
 /// Stop reasons that mean the model's window cut the answer short.
 const CUT_BY_WINDOW: [&str; 2] = ["model_context_window_exceeded", "truncated"];
@@ -74,10 +74,13 @@ impl Session {
     /// model's window) and was recorded as an error instead.
     fn start_turn(&mut self, input: Queued, ctx: &mut Context<Self>) -> Result<bool, LogError> {
         let turn = self.next_turn();
-        if let Err(e) = self.budget.check(&self.context, &input.text) {
-            let message = format!("{e}. This message was not sent: {:?}", input.text);
-            self.emit(turn, EventBody::Error { code: e.code().into(), message })?;
-            return Ok(false);
+        match self.budget.check(&self.context, &input.text) {
+            Ok(needed) => self.budget.sending(needed),
+            Err(e) => {
+                let message = format!("{e}. This message was not sent: {:?}", input.text);
+                self.emit(turn, EventBody::Error { code: e.code().into(), message })?;
+                return Ok(false);
+            }
         }
         if let Err(e) = self.context.begin_turn(&input.text, input.to.as_ref()) {
             let message = format!("{e}; this message was not sent: {:?}", input.text);
@@ -105,6 +108,7 @@ impl Session {
             to: input.to,
             floor: input.text,
             depth: self.config.depth,
+            task: Task::Turn,
         };
         let request = CompletionRequest {
             prompt: self.context.prompt(),

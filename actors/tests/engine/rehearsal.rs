@@ -3,8 +3,8 @@
 use panel_actors::event::TurnMode;
 use panel_actors::id::{CharacterId, SessionId};
 use panel_actors::parser::{Parsed, Parser};
-use panel_actors::provider::Brief;
 use panel_actors::provider::rehearsal::Rehearsal;
+use panel_actors::provider::{Brief, Task};
 use std::time::Duration;
 
 use crate::helpers::{character, cid};
@@ -16,7 +16,16 @@ fn brief(turn: u32, cast: &[&str], to: Option<&str>, floor: &str) -> Brief {
         (None, 1) => TurnMode::OneToOne,
         _ => TurnMode::Panel,
     };
-    Brief { session: SessionId::parse("r").unwrap(), turn, mode, cast, to: to.map(cid), floor: floor.into(), depth: 4 }
+    Brief {
+        session: SessionId::parse("r").unwrap(),
+        turn,
+        mode,
+        cast,
+        to: to.map(cid),
+        floor: floor.into(),
+        depth: 4,
+        task: Task::Turn,
+    }
 }
 
 fn parse(brief: &Brief, output: &str) -> Vec<Parsed> {
