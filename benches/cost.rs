@@ -128,7 +128,74 @@ async fn run() {
     println!("    no caching                ${no_cache:.4}   {:.2}× optimum", no_cache / optimum);
     println!("    system block edited       ${system_edit:.4}   {:.2}× optimum", system_edit / optimum);
     println!("  goal: panel within 1.05× of the optimum: {}", if panel / optimum <= 1.05 { "met" } else { "NOT met" });
+    continuing(&client, &base, &mock, &id).await;
     stopper.stop().await;
+}
+
+const OUTPUT: f64 = 10.0;
+
+/// A turn's bill as the mock reported it, output included.
+fn billed(r: &mock_anthropic::Reported) -> f64 {
+    usd(&CacheCharge { input: r.input, cache_write: r.cache_write, cache_read: r.cache_read })
+        + r.output as f64 * OUTPUT / 1e6
+}
+
+/// Says `text` in session `id` and waits for its turn `n` to end; returns what the mock billed for it.
+async fn turn(client: &awc::Client, base: &str, mock: &MockAnthropic, id: &str, n: u64, text: &str) -> f64 {
+    let words = "The evidence here is thinner than it looks, and the failure modes compound. ".repeat(8);
+    mock.push_output(&format!("<confer>\nAda: {n}: mine.\nByron: Go on.\n</confer>\n<speak who=\"Ada\">{words}</speak>\n<speak who=\"Byron\">{words}</speak>"));
+    let url = format!("{base}/api/sessions/{id}/say");
+    client.post(url).send_json(&json!({ "text": text })).await.unwrap();
+    loop {
+        let mut res = client.get(format!("{base}/api/sessions/{id}")).send().await.unwrap();
+        let detail: Value = res.json().limit(1 << 24).await.unwrap();
+        if detail["live"]["turn_in_flight"] == false && detail["turns"].as_u64() == Some(n) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    billed(mock.reported().last().unwrap())
+}
+
+async fn continue_session(client: &awc::Client, base: &str, id: &str, carry: &str) -> String {
+    let url = format!("{base}/api/sessions/{id}/continue");
+    let mut res = client.post(url).send_json(&json!({ "carry": carry })).await.unwrap();
+    let info: Value = res.json().await.unwrap();
+    info["id"].as_str().expect("a continued session").to_owned()
+}
+
+/// What continuing fresh costs against carrying on: the first turns of a
+/// continued session beside the next turns of the long one, at the same
+/// prices, through the same mock.
+async fn continuing(client: &awc::Client, base: &str, mock: &MockAnthropic, id: &str) {
+    let prompt = |mock: &MockAnthropic| mock.reported().last().map_or(0, |r| r.blocks.iter().sum::<u64>());
+    let long_31 = turn(client, base, mock, id, 31, "Turn 31: and what follows from that?").await;
+    let long_prompt = prompt(mock);
+    let long_32 = turn(client, base, mock, id, 32, "Turn 32: and after that?").await;
+
+    let fresh = continue_session(client, base, id, "transcript").await;
+    let fresh_1 = turn(client, base, mock, &fresh, 1, "Where were we? Go on.").await;
+    let fresh_prompt = prompt(mock);
+    let fresh_2 = turn(client, base, mock, &fresh, 2, "And after that?").await;
+
+    mock.push_output(&"- Ada held that the failure modes compound; Byron that the evidence is thin.\n".repeat(12));
+    let recapped = continue_session(client, base, id, "recap").await;
+    let recap = billed(mock.reported().last().unwrap());
+    let recap_1 = turn(client, base, mock, &recapped, 1, "Where were we? Go on.").await;
+    let recap_prompt = prompt(mock);
+    let recap_2 = turn(client, base, mock, &recapped, 2, "And after that?").await;
+
+    println!("  continuing fresh after 32 turns (same prices, output included):");
+    println!("    next turns of the long session         ${long_31:.4}, ${long_32:.4}   (prompt {long_prompt} tokens)");
+    println!(
+        "    first turns, transcript carried        ${fresh_1:.4}, ${fresh_2:.4}   (prompt {fresh_prompt} tokens)"
+    );
+    println!(
+        "    first turns, recap carried             ${recap_1:.4}, ${recap_2:.4}   (prompt {recap_prompt} tokens; the recap itself ${recap:.4})"
+    );
+    println!(
+        "  (the long session's turns are cache reads; a continued session writes its new head once, then reads a smaller prompt)"
+    );
 }
 
 /// The perfect cache's bill.

@@ -87,7 +87,7 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The viewer's files, relative to the static folder.
-const VIEWER: [&str; 5] = ["viewer.html", "app.css", "js/dom.js", "js/timeline.js", "js/viewer.js"];
+const VIEWER: [&str; 6] = ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/timeline.js", "js/viewer.js"];
 /// A recorded session's files.
 const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md"];
 

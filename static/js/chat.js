@@ -8,12 +8,13 @@ import { h, clear, toast, usd } from './dom.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { CacheMeter } from './cache.js';
+import { ContextMeter, continueSession, takeCarriedLine } from './context.js';
 
 const KINDS = ['session-open', 'human-speak', 'turn-start', 'deliberation', 'speak', 'pass', 'unparsed', 'join',
   'leave', 'cost', 'turn-end', 'turn-aborted', 'error', 'actor-restart', 'log-repair', 'session-close', 'keep-warm',
   'settings'];
-// Events after which the cache's state is fetched again.
-const CACHE_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
+// Events after which the session's cache and context state is fetched again.
+const DETAIL_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
 
 export class ChatView {
   constructor(view, id) {
@@ -43,28 +44,35 @@ export class ChatView {
       drawer: this.drawerList,
       onChange: (ev) => this.changed(ev),
       onRetry: (text) => this.composer.fill(text),
+      onBranch: (n) => continueSession(this.id, { atTurn: n }),
+      sessionHref: (id) => `#/s/${id}`,
     });
     document.title = `${detail.title} · panel`;
     document.getElementById('session-title').textContent = detail.title;
     this.cache.update(detail);
+    this.context.update(detail);
+    const carried = takeCarriedLine(this.id);
+    if (carried) this.composer.fill(carried);
     this.connectEvents();
     this.connectSocket();
     this.renderStrip();
   }
 
-  /** Fetches the cache's state again (one request at a time, the last one wins). */
-  async refreshCache() {
-    if (this.cacheFetch) { this.cacheStale = true; return; }
-    this.cacheFetch = true;
+  /** Fetches the cache and context state again (one request at a time, the last one wins). */
+  async refreshDetail() {
+    if (this.detailFetch) { this.detailStale = true; return; }
+    this.detailFetch = true;
     try {
       do {
-        this.cacheStale = false;
-        this.cache.update(await api('GET', `/api/sessions/${this.id}`));
-      } while (this.cacheStale && !this.closing);
+        this.detailStale = false;
+        const detail = await api('GET', `/api/sessions/${this.id}`);
+        this.cache.update(detail);
+        this.context.update(detail);
+      } while (this.detailStale && !this.closing);
     } catch {
       // The next event tries again.
     } finally {
-      this.cacheFetch = false;
+      this.detailFetch = false;
     }
   }
 
@@ -91,6 +99,7 @@ export class ChatView {
     this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.toggleDrawer() }, 'Confer');
     this.strip = h('div', { class: 'strip', 'aria-label': 'On stage' });
     this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
+    this.context = new ContextMeter({ id: this.id, pendingLine: () => this.refusedLine || null });
     this.cache = new CacheMeter({
       onKeepWarm: (keepWarm) => this.send({ type: 'settings', keep_warm: keepWarm }).catch((e) => { toast(e.message); throw e; }),
     });
@@ -98,9 +107,9 @@ export class ChatView {
       onSend: (text) => this.say(text),
       names: () => this.timeline.onStage.map((id) => this.timeline.person(id).name),
     });
-    const main = h('section', { class: 'chat-pane' }, this.chatEl, this.composer.el);
+    const main = h('section', { class: 'chat-pane' }, this.chatEl, this.context.banner, this.composer.el);
     clear(this.view).append(h('div', { class: 'chat-view' },
-      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.cache.el, this.totalsEl, this.drawerButton),
+      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
       h('div', { class: 'chat-body' }, main, this.drawer)));
     this.view.addEventListener('click', (event) => {
       const link = event.target.closest('.confer-link, .turn-link');
@@ -207,6 +216,11 @@ export class ChatView {
     } catch (e) {
       el.remove();
       this.queued = this.queued.filter((q) => q !== entry);
+      if (e.code === 'context-full') {
+        // Kept in the composer, and carried along if the floor continues fresh.
+        this.refusedLine = text;
+        this.context.markFull();
+      }
       toast(e.message);
       return false;
     }
@@ -236,7 +250,8 @@ export class ChatView {
     if (ev.kind === 'session-open') {
       document.getElementById('session-title').textContent = ev.config.title;
     }
-    if (CACHE_KINDS.has(ev.kind)) this.refreshCache();
+    if (DETAIL_KINDS.has(ev.kind)) this.refreshDetail();
+    if (ev.kind === 'error' && ev.code === 'context-full') this.context.markFull();
     if (ev.kind === 'session-close') {
       this.chatEl.append(h('li', { class: 'marker' }, h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer')));
     }

@@ -1,5 +1,5 @@
 // The sessions page: every session with its cast, turns and cost; a form to
-// open a new one from the roster; fork.
+// open a new one from the roster; a new session with a session's cast.
 
 import { api } from './api.js';
 import { h, clear, toast, usd, when } from './dom.js';
@@ -29,7 +29,8 @@ function sessionRow(s) {
       h('span', { title: 'total cost' }, usd(s.totals.usd)),
       h('time', { datetime: s.updated }, when(s.updated)),
       s.closed ? h('a', { class: 'link', href: `viewer.html#/s/${s.id}`, title: 'Step through the recorded session' }, 'Replay') : null,
-      h('button', { class: 'link', type: 'button', onclick: () => fork(s.id), title: 'A fresh session with this cast' }, 'Fork')));
+      s.parent ? h('a', { class: 'link parent-link', href: `#/s/${s.parent.id}`, title: `Continued from ${s.parent.id} at turn ${s.parent.turn}` }, 'continued from…') : null,
+      h('button', { class: 'link', type: 'button', onclick: () => fork(s.id), title: 'An empty conversation with the cast on stage now' }, 'New session with this cast')));
 }
 
 // Provider, model, cache TTL and keep-warm, from what the server offers.

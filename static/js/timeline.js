@@ -8,9 +8,11 @@
 import { h, usd, count } from './dom.js';
 
 export class Timeline {
-  constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null }) {
+  constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null, onBranch = null, sessionHref = null }) {
     this.chat = chat;
     this.turnHref = turnHref;
+    this.onBranch = onBranch;
+    this.sessionHref = sessionHref;
     this.drawer = drawer;
     this.onChange = onChange;
     this.onRetry = onRetry;
@@ -42,6 +44,12 @@ export class Timeline {
     this.title = ev.config.title;
     for (const p of ev.participants) this.people.set(p.id, { name: p.name, colour: p.colour });
     this.onStage = ev.participants.map((p) => p.id);
+    if (ev.parent) {
+      const p = ev.parent;
+      const link = this.sessionHref ? h('a', { class: 'parent-link', href: this.sessionHref(p.id) }, p.id) : h('code', {}, p.id);
+      const how = p.carry === 'recap' ? 'a recap' : 'its transcript';
+      this.marker(ev, h('span', {}, 'Continued from ', link, ` at turn ${p.turn}, carrying ${how}`));
+    }
   }
 
   on_join(ev) {
@@ -121,6 +129,14 @@ export class Timeline {
   }
 
   on_cost(ev) {
+    if (ev.turn === 0) {
+      // The recap that opened a continued session: spent before any turn.
+      for (const k of ['input', 'cache_write', 'cache_read', 'output']) this.totals[k] += ev[k];
+      if (ev.usd === null || ev.usd === undefined) this.totals.priced = false;
+      else this.totals.usd += ev.usd;
+      this.marker(ev, h('span', { class: 'recap-cost' }, `The recap carried over was written for ${usd(ev.usd)}`));
+      return;
+    }
     const t = this.turn(ev.turn);
     for (const k of ['input', 'cache_write', 'cache_read', 'output']) this.totals[k] += ev[k];
     if (ev.usd === null || ev.usd === undefined) this.totals.priced = false;
@@ -142,6 +158,7 @@ export class Timeline {
 
   on_turn_end(ev) {
     const t = this.turn(ev.turn);
+    if (t.branch) t.branch.hidden = false;
     this.settle(t);
     t.status.textContent = '';
   }
@@ -203,6 +220,8 @@ export class Timeline {
     const costDetail = h('div', { class: 'cost-detail', hidden: true });
     cost.addEventListener('click', () => { costDetail.hidden = !costDetail.hidden; });
     const conferLink = h('button', { type: 'button', class: 'link confer-link', dataset: { turn: n } }, 'confer ›');
+    // Only a finished turn can be branched from.
+    const branch = this.onBranch ? h('button', { type: 'button', class: 'link branch', hidden: true, title: 'A new session carrying the conversation up to this turn', onclick: () => this.onBranch(n) }, 'Branch from here') : null;
     const floor = h('div', { class: 'floor' });
     const status = h('span', { class: 'status', role: 'status' });
     const replies = h('div', { class: 'replies' });
@@ -211,10 +230,10 @@ export class Timeline {
         this.turnHref ? h('a', { class: 'turn-no', href: this.turnHref(n), title: 'Link to this turn' }, `Turn ${n}`) : h('span', { class: 'turn-no' }, `Turn ${n}`),
         floor),
       costDetail,
-      h('div', { class: 'turn-meta' }, conferLink, status),
+      h('div', { class: 'turn-meta' }, conferLink, branch, status),
       replies);
     this.chat.append(el);
-    t = { el, floor, status, replies, cost, costDetail, conferLink, live: new Map(), floorText: '' };
+    t = { el, floor, status, replies, cost, costDetail, conferLink, branch, live: new Map(), floorText: '' };
     this.turns.set(n, t);
     return t;
   }

@@ -4,12 +4,38 @@
 //
 // Routes: #/ the list · #/s/<id> a session · #/s/<id>/t/<n> a session
 // played up to the end of turn n.
+//
+// A continued session links to its parent, and a parent to the sessions
+// continued from it (found in index.json). "Branch from here" calls panel's
+// API, so it is offered only when panel itself serves the page, never on a
+// static host.
 
-import { h, clear, usd, when, count } from './dom.js';
+import { api } from './api.js';
+import { h, clear, usd, when, count, toast } from './dom.js';
 import { Timeline } from './timeline.js';
 
 const view = document.getElementById('view');
 let player = null;
+// Whether panel serves this page (its API answers), asked once.
+let served = null;
+
+async function servedByPanel() {
+  if (served === null) {
+    served = fetch('api/providers', { headers: { Accept: 'application/json' } })
+      .then((r) => r.ok && (r.headers.get('content-type') || '').includes('json'))
+      .catch(() => false);
+  }
+  return served;
+}
+
+async function branch(id, turn) {
+  try {
+    const info = await api('POST', `/api/sessions/${id}/continue`, { at_turn: turn });
+    location.href = `./#/s/${info.id}`;
+  } catch (e) {
+    toast(e.message);
+  }
+}
 
 async function fetchJson(url) {
   const res = await fetch(url);
@@ -35,7 +61,8 @@ async function showList() {
       h('span', {}, `${s.turns} turn${s.turns === 1 ? '' : 's'}`),
       h('span', {}, usd(s.usd)),
       h('span', {}, s.model),
-      h('time', { datetime: s.created }, when(s.created)))));
+      h('time', { datetime: s.created }, when(s.created)),
+      s.parent ? h('a', { class: 'link parent-link', href: `#/s/${s.parent.id}` }, `continued from turn ${s.parent.turn} of…`) : null)));
   clear(view).append(h('div', { class: 'sessions-page' }, h('section', {},
     h('h1', {}, 'Recorded sessions'),
     rows.length ? h('ul', { class: 'session-list' }, rows) : h('p', { class: 'muted' }, 'No closed sessions yet.'))));
@@ -43,10 +70,12 @@ async function showList() {
 
 /** Step-through playback of one session's events. */
 class Player {
-  constructor(id, manifest, events) {
+  constructor(id, manifest, events, { children = [], live = false } = {}) {
     this.id = id;
     this.manifest = manifest;
     this.events = events;
+    this.children = children;
+    this.live = live;
     this.position = 0;
     this.timer = null;
     this.chat = h('ol', { class: 'chat', 'aria-label': 'Conversation' });
@@ -73,6 +102,8 @@ class Player {
       h('div', { class: 'substrip' }, h('span', { class: 'chips' }, cast), h('span', { class: 'spacer' }),
         h('span', { class: 'totals' }, `${t.turns} turns · ${usd(t.usd)} · ${Math.round(t.cache_read_share * 100)}% cache reads · ${count(t.input + t.cache_write + t.cache_read)} input tokens`),
         h('a', { class: 'link small', href: `logs/${this.id}/transcript.md` }, 'transcript')),
+      this.children.length ? h('p', { class: 'continued-in muted small' }, 'Continued in: ',
+        this.children.map((c) => h('a', { class: 'child-link', href: `#/s/${c.id}` }, `${c.title} (from turn ${c.parent.turn})`))) : null,
       controls,
       h('div', { class: 'chat-body' },
         h('section', { class: 'chat-pane' }, this.chat),
@@ -85,7 +116,13 @@ class Player {
     if (n < this.position || !this.timeline) {
       clear(this.chat);
       clear(this.drawer);
-      this.timeline = new Timeline({ chat: this.chat, drawer: this.drawer, turnHref: (turn) => `#/s/${this.id}/t/${turn}` });
+      this.timeline = new Timeline({
+        chat: this.chat,
+        drawer: this.drawer,
+        turnHref: (turn) => `#/s/${this.id}/t/${turn}`,
+        sessionHref: (id) => `#/s/${id}`,
+        onBranch: this.live ? (turn) => branch(this.id, turn) : null,
+      });
       this.position = 0;
     }
     while (this.position < n) this.timeline.apply(this.events[this.position++]);
@@ -159,9 +196,11 @@ async function showSession(id, turn) {
     return;
   }
   const events = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const [index, live] = await Promise.all([fetchJson('logs/index.json').catch(() => ({ sessions: [] })), servedByPanel()]);
+  const children = index.sessions.filter((s) => s.parent && s.parent.id === id);
   document.getElementById('session-title').textContent = manifest.title;
   document.title = `${manifest.title} · panel`;
-  player = new Player(id, manifest, events);
+  player = new Player(id, manifest, events, { children, live });
   clear(view).append(player.render());
   player.seek(turn ? player.endOf(turn) : events.length);
   if (turn) document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });

@@ -14,5 +14,6 @@ mod mock_anthropic;
 mod cache;
 mod chat;
 mod composer;
+mod continuation;
 mod sessions;
 mod viewer;

@@ -73,6 +73,7 @@ async fn an_exported_session_renders_plays_back_and_deep_links_from_a_plain_stat
     assert!(b.count(".drawer .line").await >= 4, "the confer sits beside the chat");
     assert_eq!(b.count(".chat .line").await, 0);
     assert!(b.text(".totals").await.contains("3 turns"));
+    assert_eq!(b.count(".branch:not([hidden])").await, 0, "no branching on a static host: there is no API");
     b.screenshot("viewer-session").await;
 
     // Step through from the start, line by line, confer first.
