@@ -14,7 +14,8 @@
 //!   templates, both files under `roster/`.
 //! - [`megaprompt`]: the megaprompt — an immutable head and a tail that only
 //!   grows at its end, rendered with cache marks.
-//! - [`parser`]: the incremental, lossless parser of the model's output.
+//! - [`parser`]: the incremental, lossless parser of the model's output;
+//!   [`grammar`]: the per-turn GBNF that holds a local model to that format.
 //! - [`replay`]: a session's state rebuilt from its log alone.
 //! - [`session`]: the session actor and its turn lifecycle.
 //! - [`continuation`]: a session carried into a fresh one, or branched.
@@ -29,6 +30,7 @@ pub mod continuation;
 pub mod event;
 pub mod event_log;
 pub mod gateway;
+pub mod grammar;
 pub mod id;
 pub mod megaprompt;
 pub mod model_client;

@@ -120,6 +120,10 @@ fn apply(state: &mut Replayed, body: &EventBody, turn: u32) -> Result<(), Megapr
             state.warmth = Some((*warm_until, cache_read + cache_write));
         }
         EventBody::Settings { keep_warm } => state.config.keep_warm = *keep_warm,
+        // The server refused the format grammar: the session went on without it.
+        EventBody::Error { code, .. } if code == crate::session::CONSTRAINT_UNSUPPORTED => {
+            state.config.constraint = None
+        }
         EventBody::SessionClose { .. } => state.closed = true,
         _ => {}
     }

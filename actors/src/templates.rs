@@ -33,11 +33,49 @@ pub struct Templates {
     pub stop_sequences: Vec<String>,
     /// The confer depth used when a session does not choose one.
     pub default_depth: u8,
+    /// The output format's own words (sessions recorded before they were
+    /// configurable used these defaults).
+    #[serde(default)]
+    pub format: FormatWords,
     /// How a conversation is carried into a fresh session. Used when one is
     /// created, whose `session-open` holds the rendered text; so these are
     /// not part of a session's snapshot.
     #[serde(skip)]
     pub carry: CarryTemplates,
+}
+
+/// The tags of the output format, as `panel.toml`'s `[format]` gives them.
+/// `{name}` in `speak_open` and `pass` stands for a character's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatWords {
+    pub confer_open: String,
+    pub confer_close: String,
+    pub speak_open: String,
+    pub speak_close: String,
+    pub pass: String,
+}
+
+impl Default for FormatWords {
+    fn default() -> Self {
+        Self {
+            confer_open: "<confer>".into(),
+            confer_close: "</confer>".into(),
+            speak_open: "<speak who=\"{name}\">".into(),
+            speak_close: "</speak>".into(),
+            pass: "<pass who=\"{name}\"/>".into(),
+        }
+    }
+}
+
+impl FormatWords {
+    pub fn speak_open(&self, name: &str) -> String {
+        self.speak_open.replace("{name}", name)
+    }
+
+    pub fn pass(&self, name: &str) -> String {
+        self.pass.replace("{name}", name)
+    }
 }
 
 /// Two snapshots are the same format when everything a session replays from
@@ -47,7 +85,7 @@ impl PartialEq for Templates {
         fn key(t: &Templates) -> impl PartialEq + '_ {
             (
                 (&t.version, &t.head, &t.floor, &t.floor_to, &t.join, &t.returns, &t.leave, &t.only_one_left),
-                (&t.default_farewell, &t.stop_sequences, t.default_depth),
+                (&t.default_farewell, &t.stop_sequences, t.default_depth, &t.format),
             )
         }
         key(self) == key(o)
@@ -73,6 +111,8 @@ struct Settings {
     default_farewell: String,
     stop_sequences: Vec<String>,
     default_depth: u8,
+    #[serde(default)]
+    format: FormatWords,
 }
 
 const CARRY_FILES: [&str; 4] =
@@ -120,6 +160,7 @@ impl Templates {
             default_farewell: settings.default_farewell,
             stop_sequences: settings.stop_sequences,
             default_depth: settings.default_depth,
+            format: settings.format,
             carry,
         };
         Renderer::new(templates.clone()).with_context(|| format!("bad template in {}", dir.display()))?;
@@ -187,7 +228,8 @@ impl Renderer {
     /// The head: panel rules and the starting cast's materials.
     pub fn head(&self, depth: u8, cast: &[Character]) -> Result<String, RenderError> {
         let cast: Vec<CastMember> = cast.iter().map(CastMember::from).collect();
-        self.render("head", context! { depth, solo => cast.len() == 1, cast })
+        let f = &self.templates.format;
+        self.render("head", context! { depth, solo => cast.len() == 1, cast, f })
     }
 
     /// `From the floor: "…"`, or `From the floor, to Ada: "…"`.

@@ -49,13 +49,25 @@ export class ChatView {
     });
     document.title = `${detail.title} · panel`;
     document.getElementById('session-title').textContent = detail.title;
-    this.cache.update(detail);
-    this.context.update(detail);
+    this.showDetail(detail);
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);
     this.connectEvents();
     this.connectSocket();
     this.renderStrip();
+  }
+
+  showDetail(detail) {
+    this.cache.update(detail);
+    this.context.update(detail);
+    // A grammar holds the model to the format (a llama.cpp or vLLM server).
+    const constraint = detail.live?.config?.constraint;
+    this.formatBadge.hidden = !constraint || detail.closed;
+    this.formatBadge.title = {
+      gbnf: 'Each turn is sent with a grammar (llama.cpp GBNF): the model cannot leave the panel format',
+      vllm: 'Each turn is sent with a grammar (vLLM structured outputs): the model cannot leave the panel format',
+      'vllm-legacy': 'Each turn is sent with a grammar (vLLM guided_grammar): the model cannot leave the panel format',
+    }[constraint] || '';
   }
 
   /** Fetches the cache and context state again (one request at a time, the last one wins). */
@@ -65,9 +77,7 @@ export class ChatView {
     try {
       do {
         this.detailStale = false;
-        const detail = await api('GET', `/api/sessions/${this.id}`);
-        this.cache.update(detail);
-        this.context.update(detail);
+        this.showDetail(await api('GET', `/api/sessions/${this.id}`));
       } while (this.detailStale && !this.closing);
     } catch {
       // The next event tries again.
@@ -99,6 +109,7 @@ export class ChatView {
     this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.toggleDrawer() }, 'Confer');
     this.strip = h('div', { class: 'strip', 'aria-label': 'On stage' });
     this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
+    this.formatBadge = h('span', { class: 'badge format-badge', hidden: true }, 'format enforced by the server');
     this.context = new ContextMeter({ id: this.id, pendingLine: () => this.refusedLine || null });
     this.cache = new CacheMeter({
       onKeepWarm: (keepWarm) => this.send({ type: 'settings', keep_warm: keepWarm }).catch((e) => { toast(e.message); throw e; }),
@@ -109,7 +120,7 @@ export class ChatView {
     });
     const main = h('section', { class: 'chat-pane' }, this.chatEl, this.context.banner, this.composer.el);
     clear(this.view).append(h('div', { class: 'chat-view' },
-      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
+      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.formatBadge, this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
       h('div', { class: 'chat-body' }, main, this.drawer)));
     this.view.addEventListener('click', (event) => {
       const link = event.target.closest('.confer-link, .turn-link');

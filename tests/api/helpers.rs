@@ -41,6 +41,8 @@ pub struct Options {
     pub rehearsal_window: Option<u64>,
     /// The window of a model nobody states one for (`--context-tokens`).
     pub context_tokens: Option<u64>,
+    /// How an OpenAI-compatible server's turns are held to the format.
+    pub constrain: panel_actors::registry::Constrain,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             keep_warm_cap: Duration::from_secs(1800),
             rehearsal_window: None,
             context_tokens: None,
+            constrain: panel_actors::registry::Constrain::Auto,
         }
     }
 }
@@ -156,6 +159,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         keep_warm_cap: options.keep_warm_cap,
         rehearsal_window: options.rehearsal_window.unwrap_or(panel_actors::provider::rehearsal::WINDOW),
         context_tokens: options.context_tokens,
+        constrain: options.constrain,
         ..Settings::local(logs.clone(), repo("roster"), repo("static"), options.provider)
     };
 

@@ -1,6 +1,8 @@
 //! Integration tests: the real server on a free port, real HTTP, SSE and
 //! WebSocket clients.
 
+#[path = "../../actors/tests/support/gbnf.rs"]
+mod gbnf;
 mod helpers;
 mod mock_anthropic;
 mod mock_openai;
@@ -10,6 +12,7 @@ mod process;
 
 mod actor;
 mod connections;
+mod constraint;
 mod context;
 mod continuation;
 mod guard;

@@ -39,6 +39,10 @@ pub enum Server {
 #[derive(Default)]
 struct State {
     server: Option<Server>,
+    /// Answer any request carrying a grammar with 400, as a server that refuses the field.
+    refuse_grammar: bool,
+    /// The grammars received, as sent.
+    grammars: Vec<String>,
     /// Prompts above this many tokens are refused, whatever the server states.
     refusal: Option<u64>,
     styles: VecDeque<Style>,
@@ -82,6 +86,16 @@ impl MockOpenAi {
     /// if its stated window is larger (as when its tokenizer counts more).
     pub fn set_refusal(&self, tokens: u64) {
         self.state.lock().unwrap().refusal = Some(tokens);
+    }
+
+    /// Refuse every request that carries a grammar, as a server that cannot parse it.
+    pub fn refuse_grammar(&self) {
+        self.state.lock().unwrap().refuse_grammar = true;
+    }
+
+    /// The grammars received, in order.
+    pub fn grammars(&self) -> Vec<String> {
+        self.state.lock().unwrap().grammars.clone()
     }
 
     pub fn push_style(&self, style: Style) {
@@ -165,6 +179,48 @@ async fn completions(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mu
     let style = st.styles.pop_front().unwrap_or(Style::WithUsage { cached: 0 });
     let kind = st.server.clone().unwrap_or(Server::Plain);
     let refusal = st.refusal;
+    let text = answer(&messages);
+    // The grammar, in the field this server reads — and nowhere else.
+    let fields = [
+        ("grammar", json["grammar"].as_str()),
+        ("structured_outputs.grammar", json["structured_outputs"]["grammar"].as_str()),
+        ("guided_grammar", json["guided_grammar"].as_str()),
+    ];
+    let expected = match &kind {
+        Server::Plain => None,
+        Server::LlamaCpp { .. } => Some("grammar"),
+        // structured_outputs from 0.10.2; guided_grammar before (and gone in 0.12).
+        Server::Vllm { version, .. } if ["0.8", "0.9", "0.10.0", "0.10.1"].iter().any(|v| version.starts_with(v)) => {
+            Some("guided_grammar")
+        }
+        Server::Vllm { .. } => Some("structured_outputs.grammar"),
+    };
+    let mut grammar = None;
+    for (field, value) in fields {
+        match (value, Some(field) == expected) {
+            (Some(g), true) => grammar = Some(g.to_owned()),
+            (Some(_), false) => {
+                st.problems.push(format!("a grammar in {field}, which this server ({kind:?}) does not read"))
+            }
+            (None, true) if !st.refuse_grammar => st.problems.push(format!("no grammar in {field} for {kind:?}")),
+            _ => {}
+        }
+    }
+    if let Some(g) = &grammar {
+        st.grammars.push(g.clone());
+        if st.refuse_grammar {
+            return HttpResponse::BadRequest().json(
+                json!({"error":{"code":400,"message":"failed to parse grammar","type":"invalid_request_error"}}),
+            );
+        }
+        match crate::gbnf::Grammar::parse(g) {
+            Err(e) => st.problems.push(format!("malformed grammar: {e}")),
+            Ok(parsed) if !parsed.accepts(&text) => {
+                st.problems.push(format!("the grammar rejects a well-formed answer to this turn:\n{text}\n{g}"))
+            }
+            Ok(_) => {}
+        }
+    }
     drop(st);
     let tokens: u64 =
         messages.iter().map(|m| m["content"].as_str().unwrap_or_default().len() as u64).sum::<u64>().div_ceil(4);
@@ -177,8 +233,6 @@ async fn completions(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mu
         return overflow(&kind, tokens, window);
     }
     let head = messages.first().and_then(|m| m["content"].as_str()).unwrap_or_default();
-    let name = head.split("<character name=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("Ada");
-    let text = format!("<speak who=\"{name}\">From a local model: a short answer.</speak>");
     let mut sse = String::new();
     sse.push_str(&chunk(Some(""), None));
     let pieces: Vec<String> = text.as_bytes().chunks(9).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
@@ -212,6 +266,26 @@ async fn completions(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mu
     }
     sse.push_str("data: [DONE]\n\n");
     respond(sse)
+}
+
+/// A well-formed answer to the turn the messages ask for: one speak by the
+/// addressee for an @-turn or by the only character of a one-to-one, else a
+/// confer and a speak by the head's first character.
+fn answer(messages: &[Value]) -> String {
+    let head = messages.first().and_then(|m| m["content"].as_str()).unwrap_or_default();
+    let names: Vec<&str> = head.split("<character name=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
+    let first = names.first().copied().unwrap_or("Ada");
+    let last = messages.last().and_then(|m| m["content"].as_str()).unwrap_or_default();
+    let floor = last.rfind("From the floor").map_or("", |i| &last[i..]);
+    if let Some(to) = floor.strip_prefix("From the floor, to ").and_then(|r| r.split(':').next()) {
+        return format!("<speak who=\"{to}\">From a local model: a short answer.</speak>\n");
+    }
+    if names.len() == 1 {
+        return format!("<speak who=\"{first}\">From a local model: a short answer.</speak>\n");
+    }
+    format!(
+        "<confer>\n{first}: Mine, briefly.\n</confer>\n<speak who=\"{first}\">From a local model: a short answer.</speak>\n"
+    )
 }
 
 fn respond(sse: String) -> HttpResponse {

@@ -197,3 +197,19 @@ async fn the_chat_fits_a_narrow_window_in_dark_mode_and_works_from_the_keyboard(
     b.until("the drawer to close", "document.querySelector('#confer-drawer').hidden").await;
     b.finish().await;
 }
+
+#[actix_web::test]
+async fn a_session_on_a_llama_cpp_server_shows_the_format_is_enforced() {
+    use crate::mock_openai::{MockOpenAi, Server};
+    let llama = MockOpenAi::start_as(Server::LlamaCpp { n_ctx: 100_000 }).await;
+    let app = spawn_with(Options { provider: openai_at(&llama.url), ..Options::default() }).await;
+    let (b, _) = open_chat(&app, "chat-format-enforced", &["ada", "byron"]).await;
+    b.until("the badge", "!document.querySelector('.format-badge').hidden").await;
+    assert_eq!(b.text(".format-badge").await, "format enforced by the server");
+    send(&b, "What fails first?").await;
+    // An unpriced local model's cost shows as "—", so wait for the turn itself.
+    b.until("turn 1 to end", "document.querySelector('#turn-1:not(.in-flight) .msg') !== null").await;
+    assert_eq!(b.count("#turn-1 .msg").await, 1);
+    assert!(llama.problems().is_empty(), "{:?}", llama.problems());
+    b.finish().await;
+}

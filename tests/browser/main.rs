@@ -6,10 +6,15 @@
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod app;
+#[path = "../../actors/tests/support/gbnf.rs"]
+mod gbnf;
 mod helpers;
 #[allow(dead_code)]
 #[path = "../api/mock_anthropic.rs"]
 mod mock_anthropic;
+#[allow(dead_code)]
+#[path = "../api/mock_openai.rs"]
+mod mock_openai;
 
 mod cache;
 mod chat;

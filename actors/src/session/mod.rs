@@ -22,9 +22,10 @@
 //!
 //! The parts: [`turn`] (the lifecycle), [`handlers`] (the messages it
 //! answers), [`keep_warm`] (the cache clock and pre-warm pings), [`budget`]
-//! (the context window).
+//! (the context window), [`constraint`] (a grammar with each turn).
 
 mod budget;
+mod constraint;
 mod handlers;
 mod keep_warm;
 mod messages;
@@ -35,6 +36,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+pub use constraint::UNSUPPORTED as CONSTRAINT_UNSUPPORTED;
 pub use messages::*;
 
 use crate::cache_clock::CacheClock;
@@ -58,6 +60,8 @@ struct Inflight {
     first_text: Option<Instant>,
     /// The prefix hash of the prompt it was given.
     prefix_hash: String,
+    /// The request, kept while it carries a grammar the server might refuse.
+    request: Option<crate::provider::CompletionRequest>,
 }
 
 struct Queued {

@@ -100,6 +100,8 @@ impl Session {
         let ids = on_stage.iter().map(|c| c.id.clone()).collect();
         self.emit(turn, EventBody::TurnStart { mode, cast: ids })?;
 
+        let to = input.to.as_ref().and_then(|id| on_stage.iter().find(|c| c.id == *id));
+        let constraint = self.constraint_for(mode, &on_stage, to);
         let brief = Brief {
             session: self.id.clone(),
             turn,
@@ -116,7 +118,7 @@ impl Session {
             model: self.model.clone(),
             max_tokens: self.max_tokens(),
             cache_ttl: self.config.cache_ttl.unwrap_or_default(),
-            constraint: None,
+            constraint,
         };
         let stream = StreamId::next();
         let sent = (Instant::now(), Timestamp::now());
@@ -129,6 +131,7 @@ impl Session {
             sent,
             first_text: None,
             prefix_hash,
+            request: request.constraint.is_some().then(|| request.clone()),
         });
         let sink = ctx.address().recipient();
         let provider = self.config.provider.clone();
@@ -345,7 +348,11 @@ impl Handler<StreamEvent> for Session {
                 }
             }
             StreamItem::Done(usage, meta) => self.finish_turn(usage, meta),
-            StreamItem::Failed(e) => self.abort_turn(event.stream, Some((&e.code, &e.message)), &e.code),
+            StreamItem::Failed(e) => match self.constraint_refused(event.stream, &e, ctx) {
+                Ok(true) => return,
+                Ok(false) => self.abort_turn(event.stream, Some((&e.code, &e.message)), &e.code),
+                Err(log) => Err(log),
+            },
         };
         self.after(result, ctx);
     }

@@ -1,9 +1,12 @@
 //! The engine's tests: one binary, one module per part.
 
+#[path = "../support/gbnf.rs"]
+mod gbnf;
 mod helpers;
 
 mod event_log;
 mod gateway;
+mod grammar;
 mod megaprompt;
 mod parser;
 mod rehearsal;

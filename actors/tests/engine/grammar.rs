@@ -1,0 +1,133 @@
+//! The per-turn grammar, read and run by a GBNF matcher: it accepts every
+//! output the rehearsal engine writes for such a turn, and rejects outputs
+//! that break the format's rules.
+
+use panel_actors::event::TurnMode;
+use panel_actors::grammar::for_turn;
+use panel_actors::id::SessionId;
+use panel_actors::provider::rehearsal::Rehearsal;
+use panel_actors::provider::{Brief, Task};
+use std::time::Duration;
+
+use crate::gbnf::Grammar;
+use crate::helpers::{character, cid, templates};
+
+fn grammar(mode: TurnMode, cast: &[&str], to: Option<&str>) -> Grammar {
+    let names: Vec<String> = cast.iter().map(|c| character(c).name).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let to = to.map(|c| character(c).name);
+    let text = for_turn(&templates().format, mode, &names, to.as_deref(), 4);
+    Grammar::parse(&text).unwrap_or_else(|e| panic!("malformed grammar: {e}\n{text}"))
+}
+
+fn rehearsal_output(session: &str, turn: u32, mode: TurnMode, cast: &[&str], to: Option<&str>) -> String {
+    let brief = Brief {
+        session: SessionId::parse(session).unwrap(),
+        turn,
+        mode,
+        cast: cast.iter().map(|c| character(c)).collect(),
+        to: to.map(cid),
+        floor: format!("Question {turn}: what fails first, and who notices?"),
+        depth: 4,
+        task: Task::Turn,
+    };
+    Rehearsal::embedded(Duration::ZERO).compose(&brief)
+}
+
+#[test]
+fn a_panel_turns_grammar_accepts_every_rehearsal_output_for_that_turn() {
+    for cast in [&["ada", "byron"][..], &["ada", "byron", "cleo"], &["ada", "otto", "iris", "maren", "cleo"]] {
+        let g = grammar(TurnMode::Panel, cast, None);
+        for turn in 1..=40 {
+            let out = rehearsal_output(&format!("s{}", cast.len()), turn, TurnMode::Panel, cast, None);
+            assert!(g.accepts(&out), "turn {turn} of {cast:?} rejected:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn addressed_and_one_to_one_grammars_accept_the_rehearsal_engines_single_speak() {
+    let g = grammar(TurnMode::Addressed, &["ada", "byron", "cleo"], Some("byron"));
+    let solo = grammar(TurnMode::OneToOne, &["cleo"], None);
+    for turn in 1..=20 {
+        let out = rehearsal_output("a", turn, TurnMode::Addressed, &["ada", "byron", "cleo"], Some("byron"));
+        assert!(g.accepts(&out), "{out}");
+        let out = rehearsal_output("o", turn, TurnMode::OneToOne, &["cleo"], None);
+        assert!(solo.accepts(&out), "{out}");
+    }
+}
+
+#[test]
+fn a_panel_turns_grammar_rejects_what_breaks_the_rules() {
+    let g = grammar(TurnMode::Panel, &["ada", "byron", "cleo"], None);
+    let confer = "<confer>\nAda: Mine.\nByron: Go on.\n</confer>\n";
+    let ok = format!(
+        "{confer}<speak who=\"Ada\">One.</speak>\n<pass who=\"Cleo\"/>\n<speak who=\"Byron\">Two,\nover lines.</speak>\n"
+    );
+    assert!(g.accepts(&ok), "the well-formed turn is accepted");
+    let broken = [
+        (
+            "an unknown name in the confer",
+            "<confer>\nZed: Mine.\n</confer>\n<speak who=\"Ada\">One.</speak>\n".to_owned(),
+        ),
+        ("an unknown speaker", format!("{confer}<speak who=\"Zed\">One.</speak>\n")),
+        (
+            "a second speak by one character",
+            format!("{confer}<speak who=\"Ada\">One.</speak>\n<speak who=\"Ada\">Again.</speak>\n"),
+        ),
+        ("a pass after a speak by the same", format!("{confer}<speak who=\"Ada\">One.</speak>\n<pass who=\"Ada\"/>\n")),
+        ("a confer after a speak", format!("{confer}<speak who=\"Ada\">One.</speak>\n{confer}")),
+        ("no speak at all", format!("{confer}<pass who=\"Ada\"/>\n<pass who=\"Byron\"/>\n")),
+        ("no confer", "<speak who=\"Ada\">One.</speak>\n".to_owned()),
+        ("speak text opening a tag", format!("{confer}<speak who=\"Ada\">One <b>bold</b>.</speak>\n")),
+        (
+            "a confer line over two lines",
+            "<confer>\nAda: Mine\nand more.\n</confer>\n<speak who=\"Ada\">One.</speak>\n".to_owned(),
+        ),
+        ("prose outside the tags", format!("{confer}Well then.\n<speak who=\"Ada\">One.</speak>\n")),
+        (
+            "a confer of more than twice the depth",
+            format!("<confer>\n{}</confer>\n<speak who=\"Ada\">One.</speak>\n", "Ada: x\n".repeat(9)),
+        ),
+    ];
+    for (what, text) in broken {
+        assert!(!g.accepts(&text), "{what} was accepted:\n{text}");
+    }
+}
+
+#[test]
+fn an_addressed_turns_grammar_admits_exactly_one_speak_by_the_addressee() {
+    let g = grammar(TurnMode::Addressed, &["ada", "byron", "cleo"], Some("byron"));
+    assert!(g.accepts("<speak who=\"Byron\">Just me.</speak>\n"));
+    assert!(g.accepts("<speak who=\"Byron\">Just me.</speak>"), "the final newline is optional");
+    for broken in [
+        "<speak who=\"Ada\">Not me.</speak>\n",
+        "<confer>\nByron: Mine.\n</confer>\n<speak who=\"Byron\">Me.</speak>\n",
+        "<speak who=\"Byron\">Me.</speak>\n<speak who=\"Byron\">Again.</speak>\n",
+        "<pass who=\"Byron\"/>\n",
+    ] {
+        assert!(!g.accepts(broken), "accepted: {broken}");
+    }
+}
+
+#[test]
+fn the_grammar_uses_the_format_words_of_the_shipped_templates() {
+    let f = templates().format;
+    let text = for_turn(&f, TurnMode::Panel, &["Ada", "Byron"], None, 4);
+    assert!(text.contains("\"<confer>\""), "{text}");
+    assert!(text.contains("\"<speak who=\\\"Ada\\\">\""), "{text}");
+    // Other words make another grammar: the format's words are its one source.
+    let mut other = f.clone();
+    other.confer_open = "<huddle>".into();
+    other.confer_close = "</huddle>".into();
+    let g = Grammar::parse(&for_turn(&other, TurnMode::Panel, &["Ada", "Byron"], None, 4)).unwrap();
+    assert!(g.accepts("<huddle>\nAda: x\n</huddle>\n<speak who=\"Ada\">y</speak>\n"));
+    assert!(!g.accepts("<confer>\nAda: x\n</confer>\n<speak who=\"Ada\">y</speak>\n"));
+}
+
+#[test]
+fn the_gbnf_reader_refuses_malformed_grammars() {
+    for bad in ["root ::= \"a", "root ::= missing", "root ::= ( \"a\"", "nope", "root ::= [a"] {
+        assert!(Grammar::parse(bad).is_err(), "{bad}");
+    }
+}
