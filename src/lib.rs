@@ -8,10 +8,16 @@
 //! - [`guard`]: the localhost guard (Host allow-list, Origin check, token).
 //! - [`error`]: every error as `{"error":{"code":…,"message":…}}`.
 //! - [`routes`]: one module per surface.
+//! - [`client`], [`tail`], [`run`], [`report`]: the research commands —
+//!   following a session, playing a script, comparing sessions.
 
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod report;
 pub mod routes;
+pub mod run;
 pub mod startup;
+pub mod tail;

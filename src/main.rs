@@ -9,8 +9,10 @@ use panel::config::{Cli, Command};
 use panel::startup::Application;
 
 fn main() -> anyhow::Result<ExitCode> {
-    env_logger::init_from_env(env_logger::Env::new().default_filter_or("info"));
     let cli = Cli::parse();
+    // The server logs what it does; the commands print their own output.
+    let quiet = matches!(cli.command, Some(Command::Tail(_) | Command::Run(_) | Command::Report(_)));
+    env_logger::init_from_env(env_logger::Env::new().default_filter_or(if quiet { "warn" } else { "info" }));
     match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
@@ -18,6 +20,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Rebuild(args)) => commands::rebuild(args),
         Some(Command::Audit(args)) => commands::audit(args),
         Some(Command::Export(args)) => commands::export(args),
+        Some(Command::Tail(args)) => panel::tail::tail(args),
+        Some(Command::Run(args)) => panel::run::run(args),
+        Some(Command::Report(args)) => panel::report::report(args),
     }
 }
 

@@ -78,10 +78,11 @@ fn check_log(r: &mut Report, bytes: &[u8]) -> Option<Vec<Event>> {
         r.add("events.jsonl", None, "no events");
         return None;
     };
-    let EventBody::SessionOpen { participants, .. } = &first.body else {
+    let EventBody::SessionOpen { participants, config, .. } = &first.body else {
         r.add("events.jsonl", Some(1), "the first event is not session-open");
         return None;
     };
+    let real_provider = config.provider != "rehearsal";
     let mut on_stage: BTreeSet<CharacterId> = participants.iter().map(|c| c.id.clone()).collect();
     let mut turn_cast: BTreeSet<CharacterId> = BTreeSet::new();
     let mut open: Option<u32> = None;
@@ -127,6 +128,15 @@ fn check_log(r: &mut Report, bytes: &[u8]) -> Option<Vec<Event>> {
                     );
                 }
             }
+            EventBody::TurnEnd { provenance, .. } if real_provider => {
+                if let Some(missing) = missing_provenance(provenance.as_deref()) {
+                    r.add("events.jsonl", line, format!("turn {} does not record {missing}", e.turn));
+                }
+                if open.is_none() {
+                    r.add("events.jsonl", line, "turn-end closes no open turn");
+                }
+                open = None;
+            }
             EventBody::TurnEnd { .. } | EventBody::TurnAborted { .. } => {
                 if open.is_none() {
                     r.add("events.jsonl", line, format!("{} closes no open turn", e.body.kind()));
@@ -160,6 +170,25 @@ fn check_log(r: &mut Report, bytes: &[u8]) -> Option<Vec<Event>> {
         r.add("events.jsonl", None, format!("turn {t} is never closed"));
     }
     Some(events.into_iter().map(|(_, e)| e).collect())
+}
+
+/// What a real provider's finished turn must record of what produced it,
+/// or `None` if it records it all.
+fn missing_provenance(p: Option<&crate::event::Provenance>) -> Option<&'static str> {
+    let Some(p) = p else { return Some("its provenance") };
+    if p.request_id.as_deref().is_none_or(str::is_empty) {
+        return Some("the provider's request id");
+    }
+    if p.reported_model.as_deref().is_none_or(str::is_empty) {
+        return Some("the model id the provider reported");
+    }
+    if p.stop_reason.as_deref().is_none_or(str::is_empty) {
+        return Some("its stop reason");
+    }
+    if p.prefix_hash.is_empty() || p.duration_ms <= 0.0 {
+        return Some("its prompt's prefix hash and timings");
+    }
+    None
 }
 
 fn check_artefacts(r: &mut Report, logs: &Path, id: &SessionId) {

@@ -8,12 +8,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod providers;
+mod research;
 
 use panel_actors::cache_clock::TimeScale;
 use panel_actors::event_log::Durability;
 use panel_actors::provider::CacheTtl;
 use panel_actors::registry::Constrain;
 pub use providers::{ProviderArg, ProviderChoice};
+pub use research::{ReportArgs, RunArgs, TailArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]
@@ -36,6 +38,12 @@ pub enum Command {
     Audit(AuditArgs),
     /// Write a self-contained static site: the viewer and the chosen sessions.
     Export(ExportArgs),
+    /// Follow one session live in the terminal.
+    Tail(TailArgs),
+    /// Play a scripted session (in-process, or on a running server) and report on it.
+    Run(RunArgs),
+    /// One comparable row per session: tokens, cost, who spoke and led, time to first byte.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -23,6 +23,17 @@ pub enum ProviderArg {
     Rehearsal,
 }
 
+impl ProviderArg {
+    /// The name sessions and `/api/providers` know it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+            Self::Openai => "openai",
+            Self::Rehearsal => "rehearsal",
+        }
+    }
+}
+
 /// A model provider, fully configured.
 #[derive(Debug, Clone)]
 pub enum ProviderChoice {

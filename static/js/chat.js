@@ -49,6 +49,10 @@ export class ChatView {
     });
     document.title = `${detail.title} · panel`;
     document.getElementById('session-title').textContent = detail.title;
+    const model = document.getElementById('session-model');
+    model.textContent = detail.model;
+    model.title = `This session's model, via ${detail.provider}; fixed when it opened`;
+    model.hidden = false;
     this.showDetail(detail);
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);

@@ -14,6 +14,7 @@ async function route() {
   document.getElementById('session-title').textContent = '';
   document.getElementById('connection').hidden = true;
   document.getElementById('session-ttl').hidden = true;
+  document.getElementById('session-model').hidden = true;
   const match = location.hash.match(/^#\/s\/([a-z0-9-]+)/);
   if (match) {
     current = new ChatView(view, match[1]);

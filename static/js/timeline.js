@@ -7,6 +7,24 @@
 
 import { h, usd, count } from './dom.js';
 
+function ms(x) {
+  return x === null || x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')} ms`;
+}
+
+/** One readable line of a turn's provenance. */
+export function provenanceText(p) {
+  const parts = [
+    `${p.provider} · ${p.reported_model || p.model}${p.reported_model && p.reported_model !== p.model ? ` (asked for ${p.model})` : ''}`,
+    `request ${p.request_id || 'unknown'}`,
+    `stopped: ${p.stop_reason || 'unknown'}`,
+    `first byte ${ms(p.ttfb_ms)} · total ${ms(p.duration_ms)}${p.output_tokens_per_s ? ` · ${p.output_tokens_per_s.toFixed(1)} tokens/s` : ''}`,
+    `max_tokens ${p.max_tokens}${p.temperature !== undefined && p.temperature !== null ? ` · temperature ${p.temperature}` : ''}`,
+  ];
+  if (p.constraint) parts.push(`format held by the server (${p.constraint})`);
+  parts.push(`prompt prefix ${String(p.prefix_hash).slice(0, 12)}`);
+  return parts.join(' · ');
+}
+
 export class Timeline {
   constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null, onBranch = null, sessionHref = null }) {
     this.chat = chat;
@@ -159,6 +177,14 @@ export class Timeline {
   on_turn_end(ev) {
     const t = this.turn(ev.turn);
     if (t.branch) t.branch.hidden = false;
+    if (ev.provenance) {
+      // What produced the turn, on hover of its cost and in its detail.
+      const p = ev.provenance;
+      const made = provenanceText(p);
+      t.cost.title = t.cost.title ? `${t.cost.title}\n${made}` : made;
+      t.costDetail.append(h('div', { class: 'provenance' }, made));
+      t.el.dataset.requestId = p.request_id || '';
+    }
     this.settle(t);
     t.status.textContent = '';
   }

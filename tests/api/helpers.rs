@@ -43,6 +43,8 @@ pub struct Options {
     pub context_tokens: Option<u64>,
     /// How an OpenAI-compatible server's turns are held to the format.
     pub constrain: panel_actors::registry::Constrain,
+    /// Providers on offer besides the default.
+    pub other_providers: Vec<ProviderChoice>,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             rehearsal_window: None,
             context_tokens: None,
             constrain: panel_actors::registry::Constrain::Auto,
+            other_providers: Vec::new(),
         }
     }
 }
@@ -160,6 +163,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         rehearsal_window: options.rehearsal_window.unwrap_or(panel_actors::provider::rehearsal::WINDOW),
         context_tokens: options.context_tokens,
         constrain: options.constrain,
+        other_providers: options.other_providers,
         ..Settings::local(logs.clone(), repo("roster"), repo("static"), options.provider)
     };
 

@@ -20,6 +20,7 @@ mod keep_warm;
 mod providers;
 mod record;
 mod recovery;
+mod research;
 mod sessions;
 mod sse;
 mod supervision;

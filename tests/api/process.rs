@@ -28,6 +28,11 @@ impl ServerProcess {
     /// the offline rehearsal engine, plus `args`; returns once it listens.
     pub fn start(logs: &Path, args: &[&str], limits: ProcessLimits) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_at(port, logs, args, limits)
+    }
+
+    /// Like [`ServerProcess::start`], on `port` (to restart a server where clients expect it).
+    pub fn start_at(port: u16, logs: &Path, args: &[&str], limits: ProcessLimits) -> Self {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_panel"));
         command

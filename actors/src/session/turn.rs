@@ -268,7 +268,8 @@ impl Session {
             duration_ms: round(duration.as_secs_f64() * 1e3),
             output_tokens_per_s: rate.map(round),
             prefix_hash: inflight.prefix_hash.clone(),
-            constraint: None,
+            // After a refusal the turn was resent without it, and this is None.
+            constraint: self.config.constraint,
         }
     }
 

@@ -1,0 +1,156 @@
+//! A small client of panel's own API, for the commands that talk to a
+//! server (`panel tail`, `panel run`): JSON requests with the server's error
+//! shape turned into messages, and a session's event stream that reconnects
+//! by itself.
+//!
+//! The stream yields each logged event once, in order: after a dropped
+//! connection (a server restart, an actor restart, a network blip) it
+//! reconnects with `Last-Event-ID` set to the last seq it delivered, and
+//! drops anything at or below it, so a consumer never sees a gap or a
+//! duplicate. Typing deltas (`speak-delta`) pass through as they come and are
+//! not replayed.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use futures_util::StreamExt as _;
+use panel_actors::provider::sse::SseDecoder;
+use serde_json::Value;
+
+/// One item of a session's stream.
+#[derive(Debug, Clone)]
+pub enum Streamed {
+    /// A logged event: its JSON as logged, and parsed.
+    Event { json: String, value: Value },
+    /// A typing delta (not logged).
+    Delta(Value),
+    /// The connection dropped; reconnecting after this wait.
+    Reconnecting(Duration),
+}
+
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: Option<String>,
+    client: awc::Client,
+}
+
+impl Api {
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        // No overall timeout: an event stream is open for as long as it lives.
+        let client = awc::Client::builder().disable_timeout().finish();
+        Self { base: base.trim_end_matches('/').to_owned(), token, client }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: awc::http::Method, path: &str) -> awc::ClientRequest {
+        let req = self.client.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => req.insert_header(("authorization", format!("Bearer {t}"))),
+            None => req,
+        }
+    }
+
+    async fn answer(
+        &self,
+        what: &str,
+        res: Result<
+            awc::ClientResponse<
+                impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+            >,
+            awc::error::SendRequestError,
+        >,
+    ) -> anyhow::Result<Value> {
+        let mut res = res.map_err(|e| anyhow!("{what}: cannot reach {}: {e}", self.base))?;
+        let body = res.body().limit(64 << 20).await.with_context(|| what.to_owned())?;
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if !res.status().is_success() {
+            let message = value["error"]["message"].as_str().map_or_else(|| res.status().to_string(), str::to_owned);
+            bail!("{what}: {message}");
+        }
+        Ok(value)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let res = self.request(awc::http::Method::GET, path).timeout(Duration::from_secs(60)).send().await;
+        self.answer(&format!("GET {path}"), res).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let res = self.request(awc::http::Method::POST, path).timeout(Duration::from_secs(600)).send_json(body).await;
+        self.answer(&format!("POST {path}"), res).await
+    }
+
+    /// Raw bytes of a file the server serves (e.g. `/logs/ID/events.jsonl`).
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let mut res = self
+            .request(awc::http::Method::GET, path)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .map_err(|e| anyhow!("GET {path}: {e}"))?;
+        if !res.status().is_success() {
+            bail!("GET {path}: {}", res.status());
+        }
+        let body = res.body().limit(256 << 20).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Session `id`'s stream from after `since`, reconnecting as needed,
+    /// delivered to `each` until it returns false or the session closes.
+    pub async fn follow(&self, id: &str, since: u64, mut each: impl FnMut(Streamed) -> bool) -> anyhow::Result<()> {
+        let mut last = since;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            let req = self
+                .request(awc::http::Method::GET, &format!("/api/sessions/{id}/events?since={last}"))
+                .insert_header(("accept", "text/event-stream"));
+            // The server prefers Last-Event-ID over `since`; both say the same.
+            let req = if last > 0 { req.insert_header(("last-event-id", last.to_string())) } else { req };
+            match req.send().await {
+                Ok(res) if res.status() == awc::http::StatusCode::NOT_FOUND => {
+                    bail!("no session {id} on {}", self.base)
+                }
+                Ok(res) if res.status().is_client_error() => bail!("the server refused: {}", res.status()),
+                Ok(mut res) if res.status().is_success() => {
+                    let mut decoder = SseDecoder::new();
+                    while let Some(chunk) = res.next().await {
+                        let Ok(chunk) = chunk else { break };
+                        wait = Duration::from_millis(250);
+                        for message in decoder.feed(&chunk).map_err(|_| anyhow!("an event line too long"))? {
+                            if message.data.is_empty() {
+                                continue;
+                            }
+                            let Ok(value) = serde_json::from_str::<Value>(&message.data) else { continue };
+                            if message.event == "speak-delta" {
+                                if !each(Streamed::Delta(value)) {
+                                    return Ok(());
+                                }
+                                continue;
+                            }
+                            let Some(seq) = value["seq"].as_u64() else { continue };
+                            if seq <= last {
+                                continue;
+                            }
+                            last = seq;
+                            let closing = value["kind"] == "session-close";
+                            if !each(Streamed::Event { json: message.data, value }) || closing {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                // A server starting up, or an actor being restarted: try again.
+                Ok(_) | Err(_) => {}
+            }
+            if !each(Streamed::Reconnecting(wait)) {
+                return Ok(());
+            }
+            actix_web::rt::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+}

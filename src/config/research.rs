@@ -1,0 +1,63 @@
+//! The commands for research workflows: following a session from a
+//! terminal, playing a scripted session, and reporting on sessions.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{LogsArg, ServeArgs};
+
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// The session to follow.
+    pub id: String,
+    /// The panel server.
+    #[arg(long, env = "PANEL_URL", default_value = "http://127.0.0.1:7878")]
+    pub url: String,
+    /// The server's token, if it requires one.
+    #[arg(long, env = "PANEL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Show only events after this seq (0: the whole session so far).
+    #[arg(long, default_value_t = 0)]
+    pub since: u64,
+    /// Print each logged event's JSON, exactly as logged, one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Leave out the confer.
+    #[arg(long)]
+    pub no_confer: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The script: `title`, `cast`, optional `depth`, and `[[turn]]` entries
+    /// with `say`, optional `to`, `add`, `retire`, `pause_s`.
+    pub script: PathBuf,
+    /// Drive this running server through its API (watch it in the browser);
+    /// without it, the session runs in-process on --logs.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Play the script this many times, one session each.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Print the closing report as CSV.
+    #[arg(long)]
+    pub csv: bool,
+    /// In-process: the server settings (--logs, --provider, --model, …).
+    /// With --url: --provider and --model choose the sessions' model, and
+    /// --token is sent to the server.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The sessions to report on.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+    #[command(flatten)]
+    pub logs: LogsArg,
+}

@@ -1,0 +1,200 @@
+//! `panel tail`: a live terminal view of one session, for someone following
+//! along — each character in their colour, the confer dimmed and indented
+//! under its turn, the floor's lines marked, one cost line per turn.
+//!
+//! It rides [`crate::client::Api::follow`], so it reconnects by itself
+//! (through a server or actor restart) and never shows an event twice or
+//! skips one. Typing deltas are shown live only on a terminal. `--json`
+//! prints each logged event exactly as logged, one per line, for `jq`.
+//! Colour goes through `anstream`, which drops it when stdout is not a
+//! terminal or `NO_COLOR` is set (and keeps it for `CLICOLOR_FORCE`).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Write};
+use std::process::ExitCode;
+
+use anstyle::{AnsiColor, Effects, RgbColor, Style};
+use serde_json::Value;
+
+use crate::client::{Api, Streamed};
+use crate::config::TailArgs;
+
+const FLOOR: Style = Style::new().bold();
+const DIM: Style = Style::new().effects(Effects::DIMMED);
+const ERROR: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red))).bold();
+
+pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
+    actix_web::rt::System::new().block_on(async move {
+        let api = Api::new(&args.url, args.token.clone());
+        let live = std::io::stdout().is_terminal();
+        let mut view = View { args: &args, live, people: HashMap::new(), typing: None };
+        let mut out = anstream::stdout();
+        api.follow(&args.id, args.since, |item| view.show(&mut out, item).is_ok()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+struct View<'a> {
+    args: &'a TailArgs,
+    /// Whether stdout is a terminal: typing is shown live only then.
+    live: bool,
+    /// Character id → (name, colour).
+    people: HashMap<String, (String, Style)>,
+    /// The speaker whose typing is on screen, and what has been shown.
+    typing: Option<(String, String)>,
+}
+
+fn colour(hex: &str) -> Style {
+    let hex = hex.trim_start_matches('#');
+    let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("88"), 16).unwrap_or(0x88);
+    Style::new().fg_color(Some(RgbColor(byte(0), byte(2), byte(4)).into())).bold()
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
+impl View<'_> {
+    fn person(&self, id: &str) -> (String, Style) {
+        self.people.get(id).cloned().unwrap_or_else(|| (id.to_owned(), Style::new().bold()))
+    }
+
+    fn learn(&mut self, c: &Value) {
+        self.people.insert(text(c, "id"), (text(c, "name"), colour(c["colour"].as_str().unwrap_or("#888888"))));
+    }
+
+    /// Ends a line of live typing, if one is open.
+    fn settle(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.typing.take().is_some() {
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    fn show(&mut self, out: &mut impl Write, item: Streamed) -> std::io::Result<()> {
+        match item {
+            Streamed::Reconnecting(wait) => {
+                eprintln!("panel tail: connection lost; reconnecting in {:.1} s…", wait.as_secs_f64());
+                Ok(())
+            }
+            Streamed::Delta(d) if self.live && !self.args.json => self.delta(out, &d),
+            Streamed::Delta(_) => Ok(()),
+            Streamed::Event { json, value } if self.args.json => {
+                let _ = value;
+                writeln!(out, "{json}")?;
+                out.flush()
+            }
+            Streamed::Event { value, .. } => {
+                self.event(out, &value)?;
+                out.flush()
+            }
+        }
+    }
+
+    fn delta(&mut self, out: &mut impl Write, d: &Value) -> std::io::Result<()> {
+        let speaker = text(d, "speaker");
+        if self.typing.as_ref().is_none_or(|(who, _)| *who != speaker) {
+            self.settle(out)?;
+            let (name, style) = self.person(&speaker);
+            write!(out, "{style}{name}{style:#}: ")?;
+            self.typing = Some((speaker, String::new()));
+        }
+        let piece = text(d, "text");
+        write!(out, "{piece}")?;
+        if let Some((_, shown)) = self.typing.as_mut() {
+            shown.push_str(&piece);
+        }
+        out.flush()
+    }
+
+    fn event(&mut self, out: &mut impl Write, e: &Value) -> std::io::Result<()> {
+        let kind = e["kind"].as_str().unwrap_or_default();
+        // A speak whose typing is on screen only ends its line, unless the
+        // final text differs from what was typed.
+        if kind == "speak" {
+            if let Some((who, shown)) = self.typing.take() {
+                if who == text(e, "speaker") && shown.trim() == text(e, "text").trim() {
+                    return writeln!(out);
+                }
+                writeln!(out)?;
+            }
+        } else {
+            self.settle(out)?;
+        }
+        match kind {
+            "session-open" => {
+                let cast = e["participants"].as_array().cloned().unwrap_or_default();
+                for c in &cast {
+                    self.learn(c);
+                }
+                let names: Vec<String> = cast
+                    .iter()
+                    .map(|c| {
+                        let (name, style) = self.person(&text(c, "id"));
+                        format!("{style}{name}{style:#}")
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "{FLOOR}{}{FLOOR:#} · {} · {}",
+                    text(&e["config"], "title"),
+                    text(e, "model"),
+                    names.join(", ")
+                )
+            }
+            "human-speak" => {
+                let to = e["to"].as_str().map(|t| format!(" → {}", self.person(t).0)).unwrap_or_default();
+                writeln!(out, "\n{FLOOR}▶ floor{to}:{FLOOR:#} {}", text(e, "text"))
+            }
+            "deliberation" if self.args.no_confer => Ok(()),
+            "deliberation" => {
+                let (name, _) = self.person(&text(e, "speaker"));
+                writeln!(out, "    {DIM}· {name}: {}{DIM:#}", text(e, "text"))
+            }
+            "speak" => {
+                let (name, style) = self.person(&text(e, "speaker"));
+                writeln!(out, "{style}{name}{style:#}: {}", text(e, "text"))
+            }
+            "pass" => {
+                let (name, _) = self.person(&text(e, "speaker"));
+                writeln!(out, "{DIM}{name} passes{DIM:#}")
+            }
+            "join" => {
+                if e["materials"].is_object() {
+                    self.learn(&e["materials"]);
+                }
+                let (name, style) = self.person(&text(e, "character"));
+                writeln!(out, "+ {style}{name}{style:#} joins the panel")
+            }
+            "leave" => {
+                let (name, style) = self.person(&text(e, "character"));
+                writeln!(out, "− {style}{name}{style:#} leaves: \"{}\"", text(e, "line"))
+            }
+            "cost" => {
+                let usd = e["usd"].as_f64().map_or_else(|| "unpriced".to_owned(), |u| format!("${u:.4}"));
+                writeln!(
+                    out,
+                    "{DIM}  turn {} · {usd} · {} in · {} cache write · {} cache read · {} out{DIM:#}",
+                    e["turn"], e["input"], e["cache_write"], e["cache_read"], e["output"]
+                )
+            }
+            "keep-warm" => {
+                let usd = e["usd"].as_f64().map_or_else(String::new, |u| format!(" (${u:.4})"));
+                writeln!(out, "{DIM}  · cache kept warm{usd}{DIM:#}")
+            }
+            "error" => writeln!(out, "{ERROR}! {}:{ERROR:#} {}", text(e, "code"), text(e, "message")),
+            "turn-aborted" => writeln!(out, "{ERROR}✗ turn {} aborted ({}){ERROR:#}", e["turn"], text(e, "reason")),
+            "actor-restart" => writeln!(out, "{DIM}  (the session's actor restarted: {}){DIM:#}", text(e, "reason")),
+            "session-close" => {
+                let t = &e["totals"];
+                writeln!(
+                    out,
+                    "\n{FLOOR}session closed{FLOOR:#} · {} turns · ${:.4}",
+                    t["turns"],
+                    t["usd"].as_f64().unwrap_or(0.0)
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+}
