@@ -2,9 +2,12 @@
 //! subscribers on loopback, and the memory of idle session actors.
 //!
 //! Run: `cargo bench --bench fanout` (optionally `-- 100 500 2000` for the
-//! subscriber counts). Prints, per N: events/s the session sustained,
-//! deliveries/s, and p50/p99/max delivery latency measured from each event's
-//! `ts` to its arrival; then the resident memory of 1,000 idle session actors.
+//! subscriber counts, and `multi=1000` for the multiplexed run). Prints, per
+//! N: events/s the session sustained, deliveries/s, and p50/p99/max delivery
+//! latency measured from each event's `ts` to its arrival; then the same for
+//! N multiplexed subscribers each following the same 5 busy sessions on one
+//! connection (`/api/events`); then the resident memory of 1,000 idle session
+//! actors.
 //! The server is the `panel` binary, run as a child process.
 //! Goals on a 2-core machine: 50 events/s at 2,000 subscribers with
 //! p99 < 50 ms, and still at 10,000 with p99 < 250 ms; ≥ 10,000 idle session
@@ -28,8 +31,13 @@ const MEASURE: Duration = Duration::from_secs(8);
 const PACE_MS: u64 = 10;
 
 fn main() {
-    let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let counts = if counts.is_empty() { vec![100, 500, 1000, 2000] } else { counts };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let multi: Vec<usize> = args.iter().filter_map(|a| a.strip_prefix("multi=")?.parse().ok()).collect();
+    let (counts, multi) = match (counts.is_empty(), multi.is_empty()) {
+        (true, true) => (vec![100, 500, 1000, 2000], vec![1000]),
+        _ => (counts, multi),
+    };
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     println!("fan-out bench: pace {PACE_MS} ms, {} s per run, fd limit {limit}", MEASURE.as_secs());
     // The server runs as its own process, as it does in use: it and the load
@@ -42,6 +50,9 @@ fn main() {
     client.block_on(async move {
         for n in counts {
             fan_out(port, n).await;
+        }
+        for n in multi {
+            fan_out_multi(port, n, 5).await;
         }
         idle_actors(&server, 1000).await;
     });
@@ -133,6 +144,145 @@ async fn fan_out(port: u16, n: usize) {
         pct(0.99) as f64 / 1000.0,
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
     );
+}
+
+/// N subscribers, each following the same `k` sessions on one multiplexed
+/// stream, while all `k` sessions are busy at once.
+async fn fan_out_multi(port: u16, n: usize, k: usize) {
+    let mut ids = Vec::new();
+    for _ in 0..k {
+        ids.push(create(port, "[\"ada\",\"byron\",\"cleo\",\"otto\"]").await);
+    }
+    let list = ids.join(",");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for i in 0..n {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let req = format!("GET /api/events?sessions={list}&deltas=all HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        readers.push(tokio::spawn(read_multi(stream, stop.clone(), i % SAMPLE == 0)));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let drivers: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (stop, id) = (stop.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut turn = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    turn += 1;
+                    let body = format!("{{\"text\":\"Question {turn}: what would you measure first, and why?\"}}");
+                    let res = request(port, "POST", &format!("/api/sessions/{id}/say"), &body).await;
+                    if res.contains("429") {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    tokio::time::sleep(MEASURE).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    for d in drivers {
+        let _ = d.await;
+    }
+    let mut latencies = Vec::new();
+    let (mut delivered, mut most, mut complete) = (0, 0, 0);
+    let mut tops = std::collections::HashMap::new();
+    let mut reads = Vec::new();
+    for r in readers {
+        let read = r.await.unwrap();
+        delivered += read.count;
+        most = most.max(read.count);
+        latencies.extend(read.latencies.iter().copied());
+        for (session, (_, last, _)) in &read.sessions {
+            let top = tops.entry(session.clone()).or_insert(0u64);
+            *top = (*top).max(*last);
+        }
+        reads.push(read);
+    }
+    for read in &reads {
+        // Every session's logged events, each once, in order, up to the last one written.
+        let whole = tops.iter().all(|(s, top)| {
+            read.sessions.get(s).is_some_and(|(first, last, count)| last == top && *count == last - first + 1)
+        });
+        complete += usize::from(whole && read.sessions.len() == k);
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "N={n:>5} multiplexed × {k} sessions: {:.0} events/s per subscriber · {:.0} deliveries/s · latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {complete}/{n} subscribers got every logged event of every session, in order",
+        most as f64 / elapsed,
+        delivered as f64 / elapsed,
+        pct(0.50) as f64 / 1000.0,
+        pct(0.99) as f64 / 1000.0,
+        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+    );
+}
+
+struct MultiRead {
+    count: usize,
+    latencies: Vec<u32>,
+    /// Per session: first seq, last seq, logged events received.
+    sessions: std::collections::HashMap<String, (u64, u64, u64)>,
+}
+
+/// Reads a multiplexed stream: each `data:` line's `seq` and `session` (from
+/// the event JSON), and its `ts` for latency.
+async fn read_multi(mut stream: TcpStream, stop: Arc<AtomicBool>, timed: bool) -> MultiRead {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut read = MultiRead { count: 0, latencies: Vec::new(), sessions: Default::default() };
+    let field = |line: &[u8], name: &[u8]| -> Option<(usize, usize)> {
+        let at = find(line, name)? + name.len();
+        let len = line[at..].iter().position(|b| *b == b'"' || *b == b',')?;
+        Some((at, at + len))
+    };
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let quiet = if stopping { Duration::from_millis(1500) } else { Duration::from_millis(200) };
+        let n = match tokio::time::timeout(quiet, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => n,
+            Err(_) if stopping => break,
+            Err(_) => continue,
+        };
+        let now = micros_of_day_now();
+        buf.extend_from_slice(&chunk[..n]);
+        let mut consumed = 0;
+        while let Some(end) = memchr::memchr(b'\n', &buf[consumed..]) {
+            let line = &buf[consumed..consumed + end];
+            if let Some(data) = line.strip_prefix(b"data: ") {
+                if !stopping {
+                    read.count += 1;
+                    if timed
+                        && let Some((a, b)) = field(data, b"\"ts\":\"")
+                        && let Some(ts) = micros_of_day(&data[a..b])
+                    {
+                        read.latencies.push((now - ts).rem_euclid(DAY_MICROS) as u32);
+                    }
+                }
+                let seq = field(data, b"\"seq\":")
+                    .and_then(|(a, b)| std::str::from_utf8(&data[a..b]).ok()?.parse::<u64>().ok());
+                let session =
+                    field(data, b"\"session\":\"").map(|(a, b)| String::from_utf8_lossy(&data[a..b]).into_owned());
+                if let (Some(seq), Some(session)) = (seq, session) {
+                    let entry = read.sessions.entry(session).or_insert((seq, seq, 0));
+                    entry.1 = seq;
+                    entry.2 += 1;
+                }
+            }
+            consumed += end + 1;
+        }
+        buf.drain(..consumed);
+    }
+    read
 }
 
 struct Read {

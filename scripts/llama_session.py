@@ -55,7 +55,7 @@ def main():
     env.pop("ANTHROPIC_API_KEY", None)
     server = subprocess.Popen(
         [args.panel, "--addr", f"127.0.0.1:{port}", "--logs", args.logs, "--roster", args.roster,
-         "--static", args.static, "--provider", "openai", "--constrain", args.constrain, "--max-tokens", "400"],
+         "--static", args.static, "--provider", "openai", "--constrain", args.constrain, "--max-tokens", "1200"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -99,20 +99,33 @@ impl Api {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// Session `id`'s stream from after `since`, reconnecting as needed,
-    /// delivered to `each` until it returns false or the session closes.
-    pub async fn follow(&self, id: &str, since: u64, mut each: impl FnMut(Streamed) -> bool) -> anyhow::Result<()> {
-        let mut last = since;
+    /// The streams of `ids` from after `since` (each), reconnecting as
+    /// needed, delivered to `each` until it returns false or every session
+    /// has closed. One session uses its own stream; several share one
+    /// multiplexed connection (`/api/events`), resumed with the combined id.
+    pub async fn follow(
+        &self,
+        ids: &[String],
+        since: u64,
+        mut each: impl FnMut(Streamed) -> bool,
+    ) -> anyhow::Result<()> {
+        let mut last: Vec<(String, u64)> = ids.iter().map(|id| (id.clone(), since)).collect();
+        let mut done: Vec<String> = Vec::new();
         let mut wait = Duration::from_millis(250);
         loop {
-            let req = self
-                .request(awc::http::Method::GET, &format!("/api/sessions/{id}/events?since={last}"))
-                .insert_header(("accept", "text/event-stream"));
-            // The server prefers Last-Event-ID over `since`; both say the same.
-            let req = if last > 0 { req.insert_header(("last-event-id", last.to_string())) } else { req };
-            match req.send().await {
+            let position: Vec<String> = last.iter().map(|(id, seq)| format!("{id}:{seq}")).collect();
+            let req = if let [(id, seq)] = last.as_slice() {
+                let req = self.request(awc::http::Method::GET, &format!("/api/sessions/{id}/events?since={seq}"));
+                // The server prefers Last-Event-ID over `since`; both say the same.
+                if *seq > 0 { req.insert_header(("last-event-id", seq.to_string())) } else { req }
+            } else {
+                let sessions = ids.join(",");
+                let path = format!("/api/events?sessions={sessions}&since={}&deltas=all", position.join(","));
+                self.request(awc::http::Method::GET, &path)
+            };
+            match req.insert_header(("accept", "text/event-stream")).send().await {
                 Ok(res) if res.status() == awc::http::StatusCode::NOT_FOUND => {
-                    bail!("no session {id} on {}", self.base)
+                    bail!("no session {} on {}", ids.join(", "), self.base)
                 }
                 Ok(res) if res.status().is_client_error() => bail!("the server refused: {}", res.status()),
                 Ok(mut res) if res.status().is_success() => {
@@ -121,23 +134,42 @@ impl Api {
                         let Ok(chunk) = chunk else { break };
                         wait = Duration::from_millis(250);
                         for message in decoder.feed(&chunk).map_err(|_| anyhow!("an event line too long"))? {
-                            if message.data.is_empty() {
-                                continue;
-                            }
                             let Ok(value) = serde_json::from_str::<Value>(&message.data) else { continue };
-                            if message.event == "speak-delta" {
-                                if !each(Streamed::Delta(value)) {
-                                    return Ok(());
+                            let session = value["session"].as_str().unwrap_or_default().to_owned();
+                            match message.event.as_str() {
+                                "speak-delta" => {
+                                    if !each(Streamed::Delta(value)) {
+                                        return Ok(());
+                                    }
+                                    continue;
                                 }
-                                continue;
+                                "stream-error" => {
+                                    // A session that does not exist, or has closed: nothing more from it.
+                                    eprintln!("{session}: {}", value["message"].as_str().unwrap_or_default());
+                                    if !done.contains(&session) {
+                                        done.push(session);
+                                    }
+                                    if done.len() == ids.len() {
+                                        return Ok(());
+                                    }
+                                    continue;
+                                }
+                                _ => {}
                             }
                             let Some(seq) = value["seq"].as_u64() else { continue };
-                            if seq <= last {
+                            let Some(at) = last.iter_mut().find(|(id, _)| *id == session) else { continue };
+                            if seq <= at.1 {
                                 continue;
                             }
-                            last = seq;
+                            at.1 = seq;
                             let closing = value["kind"] == "session-close";
-                            if !each(Streamed::Event { json: message.data, value }) || closing {
+                            if !each(Streamed::Event { json: message.data, value }) {
+                                return Ok(());
+                            }
+                            if closing && !done.contains(&session) {
+                                done.push(session);
+                            }
+                            if done.len() == ids.len() {
                                 return Ok(());
                             }
                         }

@@ -174,7 +174,7 @@ async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> anyhow
     let follower = api.clone();
     let follow_id = id.clone();
     actix_web::rt::spawn(async move {
-        let _ = follower.follow(&follow_id, 0, move |item| tx.send(item).is_ok()).await;
+        let _ = follower.follow(&[follow_id], 0, move |item| tx.send(item).is_ok()).await;
     });
 
     let total = script.turns.len();

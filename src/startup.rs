@@ -114,7 +114,7 @@ impl Application {
             keep_warm_cap: settings.keep_warm_cap,
             default_window: settings.context_tokens,
         };
-        let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory)
+        let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory.clone())
             .with_max_running(max_running(settings.max_running))
             .with_constrain(settings.constrain)
             .start();
@@ -129,6 +129,8 @@ impl Application {
             provider: info.clone(),
             debug_routes: settings.debug_routes,
             keep_alive: settings.keep_alive,
+            directory: directory.clone(),
+            streams: Default::default(),
         });
         let guard_config = web::Data::new(GuardConfig { token: settings.token.clone() });
         let static_dir = settings.static_dir.clone();

@@ -1,6 +1,8 @@
-//! `panel tail`: a live terminal view of one session, for someone following
-//! along — each character in their colour, the confer dimmed and indented
-//! under its turn, the floor's lines marked, one cost line per turn.
+//! `panel tail`: a live terminal view of one session or several, for
+//! someone following along — each character in their colour, the confer
+//! dimmed and indented under its turn, the floor's lines marked, one cost
+//! line per turn. Several sessions share one connection (the multiplexed
+//! stream), each line prefixed with its session's title.
 //!
 //! It rides [`crate::client::Api::follow`], so it reconnects by itself
 //! (through a server or actor restart) and never shows an event twice or
@@ -27,9 +29,9 @@ pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let api = Api::new(&args.url, args.token.clone());
         let live = std::io::stdout().is_terminal();
-        let mut view = View { args: &args, live, people: HashMap::new(), typing: None };
+        let mut view = View { args: &args, live, sessions: HashMap::new(), typing: None };
         let mut out = anstream::stdout();
-        api.follow(&args.id, args.since, |item| view.show(&mut out, item).is_ok()).await?;
+        api.follow(&args.ids, args.since, |item| view.show(&mut out, item).is_ok()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -38,10 +40,16 @@ struct View<'a> {
     args: &'a TailArgs,
     /// Whether stdout is a terminal: typing is shown live only then.
     live: bool,
-    /// Character id → (name, colour).
+    /// Per session: its title and its characters (id → name, colour).
+    sessions: HashMap<String, Shown>,
+    /// The session and speaker whose typing is on screen, and what has been shown.
+    typing: Option<(String, String, String)>,
+}
+
+#[derive(Default)]
+struct Shown {
+    title: String,
     people: HashMap<String, (String, Style)>,
-    /// The speaker whose typing is on screen, and what has been shown.
-    typing: Option<(String, String)>,
 }
 
 fn colour(hex: &str) -> Style {
@@ -55,12 +63,24 @@ fn text(v: &Value, key: &str) -> String {
 }
 
 impl View<'_> {
-    fn person(&self, id: &str) -> (String, Style) {
-        self.people.get(id).cloned().unwrap_or_else(|| (id.to_owned(), Style::new().bold()))
+    fn person(&self, session: &str, id: &str) -> (String, Style) {
+        let known = self.sessions.get(session).and_then(|s| s.people.get(id));
+        known.cloned().unwrap_or_else(|| (id.to_owned(), Style::new().bold()))
     }
 
-    fn learn(&mut self, c: &Value) {
-        self.people.insert(text(c, "id"), (text(c, "name"), colour(c["colour"].as_str().unwrap_or("#888888"))));
+    fn learn(&mut self, session: &str, c: &Value) {
+        let style = colour(c["colour"].as_str().unwrap_or("#888888"));
+        let shown = self.sessions.entry(session.to_owned()).or_default();
+        shown.people.insert(text(c, "id"), (text(c, "name"), style));
+    }
+
+    /// `[title] ` before each line when several sessions share the screen.
+    fn prefix(&self, session: &str) -> String {
+        if self.args.ids.len() < 2 {
+            return String::new();
+        }
+        let title = self.sessions.get(session).map_or(session, |s| s.title.as_str());
+        format!("{FLOOR}[{title}]{FLOOR:#} ")
     }
 
     /// Ends a line of live typing, if one is open.
@@ -92,16 +112,16 @@ impl View<'_> {
     }
 
     fn delta(&mut self, out: &mut impl Write, d: &Value) -> std::io::Result<()> {
-        let speaker = text(d, "speaker");
-        if self.typing.as_ref().is_none_or(|(who, _)| *who != speaker) {
+        let (session, speaker) = (text(d, "session"), text(d, "speaker"));
+        if self.typing.as_ref().is_none_or(|(s, who, _)| *s != session || *who != speaker) {
             self.settle(out)?;
-            let (name, style) = self.person(&speaker);
-            write!(out, "{style}{name}{style:#}: ")?;
-            self.typing = Some((speaker, String::new()));
+            let (name, style) = self.person(&session, &speaker);
+            write!(out, "{}{style}{name}{style:#}: ", self.prefix(&session))?;
+            self.typing = Some((session, speaker, String::new()));
         }
         let piece = text(d, "text");
         write!(out, "{piece}")?;
-        if let Some((_, shown)) = self.typing.as_mut() {
+        if let Some((_, _, shown)) = self.typing.as_mut() {
             shown.push_str(&piece);
         }
         out.flush()
@@ -109,11 +129,12 @@ impl View<'_> {
 
     fn event(&mut self, out: &mut impl Write, e: &Value) -> std::io::Result<()> {
         let kind = e["kind"].as_str().unwrap_or_default();
+        let session = text(e, "session");
         // A speak whose typing is on screen only ends its line, unless the
         // final text differs from what was typed.
         if kind == "speak" {
-            if let Some((who, shown)) = self.typing.take() {
-                if who == text(e, "speaker") && shown.trim() == text(e, "text").trim() {
+            if let Some((s, who, shown)) = self.typing.take() {
+                if s == session && who == text(e, "speaker") && shown.trim() == text(e, "text").trim() {
                     return writeln!(out);
                 }
                 writeln!(out)?;
@@ -121,75 +142,76 @@ impl View<'_> {
         } else {
             self.settle(out)?;
         }
+        if kind == "session-open" {
+            self.sessions.entry(session.clone()).or_default().title = text(&e["config"], "title");
+            for c in e["participants"].as_array().into_iter().flatten() {
+                self.learn(&session, c);
+            }
+        }
+        if kind == "join" && e["materials"].is_object() {
+            self.learn(&session, &e["materials"]);
+        }
+        let p = self.prefix(&session);
+        let person = |id: &str| self.person(&session, id);
         match kind {
             "session-open" => {
-                let cast = e["participants"].as_array().cloned().unwrap_or_default();
-                for c in &cast {
-                    self.learn(c);
-                }
-                let names: Vec<String> = cast
-                    .iter()
+                let names: Vec<String> = e["participants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
                     .map(|c| {
-                        let (name, style) = self.person(&text(c, "id"));
+                        let (name, style) = person(&text(c, "id"));
                         format!("{style}{name}{style:#}")
                     })
                     .collect();
-                writeln!(
-                    out,
-                    "{FLOOR}{}{FLOOR:#} · {} · {}",
-                    text(&e["config"], "title"),
-                    text(e, "model"),
-                    names.join(", ")
-                )
+                let title = text(&e["config"], "title");
+                writeln!(out, "{p}{FLOOR}{title}{FLOOR:#} · {} · {}", text(e, "model"), names.join(", "))
             }
             "human-speak" => {
-                let to = e["to"].as_str().map(|t| format!(" → {}", self.person(t).0)).unwrap_or_default();
-                writeln!(out, "\n{FLOOR}▶ floor{to}:{FLOOR:#} {}", text(e, "text"))
+                let to = e["to"].as_str().map(|t| format!(" → {}", person(t).0)).unwrap_or_default();
+                writeln!(out, "\n{p}{FLOOR}▶ floor{to}:{FLOOR:#} {}", text(e, "text"))
             }
             "deliberation" if self.args.no_confer => Ok(()),
             "deliberation" => {
-                let (name, _) = self.person(&text(e, "speaker"));
-                writeln!(out, "    {DIM}· {name}: {}{DIM:#}", text(e, "text"))
+                let (name, _) = person(&text(e, "speaker"));
+                writeln!(out, "{p}    {DIM}· {name}: {}{DIM:#}", text(e, "text"))
             }
             "speak" => {
-                let (name, style) = self.person(&text(e, "speaker"));
-                writeln!(out, "{style}{name}{style:#}: {}", text(e, "text"))
+                let (name, style) = person(&text(e, "speaker"));
+                writeln!(out, "{p}{style}{name}{style:#}: {}", text(e, "text"))
             }
             "pass" => {
-                let (name, _) = self.person(&text(e, "speaker"));
-                writeln!(out, "{DIM}{name} passes{DIM:#}")
+                let (name, _) = person(&text(e, "speaker"));
+                writeln!(out, "{p}{DIM}{name} passes{DIM:#}")
             }
             "join" => {
-                if e["materials"].is_object() {
-                    self.learn(&e["materials"]);
-                }
-                let (name, style) = self.person(&text(e, "character"));
-                writeln!(out, "+ {style}{name}{style:#} joins the panel")
+                let (name, style) = person(&text(e, "character"));
+                writeln!(out, "{p}+ {style}{name}{style:#} joins the panel")
             }
             "leave" => {
-                let (name, style) = self.person(&text(e, "character"));
-                writeln!(out, "− {style}{name}{style:#} leaves: \"{}\"", text(e, "line"))
+                let (name, style) = person(&text(e, "character"));
+                writeln!(out, "{p}− {style}{name}{style:#} leaves: \"{}\"", text(e, "line"))
             }
             "cost" => {
                 let usd = e["usd"].as_f64().map_or_else(|| "unpriced".to_owned(), |u| format!("${u:.4}"));
                 writeln!(
                     out,
-                    "{DIM}  turn {} · {usd} · {} in · {} cache write · {} cache read · {} out{DIM:#}",
+                    "{p}{DIM}  turn {} · {usd} · {} in · {} cache write · {} cache read · {} out{DIM:#}",
                     e["turn"], e["input"], e["cache_write"], e["cache_read"], e["output"]
                 )
             }
             "keep-warm" => {
                 let usd = e["usd"].as_f64().map_or_else(String::new, |u| format!(" (${u:.4})"));
-                writeln!(out, "{DIM}  · cache kept warm{usd}{DIM:#}")
+                writeln!(out, "{p}{DIM}  · cache kept warm{usd}{DIM:#}")
             }
-            "error" => writeln!(out, "{ERROR}! {}:{ERROR:#} {}", text(e, "code"), text(e, "message")),
-            "turn-aborted" => writeln!(out, "{ERROR}✗ turn {} aborted ({}){ERROR:#}", e["turn"], text(e, "reason")),
-            "actor-restart" => writeln!(out, "{DIM}  (the session's actor restarted: {}){DIM:#}", text(e, "reason")),
+            "error" => writeln!(out, "{p}{ERROR}! {}:{ERROR:#} {}", text(e, "code"), text(e, "message")),
+            "turn-aborted" => writeln!(out, "{p}{ERROR}✗ turn {} aborted ({}){ERROR:#}", e["turn"], text(e, "reason")),
+            "actor-restart" => writeln!(out, "{p}{DIM}  (the session's actor restarted: {}){DIM:#}", text(e, "reason")),
             "session-close" => {
                 let t = &e["totals"];
                 writeln!(
                     out,
-                    "\n{FLOOR}session closed{FLOOR:#} · {} turns · ${:.4}",
+                    "\n{p}{FLOOR}session closed{FLOOR:#} · {} turns · ${:.4}",
                     t["turns"],
                     t["usd"].as_f64().unwrap_or(0.0)
                 )

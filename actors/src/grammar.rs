@@ -6,8 +6,8 @@
 //! — and from the same [`FormatWords`] the head shows the model, so what the
 //! model is told and what it is held to cannot drift apart.
 //!
-//! - A panel turn: a confer of 1 to `2 × depth` (at least 4) lines
-//!   `Name: text`, then replies — a speak or a pass per character, each name
+//! - A panel turn: a confer of 1 to `depth + 2` lines `Name: text` (at
+//!   most [`CONFER_LINE`] characters each), then replies — a speak or a pass per character, each name
 //!   at most once, in any order, at least one speak. "At most once" needs a
 //!   rule per set of names still to answer, so it is exact up to
 //!   [`EXACT_CAST`] characters; a larger cast gets a grammar that bounds the
@@ -16,10 +16,13 @@
 //! - A one-to-one: exactly one speak by the one character, no confer.
 //!
 //! Names are the on-stage characters' display names, exactly. Speak text may
-//! span lines but cannot open a tag (`<`); confer text stays on its line.
-//! The output is GBNF as llama.cpp reads it, in the conservative subset
-//! (literals, character classes, groups, `?`, `+`) that vLLM's grammar
-//! backends read too: repetition bounds are spelled out, not written `{m,n}`.
+//! span lines — up to [`SPEAK_LINES`] of at most [`SPEAK_LINE`] characters,
+//! so a small model that starts repeating itself is made to close the speak
+//! (measured: a 135M model otherwise loops inside its first speak until
+//! `max_tokens`) — but cannot open a tag (`<`); confer text stays on its line.
+//! The output is GBNF as llama.cpp reads it: literals, character classes,
+//! groups, `?` and `{m,n}` repetition, which vLLM's GBNF-reading backend
+//! (xgrammar) takes too.
 
 use std::fmt::Write as _;
 
@@ -29,6 +32,13 @@ use crate::templates::FormatWords;
 /// Largest cast whose grammar enforces "each name at most once" exactly
 /// (its rule count doubles with each character: 2 × 2^n).
 pub const EXACT_CAST: usize = 6;
+
+/// Most lines one speak may run to (paragraphs and their blank lines).
+pub const SPEAK_LINES: usize = 8;
+/// Most characters on one line of a speak.
+pub const SPEAK_LINE: usize = 600;
+/// Most characters of one confer line's text.
+pub const CONFER_LINE: usize = 200;
 
 /// The grammar for one turn. `cast`: the on-stage names; `to`: the
 /// addressee's name for an addressed turn.
@@ -40,7 +50,7 @@ pub fn for_turn(words: &FormatWords, mode: TurnMode, cast: &[&str], to: Option<&
         TurnMode::Panel if cast.len() == 1 => cast.first().copied(),
         TurnMode::Panel => None,
     };
-    g.rule("text", "[^<]+");
+    speak_text(&mut g);
     if let Some(name) = alone {
         g.rule("root", &format!("{} text {} \"\\n\"?", lit(&words.speak_open(name)), lit(&words.speak_close)));
         return g.0;
@@ -89,8 +99,18 @@ fn lit(text: &str) -> String {
     out
 }
 
+/// `text`: one to [`SPEAK_LINES`] lines, none opening a tag.
+fn speak_text(g: &mut Grammar) {
+    g.rule("line", &format!("[^<\\n]{{0,{SPEAK_LINE}}}"));
+    g.rule("text", "line tl-2?");
+    for k in 2..SPEAK_LINES {
+        g.rule(&format!("tl-{k}"), &format!("\"\\n\" line tl-{}?", k + 1));
+    }
+    g.rule(&format!("tl-{SPEAK_LINES}"), "\"\\n\" line");
+}
+
 fn confer(g: &mut Grammar, words: &FormatWords, cast: &[&str], depth: u8) {
-    let most = (usize::from(depth) * 2).max(4);
+    let most = usize::from(depth) + 2;
     g.rule("confer", &format!("{} \"\\n\" cl-1 {} \"\\n\"", lit(&words.confer_open), lit(&words.confer_close)));
     // cl-k: line k, and optionally the rest, up to `most` lines.
     for k in 1..most {
@@ -100,7 +120,7 @@ fn confer(g: &mut Grammar, words: &FormatWords, cast: &[&str], depth: u8) {
     g.rule("cline", "cname \": \" ctext \"\\n\"");
     let names: Vec<String> = cast.iter().map(|n| lit(n)).collect();
     g.rule("cname", &names.join(" | "));
-    g.rule("ctext", "[^\\n<]+");
+    g.rule("ctext", &format!("[^\\n<]{{1,{CONFER_LINE}}}"));
 }
 
 /// `r-M-S`: the replies still to come when the names in bit set `M` have not

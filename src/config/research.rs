@@ -9,8 +9,10 @@ use super::{LogsArg, ServeArgs};
 
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
-    /// The session to follow.
-    pub id: String,
+    /// The sessions to follow (several share one connection; each line is
+    /// prefixed with its session's title).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
     /// The panel server.
     #[arg(long, env = "PANEL_URL", default_value = "http://127.0.0.1:7878")]
     pub url: String,

@@ -56,7 +56,8 @@ pub async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let since = resume_point(&req, query.since)?;
     let (replay, subscription) = subscribe(&state, &session_id(&id)?, since).await?;
-    let body = SseBody::new(replay, subscription, state.keep_alive);
+    let mut body = SseBody::new(replay, subscription, state.keep_alive);
+    body.count = Some(super::StreamCount::new(&state.streams));
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(ContentEncoding::Identity)
@@ -110,6 +111,8 @@ pub struct SseBody {
     sent: u64,
     keep_alive: Interval,
     _guard: Unsubscriber,
+    /// Counted among the open event streams while it lives.
+    pub count: Option<super::StreamCount>,
 }
 
 impl SseBody {
@@ -122,6 +125,7 @@ impl SseBody {
             sent: 0,
             keep_alive: interval_at(Instant::now() + every, every),
             _guard: subscription.guard,
+            count: None,
         }
     }
 }

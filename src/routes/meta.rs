@@ -22,6 +22,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         "sessions_running": stats.running,
         "gateways": stats.gateways,
         "subscribers": stats.subscribers,
+        "event_streams": state.streams.load(std::sync::atomic::Ordering::Relaxed),
     })))
 }
 

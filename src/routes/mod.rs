@@ -3,6 +3,7 @@
 
 mod events;
 mod meta;
+mod multiplex;
 mod sessions;
 mod ws;
 
@@ -33,6 +34,26 @@ pub struct AppState {
     pub provider: ProviderInfo,
     pub debug_routes: bool,
     pub keep_alive: Duration,
+    /// The session directory, for live session lists.
+    pub directory: Arc<panel_actors::registry::Directory>,
+    /// Event streams (SSE responses) open now, single or multiplexed.
+    pub streams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts an open event stream for as long as it lives.
+pub struct StreamCount(Arc<std::sync::atomic::AtomicUsize>);
+
+impl StreamCount {
+    pub fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for StreamCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Path) {
@@ -45,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Pat
             web::scope("/api")
                 .route("/roster", web::get().to(meta::roster))
                 .route("/providers", web::get().to(meta::providers))
+                .route("/events", web::get().to(multiplex::stream))
                 .route("/sessions", web::get().to(sessions::list))
                 .route("/sessions", web::post().to(sessions::create))
                 .route("/sessions/{id}", web::get().to(sessions::detail))

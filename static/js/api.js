@@ -4,7 +4,7 @@
 
 const params = new URLSearchParams(location.search);
 if (params.get('token')) sessionStorage.setItem('panel-token', params.get('token'));
-const token = sessionStorage.getItem('panel-token');
+export const token = sessionStorage.getItem('panel-token');
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -37,8 +37,11 @@ export async function api(method, path, body) {
   return data;
 }
 
-export function eventsUrl(id, since) {
-  return withToken(`/api/sessions/${encodeURIComponent(id)}/events?since=${since}`);
+/** A file the server serves (e.g. a session's live log), as text. */
+export async function fetchText(path) {
+  const res = await fetch(withToken(path), { cache: 'no-store' });
+  if (!res.ok) throw new ApiError(res.status, 'http', `${path}: ${res.status} ${res.statusText}`);
+  return res.text();
 }
 
 export function socketUrl(id) {

@@ -1,18 +1,17 @@
-// The live chat: everything shown comes from the session's SSE stream
-// (EventSource resumes with Last-Event-ID after a drop, and the timeline
-// ignores what it has already applied); everything sent goes over the
-// WebSocket, and is answered with an ack or an error.
+// The live chat: everything shown comes from the session's log and then
+// its events on the shared stream (hub.js: one connection per browser,
+// resuming where it was after a drop; the timeline ignores what it has
+// already applied); everything sent goes over the WebSocket, and is
+// answered with an ack or an error.
 
-import { api, eventsUrl, socketUrl } from './api.js';
+import { api, fetchText, socketUrl } from './api.js';
+import { theHub } from './hub.js';
 import { h, clear, toast, usd } from './dom.js';
 import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { CacheMeter } from './cache.js';
 import { ContextMeter, continueSession, takeCarriedLine } from './context.js';
 
-const KINDS = ['session-open', 'human-speak', 'turn-start', 'deliberation', 'speak', 'pass', 'unparsed', 'join',
-  'leave', 'cost', 'turn-end', 'turn-aborted', 'error', 'actor-restart', 'log-repair', 'session-close', 'keep-warm',
-  'settings'];
 // Events after which the session's cache and context state is fetched again.
 const DETAIL_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
 
@@ -93,7 +92,7 @@ export class ChatView {
   close() {
     this.closing = true;
     this.cache?.stop();
-    this.source?.close();
+    theHub().watch({ sessions: [], directory: false }, () => {});
     this.socket?.close();
   }
 
@@ -156,29 +155,51 @@ export class ChatView {
     el.textContent = { live: 'live', reconnecting: 'reconnecting…', offline: 'offline' }[state];
   }
 
-  connectEvents() {
-    // since=0 on first load; after a drop EventSource itself resumes with
-    // Last-Event-ID, which the server prefers over the query.
-    this.source = new EventSource(eventsUrl(this.id, this.timeline.lastSeq));
-    this.source.onopen = () => this.connection('live');
-    this.source.onerror = (e) => {
-      // The session's own `error` events share the name: those carry data
-      // and are handled below; only a dataless error is the connection.
-      if (this.closing || e.data !== undefined) return;
-      if (this.source.readyState === EventSource.CLOSED) {
-        this.connection('offline');
-        setTimeout(() => { if (!this.closing) this.connectEvents(); }, 2000);
-      } else {
-        this.connection('reconnecting');
-      }
-    };
-    for (const kind of KINDS) {
-      this.source.addEventListener(kind, (e) => this.timeline.apply(JSON.parse(e.data)));
+  // History comes from the session's log in one request; live events from
+  // the shared stream (one connection for all of this browser's tabs),
+  // from where the history ends. Events arriving while the history loads
+  // wait, so they are applied in order; the timeline ignores any it has.
+  async connectEvents() {
+    await this.loadHistory();
+    theHub().watch(
+      { sessions: [{ id: this.id, since: this.timeline.lastSeq, deltas: true }], directory: false },
+      (m) => this.fromHub(m),
+      () => this.timeline.lastSeq,
+    );
+  }
+
+  async loadHistory() {
+    this.held = this.held || [];
+    this.loading = true;
+    try {
+      const text = await fetchText(`/logs/${this.id}/events.jsonl`);
+      // Whole lines only: a line being written has no newline yet.
+      const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n');
+      for (const line of lines) if (line.trim()) this.timeline.apply(JSON.parse(line));
+    } catch (e) {
+      toast(e.message);
+    } finally {
+      this.loading = false;
+      for (const ev of this.held.splice(0)) this.timeline.apply(ev);
+      this.refreshDetail();
     }
-    this.source.addEventListener('speak-delta', (e) => {
-      this.timeline.delta(JSON.parse(e.data));
-      this.follow();
-    });
+  }
+
+  fromHub(m) {
+    if (this.closing) return;
+    switch (m.type) {
+      case 'state': this.connection(m.state); break;
+      case 'event':
+        if (this.loading) this.held.push(m.data);
+        else this.timeline.apply(m.data);
+        break;
+      case 'delta':
+        if (!this.loading) { this.timeline.delta(m.data); this.follow(); }
+        break;
+      case 'gap': this.loadHistory(); break;
+      case 'stream-error': if (m.data.code !== 'session-closed') toast(m.data.message); break;
+      default: break;
+    }
   }
 
   connectSocket() {
@@ -265,7 +286,7 @@ export class ChatView {
     if (ev.kind === 'session-open') {
       document.getElementById('session-title').textContent = ev.config.title;
     }
-    if (DETAIL_KINDS.has(ev.kind)) this.refreshDetail();
+    if (DETAIL_KINDS.has(ev.kind) && !this.loading) this.refreshDetail();
     if (ev.kind === 'error' && ev.code === 'context-full') this.context.markFull();
     if (ev.kind === 'session-close') {
       this.chatEl.append(h('li', { class: 'marker' }, h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer')));

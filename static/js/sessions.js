@@ -2,6 +2,7 @@
 // open a new one from the roster; a new session with a session's cast.
 
 import { api } from './api.js';
+import { theHub } from './hub.js';
 import { h, clear, toast, usd, when } from './dom.js';
 
 function chips(onStage) {
@@ -117,11 +118,31 @@ export async function showSessions(view) {
     clear(view).append(h('p', { class: 'error-text' }, e.message));
     return;
   }
-  const list = sessions.length
-    ? h('ul', { class: 'session-list' }, sessions.map(sessionRow))
-    : h('p', { class: 'muted' }, 'No sessions yet. Open one below.');
+  const listing = h('div', { class: 'session-listing' }, list(sessions));
   clear(view).append(h('div', { class: 'sessions-page' },
-    h('section', {}, h('h1', {}, 'Sessions'), list),
+    h('section', {}, h('h1', {}, 'Sessions'), listing),
     h('section', {}, newSessionForm(roster, providers))));
   view.focus();
+  // Live: new sessions, turns and costs, from the shared stream's directory notes.
+  let fetching = false;
+  let stale = false;
+  const refresh = async () => {
+    if (fetching) { stale = true; return; }
+    fetching = true;
+    do {
+      stale = false;
+      try {
+        const now = await api('GET', '/api/sessions');
+        if (listing.isConnected) clear(listing).append(list(now));
+      } catch { /* the next note tries again */ }
+    } while (stale && listing.isConnected);
+    fetching = false;
+  };
+  theHub().watch({ sessions: [], directory: true }, (m) => { if (m.type === 'directory') refresh(); });
+}
+
+function list(sessions) {
+  return sessions.length
+    ? h('ul', { class: 'session-list' }, sessions.map(sessionRow))
+    : h('p', { class: 'muted' }, 'No sessions yet. Open one below.');
 }

@@ -240,7 +240,10 @@ impl TestApp {
 /// One server-sent event as the wire carried it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SseEvent {
+    /// The `id:` as a seq (the single-session stream's ids).
     pub id: Option<u64>,
+    /// The `id:` as sent (the multiplexed stream's `A:12,B:7`).
+    pub raw_id: Option<String>,
     pub event: String,
     pub data: String,
 }
@@ -279,10 +282,11 @@ impl Sse {
             if let Some(end) = find(&self.buf, b"\n\n") {
                 let block = self.buf.split_to(end + 2);
                 let text = std::str::from_utf8(&block).expect("SSE is UTF-8");
-                let (mut id, mut event, mut data) = (None, String::from("message"), Vec::new());
+                let (mut id, mut raw_id, mut event, mut data) = (None, None, String::from("message"), Vec::new());
                 for line in text.lines() {
                     if let Some(v) = line.strip_prefix("id: ") {
-                        id = Some(v.parse().expect("numeric id"));
+                        id = v.parse().ok();
+                        raw_id = Some(v.to_owned());
                     } else if let Some(v) = line.strip_prefix("event: ") {
                         event = v.to_owned();
                     } else if let Some(v) = line.strip_prefix("data: ") {
@@ -292,7 +296,7 @@ impl Sse {
                 if data.is_empty() {
                     continue;
                 }
-                return Some(SseEvent { id, event, data: data.join("\n") });
+                return Some(SseEvent { id, raw_id, event, data: data.join("\n") });
             }
             match tokio::time::timeout(WAIT, self.body.next()).await.expect("an SSE frame within the timeout") {
                 Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),

@@ -409,3 +409,45 @@ async fn each_turn_records_what_produced_it_from_every_provider() {
         }
     }
 }
+
+#[actix_web::test]
+async fn tail_follows_several_sessions_on_one_connection_each_line_titled() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for title in ["Triage", "Archives"] {
+        let (_, info) = app.post("/api/sessions", json!({ "cast": ["ada", "byron"], "title": title })).await;
+        ids.push(info["id"].as_str().unwrap().to_owned());
+    }
+    let child = panel()
+        .args(["tail", &ids[0], &ids[1], "--url", &app.address])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    let lines = Lines::of(&mut child.0);
+    lines.until("both openings", |l| l.iter().filter(|l| l.contains(" · rehearsal · ")).count() == 2).await;
+    let (_, health) = app.get("/healthz").await;
+    assert_eq!(health["event_streams"], 1, "one connection for both: {health}");
+    for id in &ids {
+        let mut sse = app.sse(id, None).await;
+        app.say(id, "What fails first?").await;
+        sse.until("turn-end").await;
+        let (status, _) = app.post_empty(&format!("/api/sessions/{id}/close")).await;
+        assert_eq!(status, 200);
+    }
+    assert!(wait_exit(&mut child.0).await.success(), "tail ends once both sessions have closed");
+    lines.until("both closings", |l| l.iter().filter(|l| l.contains("session closed")).count() == 2).await;
+    let all = lines.all();
+    for title in ["[Triage] ", "[Archives] "] {
+        assert!(
+            all.iter().any(|l| l.starts_with(title) && l.contains("▶ floor: What fails first?")),
+            "{title}: {all:#?}"
+        );
+    }
+    assert!(
+        all.iter().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with("[Triage] ") || l.starts_with("[Archives] ")),
+        "{all:#?}"
+    );
+}

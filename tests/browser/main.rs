@@ -21,4 +21,5 @@ mod chat;
 mod composer;
 mod continuation;
 mod sessions;
+mod tabs;
 mod viewer;

@@ -148,12 +148,21 @@ struct Known {
 #[derive(Default)]
 pub struct Directory {
     known: Mutex<HashMap<SessionId, Known>>,
+    /// Bumped whenever a session's listing changes (opened, a turn, a cost,
+    /// a cast change, closed): live session lists refetch on it. A watch
+    /// channel coalesces: a reader only ever sees the latest version.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Directory {
     pub fn new(ids: impl IntoIterator<Item = SessionId>) -> Self {
         let known = ids.into_iter().map(|id| (id, Known::default())).collect();
-        Self { known: Mutex::new(known) }
+        Self { known: Mutex::new(known), changes: tokio::sync::watch::Sender::new(0) }
+    }
+
+    /// Notified whenever a session's listing changes.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Known>> {
@@ -173,6 +182,22 @@ impl Directory {
             _ if event.seq == 1 => entry.summary = SessionSummary::open(event),
             // A gap: read it again when next asked.
             _ => entry.summary = None,
+        }
+        drop(known);
+        let listed = matches!(
+            event.body,
+            EventBody::SessionOpen { .. }
+                | EventBody::TurnEnd { .. }
+                | EventBody::TurnAborted { .. }
+                | EventBody::Cost(_)
+                | EventBody::KeepWarm { .. }
+                | EventBody::Join { .. }
+                | EventBody::Leave { .. }
+                | EventBody::Settings { .. }
+                | EventBody::SessionClose { .. }
+        );
+        if listed {
+            self.changes.send_modify(|v| *v += 1);
         }
     }
 

@@ -127,7 +127,19 @@ fn the_grammar_uses_the_format_words_of_the_shipped_templates() {
 
 #[test]
 fn the_gbnf_reader_refuses_malformed_grammars() {
-    for bad in ["root ::= \"a", "root ::= missing", "root ::= ( \"a\"", "nope", "root ::= [a"] {
+    for bad in ["root ::= \"a", "root ::= missing", "root ::= ( \"a\"", "nope", "root ::= [a", "root ::= \"a\"{3,1}"] {
         assert!(Grammar::parse(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn a_speak_that_runs_on_past_its_line_limit_is_not_admitted() {
+    let g = grammar(TurnMode::OneToOne, &["ada"], None);
+    let lines = |n: usize| (0..n).map(|i| format!("Line {i}.")).collect::<Vec<_>>().join("\n");
+    let speak = |n: usize| format!("<speak who=\"Ada\">{}</speak>\n", lines(n));
+    assert!(g.accepts(&speak(panel_actors::grammar::SPEAK_LINES)), "paragraphs are fine");
+    assert!(g.accepts("<speak who=\"Ada\">\nA line after a break.\n</speak>\n"));
+    assert!(!g.accepts(&speak(panel_actors::grammar::SPEAK_LINES + 1)), "a speak repeating itself must close");
+    let long = format!("<speak who=\"Ada\">{}</speak>\n", "x".repeat(panel_actors::grammar::SPEAK_LINE + 1));
+    assert!(!g.accepts(&long), "and so must one line that runs on");
 }

@@ -4,7 +4,8 @@
 //! It reads the subset panel generates and a little more — rules
 //! `name ::= body` (one per line, `#` comments), string literals with
 //! `\n \r \t \" \\` escapes, character classes `[...]` / `[^...]` with
-//! ranges, rule references, groups, alternation `|`, and `?` `*` `+` —
+//! ranges, rule references, groups, alternation `|`, and `?` `*` `+`
+//! `{m}` `{m,}` `{m,n}` —
 //! and rejects anything else as malformed, so a test also proves the
 //! grammar is well-formed. Matching computes, for each expression and
 //! start position, every position it can end at (memoised per rule), so
@@ -22,6 +23,7 @@ enum Expr {
     Opt(Box<Expr>),
     Star(Box<Expr>),
     Plus(Box<Expr>),
+    Repeat(Box<Expr>, usize, Option<usize>),
 }
 
 #[derive(Debug)]
@@ -67,7 +69,7 @@ impl Grammar {
         match e {
             Expr::Ref(r) if !self.rules.contains_key(r) => Err(format!("undefined rule {r}")),
             Expr::Seq(v) | Expr::Alt(v) => v.iter().try_for_each(|x| self.check_refs(x)),
-            Expr::Opt(x) | Expr::Star(x) | Expr::Plus(x) => self.check_refs(x),
+            Expr::Opt(x) | Expr::Star(x) | Expr::Plus(x) | Expr::Repeat(x, ..) => self.check_refs(x),
             _ => Ok(()),
         }
     }
@@ -131,6 +133,21 @@ impl Parser<'_> {
                 Some('?') => e = Expr::Opt(Box::new(e)),
                 Some('*') => e = Expr::Star(Box::new(e)),
                 Some('+') => e = Expr::Plus(Box::new(e)),
+                Some('{') => {
+                    let close = self.s[self.i..].iter().position(|c| *c == '}').ok_or("unclosed {")? + self.i;
+                    let inner: String = self.s[self.i + 1..close].iter().collect();
+                    let num = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("bad repetition {{{inner}}}"));
+                    let (min, max) = match inner.split_once(',') {
+                        None => (num(&inner)?, Some(num(&inner)?)),
+                        Some((lo, hi)) if hi.trim().is_empty() => (num(lo)?, None),
+                        Some((lo, hi)) => (num(lo)?, Some(num(hi)?)),
+                    };
+                    if max.is_some_and(|m| m < min) {
+                        return Err(format!("bad repetition {{{inner}}}"));
+                    }
+                    e = Expr::Repeat(Box::new(e), min, max);
+                    self.i = close;
+                }
                 _ => return Ok(e),
             }
             self.i += 1;
@@ -285,6 +302,27 @@ impl Matcher<'_> {
             Expr::Opt(x) => {
                 let mut out = self.ends(x, at);
                 out.insert(at);
+                out
+            }
+            Expr::Repeat(x, min, max) => {
+                // Positions reachable after exactly k repetitions, k = 0, 1, …
+                let mut out = BTreeSet::new();
+                let mut here: BTreeSet<usize> = [at].into();
+                let mut k = 0;
+                loop {
+                    if k >= *min {
+                        out.extend(here.iter().copied());
+                    }
+                    if max.is_some_and(|m| k >= m) || here.is_empty() {
+                        break;
+                    }
+                    let mut next = BTreeSet::new();
+                    for p in &here {
+                        next.extend(self.ends(x, *p).into_iter().filter(|q| q > p));
+                    }
+                    here = next;
+                    k += 1;
+                }
                 out
             }
             Expr::Star(x) | Expr::Plus(x) => {
