@@ -12,6 +12,7 @@ and the addressee alone for an @-turn), and the mean time per turn.
 
 import argparse
 import json
+import urllib.error
 import os
 import socket
 import subprocess
@@ -66,21 +67,28 @@ def main():
             except OSError:
                 time.sleep(0.1)
         sid = call(base, "POST", "/api/sessions", {"cast": CAST, "title": f"llama recipe ({args.constrain})"})["id"]
+        refused = None
         for n, line in enumerate(LINES, 1):
-            call(base, "POST", f"/api/sessions/{sid}/say", {"text": line})
+            try:
+                call(base, "POST", f"/api/sessions/{sid}/say", {"text": line})
+            except urllib.error.HTTPError as e:
+                # A full window (context-full) ends the run: panel refused before sending.
+                refused = f"turn {n} refused: {json.load(e)['error']['code']}"
+                break
             while True:
                 d = call(base, "GET", f"/api/sessions/{sid}")
                 if d["turns"] >= n and not d["live"]["turn_in_flight"]:
                     break
                 time.sleep(0.2)
+        d = call(base, "GET", f"/api/sessions/{sid}")
         constraint = d["live"]["config"].get("constraint")
     finally:
         server.terminate()
         server.wait()
-    report(os.path.join(args.logs, sid, "events.jsonl"), args.constrain, constraint)
+    report(os.path.join(args.logs, sid, "events.jsonl"), args.constrain, constraint, refused)
 
 
-def report(path, label, constraint):
+def report(path, label, constraint, refused):
     events = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
     names = {}
     for e in events:
@@ -103,7 +111,7 @@ def report(path, label, constraint):
     stamp = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     times = [(stamp(t["end"]) - stamp(t["start"])).total_seconds() for t in closed if t["start"]]
     speaks = sum(t["speaks"] for t in turns.values())
-    print(f"constrain={label} (session reports constraint: {constraint})")
+    print(f"constrain={label} (session reports constraint: {constraint})" + (f" — {refused}" if refused else ""))
     print(f"  turns closed                    {len(closed)} / {len(LINES)}")
     print(f"  turns with at least one speak   {sum(1 for t in closed if t['speaks'])}")
     print(f"  unparsed events                 {sum(1 for e in events if e['kind'] == 'unparsed')}")

@@ -16,7 +16,7 @@ use panel_actors::pricing::Pricing;
 use panel_actors::provider::Provider;
 use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::record;
-use panel_actors::roster::Roster;
+use panel_actors::roster::{Library, Roster};
 use panel_actors::session::{Close, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 
@@ -41,7 +41,7 @@ pub fn close(args: CloseArgs) -> anyhow::Result<ExitCode> {
         let model = ModelClient::new(Box::new(provider)).start();
         let deps = SessionDeps {
             pricing: Arc::new(Pricing::load(&args.roster.join("pricing.toml"))?),
-            ..SessionDeps::new(logs.clone(), Arc::new(roster), renderer, model, info, LogWriter::start(1, None))
+            ..SessionDeps::new(logs.clone(), Library::fixed(roster), renderer, model, info, LogWriter::start(1, None))
         };
         for id in ids {
             let session =
@@ -87,7 +87,8 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The viewer's files, relative to the static folder.
-const VIEWER: [&str; 6] = ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/timeline.js", "js/viewer.js"];
+const VIEWER: [&str; 7] =
+    ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/library.js", "js/timeline.js", "js/viewer.js"];
 /// A recorded session's files.
 const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md"];
 

@@ -9,13 +9,15 @@
 //! - [`error`]: every error as `{"error":{"code":…,"message":…}}`.
 //! - [`routes`]: one module per surface.
 //! - [`client`], [`tail`], [`run`], [`report`]: the research commands —
-//!   following a session, playing a script, comparing sessions.
+//!   following a session, playing a script, comparing sessions;
+//!   [`library`]: `panel roster import / export` of Character Cards.
 
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod library;
 pub mod report;
 pub mod routes;
 pub mod run;

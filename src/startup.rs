@@ -18,7 +18,7 @@ use panel_actors::provider::openai::OpenAi;
 use panel_actors::provider::rehearsal::Rehearsal;
 use panel_actors::provider::{Provider, ProviderFactory, ProviderInfo};
 use panel_actors::registry::{Directory, Lanes, Registry, StopAll};
-use panel_actors::roster::Roster;
+use panel_actors::roster::Library;
 use panel_actors::session::{Limits, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 
@@ -39,7 +39,8 @@ impl Application {
             anyhow::bail!("listening on {} (beyond loopback) needs --token", settings.addr);
         }
         let characters = settings.roster.join("characters");
-        let roster = Roster::load(&characters)?;
+        let library = Library::open(&characters)?;
+        let roster = library.current();
         for problem in roster.problems() {
             log::warn!("roster: skipped {problem}");
         }
@@ -94,7 +95,16 @@ impl Application {
         let writer = LogWriter::start(settings.log_writers, Some(Arc::new(move |l: &_| observer.observe(l))));
         let lanes_n = if settings.lanes > 0 { settings.lanes } else { cores() };
         let lanes = Lanes::start(lanes_n, &factories, settings.retry);
-        let roster = Arc::new(roster);
+        // Roster changes — from the app or by hand — are picked up without a restart.
+        let watched = library.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(std::time::Duration::from_secs(1)).await;
+                let library = watched.clone();
+                let _ = actix_web::rt::task::spawn_blocking(move || library.refresh()).await;
+            }
+        });
+        let roster = library;
         let deps = SessionDeps {
             logs: settings.logs.clone(),
             roster: roster.clone(),

@@ -11,7 +11,8 @@
 //! - [`event`]: the one event vocabulary, as logged and as streamed.
 //! - [`event_log`]: the append-only `events.jsonl`, with crash repair.
 //! - [`roster`] and [`templates`]: the character library and the prompt
-//!   templates, both files under `roster/`.
+//!   templates, both files under `roster/`; [`cards`]: Character Cards in
+//!   and out of the library.
 //! - [`megaprompt`]: the megaprompt — an immutable head and a tail that only
 //!   grows at its end, rendered with cache marks.
 //! - [`parser`]: the incremental, lossless parser of the model's output;
@@ -26,6 +27,7 @@
 
 pub mod audit;
 pub mod cache_clock;
+pub mod cards;
 pub mod continuation;
 pub mod event;
 pub mod event_log;

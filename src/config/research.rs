@@ -63,3 +63,41 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub logs: LogsArg,
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct RosterArgs {
+    #[command(subcommand)]
+    pub action: RosterAction,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum RosterAction {
+    /// Add Character Cards (PNG, JSON or CHARX) to the roster.
+    Import {
+        /// The card files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Folder holding characters/ and prompts/.
+        #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+        roster: PathBuf,
+    },
+    /// Write a character out as a V3 Character Card.
+    Export {
+        /// The character's id.
+        id: String,
+        #[arg(long, value_enum, default_value = "png")]
+        format: CardFormat,
+        /// Where to write the card.
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder holding characters/ and prompts/.
+        #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+        roster: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CardFormat {
+    Png,
+    Json,
+}

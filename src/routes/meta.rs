@@ -1,4 +1,4 @@
-//! The roster, the providers and the health check.
+//! The providers and the health check.
 
 use actix_web::{HttpResponse, web};
 use panel_actors::registry::{Providers, Stats};
@@ -6,12 +6,6 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::ApiError;
-
-pub async fn roster(state: web::Data<AppState>) -> HttpResponse {
-    let characters: Vec<_> = state.roster.characters().collect();
-    let problems: Vec<_> = state.roster.problems().iter().map(|p| p.to_string()).collect();
-    HttpResponse::Ok().json(json!({ "characters": characters, "problems": problems }))
-}
 
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let stats = state.registry.send(Stats).await?;

@@ -4,6 +4,7 @@
 mod events;
 mod meta;
 mod multiplex;
+mod roster;
 mod sessions;
 mod ws;
 
@@ -17,7 +18,7 @@ use actix_web::web;
 use panel_actors::id::SessionId;
 use panel_actors::provider::ProviderInfo;
 use panel_actors::registry::{Lookup, Registry};
-use panel_actors::roster::Roster;
+use panel_actors::roster::Library;
 use panel_actors::session::Session;
 
 use crate::error::{ApiError, json_error, path_error, query_error};
@@ -30,7 +31,7 @@ pub struct AppState {
     pub registry: Addr<Registry>,
     /// The logs folder, for replays older than a gateway remembers.
     pub logs: std::path::PathBuf,
-    pub roster: Arc<Roster>,
+    pub roster: Arc<Library>,
     pub provider: ProviderInfo,
     pub debug_routes: bool,
     pub keep_alive: Duration,
@@ -64,7 +65,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Pat
         .route("/healthz", web::get().to(meta::health))
         .service(
             web::scope("/api")
-                .route("/roster", web::get().to(meta::roster))
+                .service(
+                    // A new or edited character may carry its avatar.
+                    web::resource("/roster")
+                        .app_data(web::JsonConfig::default().limit(roster::MAX_CHARACTER).error_handler(json_error))
+                        .get(roster::list)
+                        .post(roster::create),
+                )
+                .route("/roster/import", web::post().to(roster::import))
+                .service(
+                    web::resource("/roster/{id}")
+                        .app_data(web::JsonConfig::default().limit(roster::MAX_CHARACTER).error_handler(json_error))
+                        .put(roster::update),
+                )
+                .route("/roster/{id}/avatar", web::get().to(roster::avatar))
+                .route("/roster/{id}/card.json", web::get().to(roster::card_json))
+                .route("/roster/{id}/card.png", web::get().to(roster::card_png))
                 .route("/providers", web::get().to(meta::providers))
                 .route("/events", web::get().to(multiplex::stream))
                 .route("/sessions", web::get().to(sessions::list))

@@ -14,7 +14,7 @@ export class ApiError extends Error {
   }
 }
 
-function withToken(path) {
+export function withToken(path) {
   if (!token) return path;
   return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
 }

@@ -11,6 +11,7 @@ import { Timeline } from './timeline.js';
 import { Composer } from './composer.js';
 import { CacheMeter } from './cache.js';
 import { ContextMeter, continueSession, takeCarriedLine } from './context.js';
+import { acceptDrops, face, importCard, libraryButton } from './library.js';
 
 // Events after which the session's cache and context state is fetched again.
 const DETAIL_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
@@ -122,9 +123,20 @@ export class ChatView {
       names: () => this.timeline.onStage.map((id) => this.timeline.person(id).name),
     });
     const main = h('section', { class: 'chat-pane' }, this.chatEl, this.context.banner, this.composer.el);
-    clear(this.view).append(h('div', { class: 'chat-view' },
+    this.viewEl = h('div', { class: 'chat-view' },
       h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.formatBadge, this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
-      h('div', { class: 'chat-body' }, main, this.drawer)));
+      h('div', { class: 'chat-body' }, main, this.drawer));
+    clear(this.view).append(this.viewEl);
+    // A card file dropped anywhere on the chat joins the library.
+    acceptDrops(this.viewEl, async (file) => {
+      try {
+        const c = await importCard(file);
+        toast(`Imported ${c.name}: add it to the panel from ⊕.`);
+        await this.reloadRoster();
+      } catch (e) {
+        toast(`${file.name}: ${e.message}`);
+      }
+    });
     this.view.addEventListener('click', (event) => {
       const link = event.target.closest('.confer-link, .turn-link');
       if (!link) return;
@@ -327,30 +339,32 @@ export class ChatView {
       const who = tl.person(id);
       const pending = leaving.has(id);
       return h('span', { class: `chip${pending ? ' pending' : ''}`, '--c': who.colour, dataset: { id } },
-        h('span', { class: 'dot' }), who.name,
+        face(who), who.name,
         pending ? h('span', { class: 'note' }, 'leaves at the next turn') : null,
         tl.closed || pending ? null : h('button', { type: 'button', class: 'icon', 'aria-label': `Retire ${who.name}`, title: `Retire ${who.name}`, onclick: () => this.change({ type: 'retire', character: id }) }, '✕'));
     });
     const joining = this.pending.filter((p) => p.add).map((p) => {
       const c = this.roster.find((r) => r.id === p.add) || { name: p.add, colour: '#888888' };
-      return h('span', { class: 'chip pending', '--c': c.colour, dataset: { id: p.add } }, h('span', { class: 'dot' }), c.name, h('span', { class: 'note' }, 'joins at the next turn'));
+      return h('span', { class: 'chip pending', '--c': c.colour, dataset: { id: p.add } }, face(c), c.name, h('span', { class: 'note' }, 'joins at the next turn'));
     });
-    const add = tl.closed ? null : this.libraryButton();
+    const taken = new Set([...tl.onStage, ...this.pending.filter((p) => p.add).map((p) => p.add)]);
+    const add = tl.closed ? null : libraryButton({
+      roster: () => this.roster,
+      taken,
+      onAdd: (id) => this.change({ type: 'add', character: id }),
+      onChanged: () => this.reloadRoster(),
+    }).el;
     clear(this.strip).append(...chips, ...joining, add);
   }
 
-  libraryButton() {
-    const tl = this.timeline;
-    const taken = new Set([...tl.onStage, ...this.pending.filter((p) => p.add).map((p) => p.add)]);
-    const menu = h('div', { class: 'library', role: 'menu', hidden: true },
-      h('p', { class: 'muted small' }, 'Add to the panel'),
-      this.roster.filter((c) => !taken.has(c.id)).map((c) => h('button', {
-        type: 'button', role: 'menuitem', class: 'library-item', '--c': c.colour, dataset: { id: c.id },
-        onclick: () => { menu.hidden = true; this.change({ type: 'add', character: c.id }); },
-      }, h('span', { class: 'dot' }), h('b', {}, c.name), h('span', { class: 'tagline' }, c.tagline))));
-    const button = h('button', { type: 'button', class: 'add', 'aria-haspopup': 'menu', 'aria-label': 'Add a character', title: 'Add a character',
-      onclick: () => { menu.hidden = !menu.hidden; if (!menu.hidden) menu.querySelector('button')?.focus(); } }, '⊕');
-    menu.addEventListener('keydown', (e) => { if (e.key === 'Escape') { menu.hidden = true; button.focus(); } });
-    return h('span', { class: 'add-wrap' }, button, menu);
+  /** The library again, after an import or an edit. */
+  async reloadRoster() {
+    try {
+      this.roster = (await api('GET', '/api/roster')).characters;
+      this.stripKey = null;
+      this.renderStrip();
+    } catch (e) {
+      toast(e.message);
+    }
   }
 }

@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { theHub } from './hub.js';
+import { face } from './library.js';
 import { h, clear, toast, usd, when } from './dom.js';
 
 function chips(onStage) {
@@ -77,7 +78,7 @@ function newSessionForm(roster, listing) {
   const cards = roster.characters.map((c) => {
     const box = h('input', { type: 'checkbox', name: 'cast', value: c.id });
     box.addEventListener('change', () => { box.checked ? picked.add(c.id) : picked.delete(c.id); });
-    return h('label', { class: 'pick', '--c': c.colour }, box, h('span', { class: 'dot' }),
+    return h('label', { class: 'pick', '--c': c.colour }, box, face(c),
       h('span', { class: 'pick-text' }, h('b', {}, c.name), h('span', { class: 'tagline' }, c.tagline)));
   });
   const title = h('input', { type: 'text', name: 'title', placeholder: 'What is this session about?', maxlength: '200' });

@@ -6,6 +6,7 @@
 // reconnect that overlaps never duplicates anything.
 
 import { h, usd, count } from './dom.js';
+import { face } from './library.js';
 
 function ms(x) {
   return x === null || x === undefined ? '—' : `${Math.round(x).toLocaleString('en-US')} ms`;
@@ -60,7 +61,7 @@ export class Timeline {
 
   on_session_open(ev) {
     this.title = ev.config.title;
-    for (const p of ev.participants) this.people.set(p.id, { name: p.name, colour: p.colour });
+    for (const p of ev.participants) this.people.set(p.id, { id: p.id, name: p.name, colour: p.colour, avatar: p.avatar });
     this.onStage = ev.participants.map((p) => p.id);
     if (ev.parent) {
       const p = ev.parent;
@@ -71,7 +72,7 @@ export class Timeline {
   }
 
   on_join(ev) {
-    if (ev.materials) this.people.set(ev.character, { name: ev.materials.name, colour: ev.materials.colour });
+    if (ev.materials) this.people.set(ev.character, { id: ev.character, name: ev.materials.name, colour: ev.materials.colour, avatar: ev.materials.avatar });
     if (!this.onStage.includes(ev.character)) this.onStage.push(ev.character);
     const who = this.person(ev.character);
     this.marker(ev, h('span', {}, h('span', { class: 'dot', '--c': who.colour }), `${who.name} ${ev.materials ? 'joined' : 'returned'}`));
@@ -235,7 +236,7 @@ export class Timeline {
   bubble(speaker, text) {
     const who = this.person(speaker);
     return h('article', { class: 'msg', '--c': who.colour, dataset: { speaker } },
-      h('header', {}, h('span', { class: 'dot' }), who.name),
+      h('header', {}, face(who), who.name),
       h('div', { class: 'text' }, text));
   }
 

@@ -45,6 +45,8 @@ pub struct Options {
     pub constrain: panel_actors::registry::Constrain,
     /// Providers on offer besides the default.
     pub other_providers: Vec<ProviderChoice>,
+    /// The roster folder (default: the repository's, read-only by convention).
+    pub roster: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             context_tokens: None,
             constrain: panel_actors::registry::Constrain::Auto,
             other_providers: Vec::new(),
+            roster: None,
         }
     }
 }
@@ -94,6 +97,20 @@ pub fn openai_at(url: &str) -> ProviderChoice {
         head_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(2),
     })
+}
+
+/// A copy of the repository's roster in `dir`, for tests that change it.
+pub fn roster_copy(dir: &Path) -> PathBuf {
+    let to = dir.join("roster");
+    for sub in ["characters", "prompts"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for entry in std::fs::read_dir(repo("roster").join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(repo("roster/pricing.toml"), to.join("pricing.toml")).unwrap();
+    to
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -164,7 +181,12 @@ pub async fn spawn_with(options: Options) -> TestApp {
         context_tokens: options.context_tokens,
         constrain: options.constrain,
         other_providers: options.other_providers,
-        ..Settings::local(logs.clone(), repo("roster"), repo("static"), options.provider)
+        ..Settings::local(
+            logs.clone(),
+            options.roster.unwrap_or_else(|| repo("roster")),
+            repo("static"),
+            options.provider,
+        )
     };
 
     let app = Application::build(settings).await.expect("the app builds");

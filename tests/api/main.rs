@@ -22,6 +22,7 @@ mod providers;
 mod record;
 mod recovery;
 mod research;
+mod roster;
 mod sessions;
 mod sse;
 mod supervision;

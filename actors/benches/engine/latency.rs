@@ -152,7 +152,7 @@ pub fn byte_to_log(roster: &Roster, templates: &Templates) {
             max_tokens: 1024,
             ..SessionDeps::new(
                 dir.path().to_owned(),
-                Arc::new(roster.clone()),
+                panel_actors::roster::Library::fixed(roster.clone()),
                 renderer,
                 model,
                 paced.info(),

@@ -49,7 +49,7 @@ pub fn rebuild(roster: Roster, templates: Templates) {
             max_tokens: 1024,
             ..SessionDeps::new(
                 logs.clone(),
-                Arc::new(roster),
+                panel_actors::roster::Library::fixed(roster),
                 Arc::new(Renderer::new(templates).unwrap()),
                 model,
                 info,

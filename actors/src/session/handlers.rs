@@ -71,10 +71,11 @@ impl Handler<ChangeCast> for Session {
         }
         match &change {
             CastChange::Add(id) => {
+                let roster = self.deps.roster.current();
                 let joiner = self
                     .projected
                     .known(id)
-                    .or_else(|| self.deps.roster.get(id))
+                    .or_else(|| roster.get(id))
                     .ok_or_else(|| SessionError::UnknownCharacter(id.clone()))?
                     .clone();
                 if self.projected.on_stage().len() >= self.deps.limits.max_cast {

@@ -17,7 +17,7 @@ use crate::model_client::ModelClient;
 use crate::pricing::Pricing;
 use crate::provider::{CacheTtl, Dialect, ProviderInfo};
 use crate::replay::ReplayError;
-use crate::roster::{Character, Roster};
+use crate::roster::{Character, Library};
 use crate::templates::Renderer;
 
 /// Bounds that keep one session from growing without limit.
@@ -43,7 +43,8 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct SessionDeps {
     pub logs: PathBuf,
-    pub roster: Arc<Roster>,
+    /// The character library, as it is now (it may change while sessions run).
+    pub roster: Arc<Library>,
     /// Compiled once and shared by every session using the current templates.
     pub renderer: Arc<Renderer>,
     pub pricing: Arc<Pricing>,
@@ -76,7 +77,7 @@ impl SessionDeps {
     /// and tests that run sessions outside a server.
     pub fn new(
         logs: PathBuf,
-        roster: Arc<Roster>,
+        roster: Arc<Library>,
         renderer: Arc<Renderer>,
         model: Addr<ModelClient>,
         provider: ProviderInfo,
@@ -110,9 +111,8 @@ impl SessionDeps {
 
     /// The roster entries for `ids`, in order.
     pub fn cast(&self, ids: &[CharacterId]) -> Result<Vec<Character>, SessionError> {
-        ids.iter()
-            .map(|id| self.roster.get(id).cloned().ok_or_else(|| SessionError::UnknownCharacter(id.clone())))
-            .collect()
+        let roster = self.roster.current();
+        ids.iter().map(|id| roster.get(id).cloned().ok_or_else(|| SessionError::UnknownCharacter(id.clone()))).collect()
     }
 }
 

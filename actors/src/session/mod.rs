@@ -308,27 +308,45 @@ impl Session {
     }
 
     /// Resolves `@Name` at the start of `text`, or an explicit `to`.
+    /// Who `text` (or `to`) addresses, and the text without the address.
+    /// After `@` comes a name (the longest on-stage name the text starts
+    /// with, so `@Zed the Keeper` works), an id, or a first name that only
+    /// one character on stage has (`@Zed`).
     fn address(&self, text: &str, to: Option<&str>) -> Result<(String, Option<CharacterId>), SessionError> {
-        let (name, rest) = match (to, text.trim_start().strip_prefix('@')) {
-            (Some(to), _) => (Some(to.trim().trim_start_matches('@')), text.trim()),
-            (None, Some(rest)) => {
-                let (name, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-                (Some(name.trim_end_matches([',', ':'])), rest.trim())
-            }
-            (None, None) => (None, text.trim()),
+        let cast: Vec<&crate::roster::Character> = self.projected.on_stage_characters().collect();
+        if let Some(to) = to {
+            let wanted = to.trim().trim_start_matches('@').to_lowercase();
+            let found = cast.iter().find(|c| c.id.as_str() == wanted || c.name.to_lowercase() == wanted);
+            let id = found.map(|c| c.id.clone()).ok_or_else(|| SessionError::NotAddressable(to.trim().to_owned()))?;
+            return Ok((text.trim().to_owned(), Some(id)));
+        }
+        let Some(rest) = text.trim_start().strip_prefix('@') else { return Ok((text.trim().to_owned(), None)) };
+        let ends_at = |n: usize| rest[n..].chars().next().is_none_or(|c| c.is_whitespace() || c == ',' || c == ':');
+        let by_name = cast
+            .iter()
+            .filter(|c| {
+                let n = c.name.len();
+                rest.is_char_boundary(n.min(rest.len()))
+                    && rest.get(..n).is_some_and(|head| head.to_lowercase() == c.name.to_lowercase())
+                    && ends_at(n)
+            })
+            .max_by_key(|c| c.name.len())
+            .map(|c| (c.id.clone(), c.name.len()));
+        let (first, _) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let first = first.trim_end_matches([',', ':']);
+        let by_word = || {
+            let word = first.to_lowercase();
+            let found: Vec<_> = cast
+                .iter()
+                .filter(|c| {
+                    c.id.as_str() == word || c.name.split_whitespace().next().is_some_and(|w| w.to_lowercase() == word)
+                })
+                .collect();
+            (found.len() == 1).then(|| (found[0].id.clone(), first.len()))
         };
-        let to = match name {
-            None => None,
-            Some(name) => {
-                let lower = name.to_lowercase();
-                let found = self
-                    .projected
-                    .on_stage_characters()
-                    .find(|c| c.id.as_str() == lower || c.name.to_lowercase() == lower);
-                Some(found.map(|c| c.id.clone()).ok_or_else(|| SessionError::NotAddressable(name.to_owned()))?)
-            }
-        };
-        Ok((rest.to_owned(), to))
+        let (id, len) = by_name.or_else(by_word).ok_or_else(|| SessionError::NotAddressable(first.to_owned()))?;
+        let rest = rest[len..].trim_start_matches([',', ':']).trim();
+        Ok((rest.to_owned(), Some(id)))
     }
 }
 

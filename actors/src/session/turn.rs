@@ -42,7 +42,7 @@ impl Session {
             let landed = match &change {
                 CastChange::Add(id) => {
                     let known = self.context.cast().known(id).cloned();
-                    match known.clone().or_else(|| self.deps.roster.get(id).cloned()) {
+                    match known.clone().or_else(|| self.deps.roster.current().get(id).cloned()) {
                         Some(joiner) => self.context.join(&joiner).map(|_| EventBody::Join {
                             character: id.clone(),
                             materials: known.is_none().then_some(joiner),

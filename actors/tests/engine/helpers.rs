@@ -79,7 +79,7 @@ impl Harness {
             max_tokens: 1024,
             ..SessionDeps::new(
                 dir.path().to_owned(),
-                Arc::new(roster()),
+                panel_actors::roster::Library::fixed(roster()),
                 renderer,
                 model,
                 info,

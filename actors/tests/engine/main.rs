@@ -4,6 +4,7 @@
 mod gbnf;
 mod helpers;
 
+mod cards;
 mod event_log;
 mod gateway;
 mod grammar;

@@ -1,11 +1,21 @@
 //! The roster: the library of characters a session's cast is drawn from.
 //!
 //! Each character is one file, `roster/characters/<id>.md`: TOML front matter
-//! between `+++` lines (name, tagline, colour, optional farewell), then a
-//! markdown body of materials. The file name is the id.
+//! between `+++` lines (name, tagline, colour, optional farewell, avatar,
+//! creator notes and where an imported card came from), then a markdown
+//! body of materials. The file name is the id. Beside it may sit its avatar
+//! (`<id>.png`, …) and, for an imported card, the card's whole JSON
+//! (`<id>.card.json`), so nothing of it is lost.
 //!
 //! Loading never fails as a whole because of one bad file: each malformed
 //! file becomes a [`RosterProblem`] naming its path, and the others load.
+//! [`Library`] holds the current roster and picks up changes to the folder
+//! without a restart; [`write`] adds and edits characters safely.
+
+mod library;
+pub mod write;
+
+pub use library::Library;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +36,20 @@ pub struct Character {
     pub farewell: Option<String>,
     /// Persona, voice, concerns and sample lines, as markdown.
     pub materials: String,
+    /// The avatar's file name beside the character's file, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+/// What the library shows about a character beyond what the prompt uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LibraryInfo {
+    /// A card's notes for people (never in the prompt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator_notes: Option<String>,
+    /// Where an imported card came from, and what of it is kept unused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::cards::mapping::Source>,
 }
 
 impl Character {
@@ -47,13 +71,20 @@ impl Character {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct FrontMatter {
-    name: String,
-    tagline: String,
-    colour: String,
-    farewell: Option<String>,
+pub(crate) struct FrontMatter {
+    pub name: String,
+    pub tagline: String,
+    pub colour: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub farewell: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_notes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::cards::mapping::Source>,
 }
 
 /// A roster file that could not be loaded, and why.
@@ -73,6 +104,7 @@ impl std::fmt::Display for RosterProblem {
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
     characters: BTreeMap<CharacterId, Character>,
+    info: BTreeMap<CharacterId, LibraryInfo>,
     problems: Vec<RosterProblem>,
 }
 
@@ -89,11 +121,11 @@ impl Roster {
         entries.sort();
         let mut roster = Self::default();
         for path in entries {
-            let loaded = std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| parse_character(&path, &text));
+            let loaded =
+                std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| parse_entry(&path, &text));
             match loaded {
-                Ok(c) => {
+                Ok((c, info)) => {
+                    roster.info.insert(c.id.clone(), info);
                     roster.characters.insert(c.id.clone(), c);
                 }
                 Err(message) => roster.problems.push(RosterProblem { path, message }),
@@ -110,19 +142,34 @@ impl Roster {
         self.characters.values()
     }
 
+    /// What the library shows about a character beyond the prompt.
+    pub fn info(&self, id: &CharacterId) -> Option<&LibraryInfo> {
+        self.info.get(id)
+    }
+
+    pub fn contains(&self, id: &CharacterId) -> bool {
+        self.characters.contains_key(id)
+    }
+
     /// Files that did not load, with their paths and reasons.
     pub fn problems(&self) -> &[RosterProblem] {
         &self.problems
     }
 
     pub fn from_characters(characters: impl IntoIterator<Item = Character>) -> Self {
-        Self { characters: characters.into_iter().map(|c| (c.id.clone(), c)).collect(), problems: Vec::new() }
+        let characters = characters.into_iter().map(|c| (c.id.clone(), c)).collect();
+        Self { characters, info: BTreeMap::new(), problems: Vec::new() }
     }
 }
 
 /// Parses one character file. The error is a message for a human; the
 /// caller adds the path.
 pub fn parse_character(path: &Path, text: &str) -> Result<Character, String> {
+    parse_entry(path, text).map(|(c, _)| c)
+}
+
+/// Parses one character file, with what the library shows about it.
+pub fn parse_entry(path: &Path, text: &str) -> Result<(Character, LibraryInfo), String> {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let id = CharacterId::parse(stem).map_err(|e| format!("bad file name: {e}"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -141,14 +188,21 @@ pub fn parse_character(path: &Path, text: &str) -> Result<Character, String> {
     if body.is_empty() {
         return Err("the materials (the text after the front matter) are empty".into());
     }
-    Ok(Character {
+    if let Some(a) = &front.avatar
+        && !write::is_avatar_name(a)
+    {
+        return Err(format!("`avatar` must name an image file beside this one, not {a:?}"));
+    }
+    let character = Character {
         id,
         name: front.name.trim().to_owned(),
         tagline: front.tagline.trim().to_owned(),
         colour: front.colour.to_lowercase(),
         farewell: front.farewell.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()),
         materials: body.to_owned(),
-    })
+        avatar: front.avatar,
+    };
+    Ok((character, LibraryInfo { creator_notes: front.creator_notes, source: front.source }))
 }
 
 fn is_hex_colour(s: &str) -> bool {
