@@ -12,21 +12,18 @@
 //! Prices: Claude Sonnet 5 (USD per million tokens: input 2, 5-minute cache
 //! write 2.5, cache read 0.2).
 
+#[path = "support/app.rs"]
+mod app;
 #[allow(dead_code)]
 #[path = "../tests/api/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/optimum.rs"]
 mod optimum;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mock_anthropic::MockAnthropic;
-use panel::config::{ProviderChoice, Settings};
-use panel::startup::Application;
 use panel_actors::prefix_cache::{CacheBlock, CacheCharge, PrefixCache, estimate_tokens};
-use panel_actors::provider::anthropic::AnthropicConfig;
-use panel_actors::provider::http::ApiKey;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-ant-bench";
@@ -46,25 +43,7 @@ fn main() {
 async fn run() {
     let mock = MockAnthropic::start(KEY, 1024).await;
     let logs = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let provider = ProviderChoice::Anthropic(AnthropicConfig {
-        base_url: mock.url.clone(),
-        api_key: ApiKey::new(KEY.into()),
-        model: "claude-sonnet-5".into(),
-        head_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(10),
-    });
-    let settings = Settings {
-        rehearsal_pace: Duration::ZERO,
-        workers: 1,
-        max_tokens: 1024,
-        ..Settings::local(logs.path().to_owned(), repo.join("roster"), repo.join("static"), provider)
-    };
-
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stopper = app.stopper();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let (base, stopper) = app::start(&mock.url, KEY, logs.path(), |_| {}).await;
     let client = awc::Client::default();
     let post = |path: String, body: Value| {
         let client = client.clone();

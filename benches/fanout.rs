@@ -77,6 +77,21 @@ async fn create(port: u16, cast: &str) -> String {
     res[at..at + res[at..].find('"').unwrap()].to_owned()
 }
 
+/// Keeps session `id` busy, one floor line after another, until `stop`.
+fn drive(port: u16, id: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut turn = 0;
+        while !stop.load(Ordering::Relaxed) {
+            turn += 1;
+            let body = format!("{{\"text\":\"Question {turn}: what would you measure first, and why?\"}}");
+            let res = request(port, "POST", &format!("/api/sessions/{id}/say"), &body).await;
+            if res.contains("429") {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    })
+}
+
 /// Every how many subscribers one measures latency (all check completeness):
 /// timing every delivery would make the load generator, not the server, the
 /// bottleneck on a two-core machine.
@@ -94,21 +109,7 @@ async fn fan_out(port: u16, n: usize) {
     }
     // Let every subscription register before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let driver = {
-        let stop = stop.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            let mut turn = 0;
-            while !stop.load(Ordering::Relaxed) {
-                turn += 1;
-                let body = format!("{{\"text\":\"Question {turn}: what would you measure first, and why?\"}}");
-                let res = request(port, "POST", &format!("/api/sessions/{id}/say"), &body).await;
-                if res.contains("429") {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        })
-    };
+    let driver = drive(port, id.clone(), stop.clone());
     let start = Instant::now();
     tokio::time::sleep(MEASURE).await;
     stop.store(true, Ordering::Relaxed);
@@ -163,23 +164,7 @@ async fn fan_out_multi(port: u16, n: usize, k: usize) {
         readers.push(tokio::spawn(read_multi(stream, stop.clone(), i % SAMPLE == 0)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let drivers: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            let (stop, id) = (stop.clone(), id.clone());
-            tokio::spawn(async move {
-                let mut turn = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    turn += 1;
-                    let body = format!("{{\"text\":\"Question {turn}: what would you measure first, and why?\"}}");
-                    let res = request(port, "POST", &format!("/api/sessions/{id}/say"), &body).await;
-                    if res.contains("429") {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            })
-        })
-        .collect();
+    let drivers: Vec<_> = ids.iter().map(|id| drive(port, id.clone(), stop.clone())).collect();
     let start = Instant::now();
     tokio::time::sleep(MEASURE).await;
     stop.store(true, Ordering::Relaxed);

@@ -22,23 +22,20 @@
 //! and pays the rewrite after the pings. Seeds whose pauses land between the
 //! cap and 40 minutes show that gap; a larger cap closes it.
 
+#[path = "support/app.rs"]
+mod app;
 #[allow(dead_code)]
 #[path = "../tests/api/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/optimum.rs"]
 mod optimum;
 
-use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use mock_anthropic::{MockAnthropic, Reported};
-use panel::config::{ProviderChoice, Settings};
-use panel::startup::Application;
 use panel_actors::cache_clock::TimeScale;
 use panel_actors::provider::CacheTtl;
-use panel_actors::provider::anthropic::AnthropicConfig;
-use panel_actors::provider::http::ApiKey;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-ant-bench";
@@ -135,26 +132,11 @@ fn billed(r: &Reported, ttl: CacheTtl) -> f64 {
 async fn play(ttl: CacheTtl, keep_warm: &str, pauses: &[Duration], scale: f64, cap: Duration) -> Run {
     let mock = MockAnthropic::start_scaled(KEY, 1024, scale).await;
     let logs = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let provider = ProviderChoice::Anthropic(AnthropicConfig {
-        base_url: mock.url.clone(),
-        api_key: ApiKey::new(KEY.into()),
-        model: "claude-sonnet-5".into(),
-        head_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(10),
-    });
-    let settings = Settings {
-        rehearsal_pace: Duration::ZERO,
-        workers: 1,
-        max_tokens: 1024,
-        time_scale: TimeScale::new(scale),
-        keep_warm_cap: cap,
-        ..Settings::local(logs.path().to_owned(), repo.join("roster"), repo.join("static"), provider)
-    };
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stopper = app.stopper();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let (base, stopper) = app::start(&mock.url, KEY, logs.path(), |s| {
+        s.time_scale = TimeScale::new(scale);
+        s.keep_warm_cap = cap;
+    })
+    .await;
     let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
 
     let body = json!({ "cast": ["ada", "byron", "cleo"], "title": "pauses", "cache_ttl": ttl, "keep_warm": keep_warm });

@@ -58,13 +58,18 @@ pub async fn stream(
     let (replay, subscription) = subscribe(&state, &session_id(&id)?, since).await?;
     let mut body = SseBody::new(replay, subscription, state.keep_alive);
     body.count = Some(super::StreamCount::new(&state.streams));
-    Ok(HttpResponse::Ok()
+    Ok(event_stream(body))
+}
+
+/// An event-stream response: never compressed, cached or buffered by a proxy.
+pub fn event_stream(body: impl Stream<Item = Result<Bytes, Infallible>> + 'static) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(ContentEncoding::Identity)
         .insert_header(CacheControl(vec![CacheDirective::NoCache, CacheDirective::NoStore]))
         .insert_header(("x-accel-buffering", "no"))
         .insert_header((header::CONNECTION, "keep-alive"))
-        .streaming(body))
+        .streaming(body)
 }
 
 /// Subscribes to a session's gateway and resolves its replay into frames,

@@ -33,7 +33,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective, ContentEncoding};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream, SelectAll};
@@ -44,7 +43,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::events::subscribe;
+use super::events::{event_stream, subscribe};
 use super::{AppState, StreamCount};
 use crate::error::ApiError;
 
@@ -170,13 +169,7 @@ pub async fn stream(
         keep_alive: state.keep_alive.max(Duration::from_millis(10)),
         _count: StreamCount::new(&state.streams),
     };
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(ContentEncoding::Identity)
-        .insert_header(CacheControl(vec![CacheDirective::NoCache, CacheDirective::NoStore]))
-        .insert_header(("x-accel-buffering", "no"))
-        .insert_header((header::CONNECTION, "keep-alive"))
-        .streaming(body.run(notes, replay, live)))
+    Ok(event_stream(body.run(notes, replay, live)))
 }
 
 struct Source {

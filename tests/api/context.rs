@@ -3,8 +3,6 @@
 //! turn that cannot fit before sending anything, and maps every provider's
 //! own overflow answer to `context-full` without harming the context.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -12,20 +10,6 @@ use crate::mock_anthropic::MockAnthropic;
 use crate::mock_openai::{MockOpenAi, Server, Style};
 
 const KEY: &str = "sk-ant-test-context-SECRET";
-
-/// Polls the session's detail until `done` holds of it.
-async fn detail_until(app: &TestApp, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = app.get(&format!("/api/sessions/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {body}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn create_with(app: &TestApp, body: Value) -> String {
     let (status, body) = app.post("/api/sessions", body).await;
@@ -35,7 +19,7 @@ async fn create_with(app: &TestApp, body: Value) -> String {
 
 async fn window_of(app: &TestApp, id: &str, want: Option<u64>) -> Value {
     let want = want.map_or(Value::Null, Value::from);
-    detail_until(app, id, "the window", |b| b["context"]["window"] == want).await
+    app.detail_until(id, "the window", |b| b["context"]["window"] == want).await
 }
 
 #[actix_web::test]
@@ -108,7 +92,7 @@ async fn a_turn_that_cannot_fit_is_refused_before_anything_is_sent() {
     assert!(body["error"]["message"].as_str().unwrap().contains("continue it fresh"), "{body}");
 
     // Nothing was sent or logged for it; the meter says the window is nearly full.
-    let detail = detail_until(&app, &id, "the session", |b| b["turns"] == answered).await;
+    let detail = app.detail_until(&id, "the session", |b| b["turns"] == answered).await;
     assert!(detail["context"]["share"].as_f64().unwrap() > 0.5, "{detail}");
     assert_eq!(detail["live"]["queued_input"], 0, "nothing waits to be sent");
 
@@ -166,6 +150,15 @@ async fn anthropics_prompt_is_too_long_is_context_full_and_the_context_is_unharm
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("context-full")), "{body}");
     assert_eq!(mock.requests().len(), sent + 1, "nothing more was sent");
     assert!(!format!("{events:?}{body}").contains(KEY));
+
+    // The way out: continue fresh (the aborted turn's line and directions are not carried).
+    let (status, child) = app.post(&format!("/api/sessions/{id}/continue"), json!({})).await;
+    assert_eq!(status, 201, "{child}");
+    mock.set_window(1_000_000);
+    let child = child["id"].as_str().unwrap().to_owned();
+    let mut sse = app.sse(&child, None).await;
+    let events = turn(&app, &mut sse, &child, "Where were we?", "turn-end").await;
+    assert!(events.iter().any(|e| e.event == "speak"), "the continued session answers: {events:?}");
 }
 
 #[actix_web::test]

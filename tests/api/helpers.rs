@@ -251,6 +251,20 @@ impl TestApp {
         Sse::from_response(req.send().await.expect("SSE answered"))
     }
 
+    /// Polls the session's detail until `done` holds of it (with a timeout).
+    pub async fn detail_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let (status, body) = self.get(&format!("/api/sessions/{id}")).await;
+            assert_eq!(status, 200, "{body}");
+            if done(&body) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {body}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The session's `prefix_hash`, from its running actor.
     pub async fn prefix_hash(&self, id: &str) -> String {
         let (status, body) = self.get(&format!("/api/sessions/{id}")).await;

@@ -43,20 +43,6 @@ async fn turn(app: &TestApp, sse: &mut Sse, id: &str, text: &str) -> Value {
     events.iter().find(|e| e.event == "cost").expect("a cost event").json()
 }
 
-/// Polls the session's detail until `done` holds of it.
-async fn detail_until(app: &TestApp, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = app.get(&format!("/api/sessions/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {body}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn cold(body: &Value) -> bool {
     body["cache"]["warm"] == false
 }
@@ -69,10 +55,10 @@ async fn a_pause_past_the_ttl_without_keep_warm_rewrites_the_whole_prompt() {
     let first = turn(&app, &mut sse, &id, "What fails first?").await;
     assert!(first["warm_until"].is_string(), "every cost carries warm_until: {first}");
 
-    let warm = detail_until(&app, &id, "the cache clock", |b| b["cache"]["warm"] == true).await;
+    let warm = app.detail_until(&id, "the cache clock", |b| b["cache"]["warm"] == true).await;
     assert_eq!(warm["cache"]["ttl_s"].as_f64(), Some(1.0), "300 s at 300×: {warm}");
     assert!(warm["cache"]["prefix_tokens"].as_u64().unwrap() > 1024);
-    detail_until(&app, &id, "the cache to go cold", cold).await;
+    app.detail_until(&id, "the cache to go cold", cold).await;
 
     let second = turn(&app, &mut sse, &id, "And after the pause?").await;
     let r = mock.reported();
@@ -149,8 +135,8 @@ async fn with_nobody_watching_auto_sends_nothing() {
     let (mock, app) = scaled(Duration::from_secs(1800)).await;
     let id = create(&app, "auto").await;
     app.say(&id, "Anyone there?").await;
-    detail_until(&app, &id, "the turn to end", |b| b["turns"] == 1 && b["cache"]["warm"] == true).await;
-    detail_until(&app, &id, "the cache to go cold", cold).await;
+    app.detail_until(&id, "the turn to end", |b| b["turns"] == 1 && b["cache"]["warm"] == true).await;
+    app.detail_until(&id, "the cache to go cold", cold).await;
     assert!(mock.pings().is_empty(), "no watcher, no pings: {:?}", mock.pings());
 }
 
@@ -163,7 +149,7 @@ async fn past_the_silence_cap_pings_stop_and_the_cache_goes_cold() {
     turn(&app, &mut sse, &id, "What fails first?").await;
     sse.until("keep-warm").await;
     // Going cold at all means the pings stopped.
-    detail_until(&app, &id, "the cache to go cold after the cap", cold).await;
+    app.detail_until(&id, "the cache to go cold after the cap", cold).await;
     let pings = mock.pings().len();
     assert!((2..=5).contains(&pings), "about cap / ttl pings, then none: {pings}");
 }
