@@ -100,15 +100,7 @@ const SAMPLE: usize = 10;
 async fn fan_out(port: u16, n: usize) {
     let id = create(port, "[\"ada\",\"byron\",\"cleo\",\"otto\"]").await;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut readers = Vec::new();
-    for i in 0..n {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let req = format!("GET /api/sessions/{id}/events HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        stream.write_all(req.as_bytes()).await.unwrap();
-        readers.push(tokio::spawn(read_events(stream, stop.clone(), i % SAMPLE == 0)));
-    }
-    // Let every subscription register before the clock starts.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let readers = subscribe(port, n, &format!("/api/sessions/{id}/events"), &stop, read_events).await;
     let driver = drive(port, id.clone(), stop.clone());
     let start = Instant::now();
     tokio::time::sleep(MEASURE).await;
@@ -128,22 +120,13 @@ async fn fan_out(port: u16, n: usize) {
     // Every subscriber saw every logged event from its first to the last one
     // the session wrote: no gap, no loss.
     let complete = ranges.iter().filter(|(first, last, ids)| *last == top && *ids == last - first + 1).count();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
     let delivered: usize = per_reader.iter().sum();
     let events = per_reader.iter().copied().max().unwrap_or(0);
     println!(
-        "N={n:>5}: session {:.0} events/s · {:.0} deliveries/s · latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {complete}/{n} subscribers got every logged event, in order",
+        "N={n:>5}: session {:.0} events/s · {:.0} deliveries/s · {} · {complete}/{n} subscribers got every logged event, in order",
         events as f64 / elapsed,
         delivered as f64 / elapsed,
-        pct(0.50) as f64 / 1000.0,
-        pct(0.99) as f64 / 1000.0,
-        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        latency(latencies),
     );
 }
 
@@ -156,14 +139,7 @@ async fn fan_out_multi(port: u16, n: usize, k: usize) {
     }
     let list = ids.join(",");
     let stop = Arc::new(AtomicBool::new(false));
-    let mut readers = Vec::new();
-    for i in 0..n {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let req = format!("GET /api/events?sessions={list}&deltas=all HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        stream.write_all(req.as_bytes()).await.unwrap();
-        readers.push(tokio::spawn(read_multi(stream, stop.clone(), i % SAMPLE == 0)));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let readers = subscribe(port, n, &format!("/api/events?sessions={list}&deltas=all"), &stop, read_multi).await;
     let drivers: Vec<_> = ids.iter().map(|id| drive(port, id.clone(), stop.clone())).collect();
     let start = Instant::now();
     tokio::time::sleep(MEASURE).await;
@@ -194,20 +170,11 @@ async fn fan_out_multi(port: u16, n: usize, k: usize) {
         });
         complete += usize::from(whole && read.sessions.len() == k);
     }
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
     println!(
-        "N={n:>5} multiplexed × {k} sessions: {:.0} events/s per subscriber · {:.0} deliveries/s · latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {complete}/{n} subscribers got every logged event of every session, in order",
+        "N={n:>5} multiplexed × {k} sessions: {:.0} events/s per subscriber · {:.0} deliveries/s · {} · {complete}/{n} subscribers got every logged event of every session, in order",
         most as f64 / elapsed,
         delivered as f64 / elapsed,
-        pct(0.50) as f64 / 1000.0,
-        pct(0.99) as f64 / 1000.0,
-        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        latency(latencies),
     );
 }
 
@@ -231,12 +198,10 @@ async fn read_multi(mut stream: TcpStream, stop: Arc<AtomicBool>, timed: bool) -
     };
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        let quiet = if stopping { Duration::from_millis(1500) } else { Duration::from_millis(200) };
-        let n = match tokio::time::timeout(quiet, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => n,
-            Err(_) if stopping => break,
-            Err(_) => continue,
+        let n = match next_read(&mut stream, &mut chunk, stopping).await {
+            Read::Bytes(n) => n,
+            Read::Quiet => continue,
+            Read::Done => break,
         };
         let now = micros_of_day_now();
         buf.extend_from_slice(&chunk[..n]);
@@ -270,7 +235,7 @@ async fn read_multi(mut stream: TcpStream, stop: Arc<AtomicBool>, timed: bool) -
     read
 }
 
-struct Read {
+struct Tail {
     /// Events (deltas included) that arrived during the measured window.
     count: usize,
     /// Their latencies in µs, from each event's `ts` to its arrival.
@@ -283,20 +248,18 @@ struct Read {
 
 /// Reads one SSE stream until told to stop, then drains it until the
 /// session has gone quiet. `timed`: also measure each delivery's latency.
-async fn read_events(mut stream: TcpStream, stop: Arc<AtomicBool>, timed: bool) -> Read {
+async fn read_events(mut stream: TcpStream, stop: Arc<AtomicBool>, timed: bool) -> Tail {
     const TS: &[u8] = b"\"ts\":\"";
     const ID: &[u8] = b"\nid: ";
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
-    let mut read = Read { count: 0, latencies: Vec::new(), first_id: 0, last_id: 0, ids: 0 };
+    let mut read = Tail { count: 0, latencies: Vec::new(), first_id: 0, last_id: 0, ids: 0 };
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        let quiet = if stopping { Duration::from_millis(1500) } else { Duration::from_millis(200) };
-        let n = match tokio::time::timeout(quiet, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => n,
-            Err(_) if stopping => break,
-            Err(_) => continue,
+        let n = match next_read(&mut stream, &mut chunk, stopping).await {
+            Read::Bytes(n) => n,
+            Read::Quiet => continue,
+            Read::Done => break,
         };
         let now = micros_of_day_now();
 
@@ -332,6 +295,59 @@ async fn read_events(mut stream: TcpStream, stop: Arc<AtomicBool>, timed: bool) 
         buf.drain(..consumed.min(buf.len()));
     }
     read
+}
+
+/// Opens `n` SSE streams on `path`, each read by its own task; every
+/// `SAMPLE`th also times its deliveries. Returns once all are registered.
+async fn subscribe<R, F>(
+    port: u16,
+    n: usize,
+    path: &str,
+    stop: &Arc<AtomicBool>,
+    reader: impl Fn(TcpStream, Arc<AtomicBool>, bool) -> F,
+) -> Vec<tokio::task::JoinHandle<R>>
+where
+    F: std::future::Future<Output = R> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut readers = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        readers.push(tokio::spawn(reader(stream, stop.clone(), i % SAMPLE == 0)));
+    }
+    // Let every subscription register before the clock starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    readers
+}
+
+enum Read {
+    Bytes(usize),
+    /// Nothing for a moment while the session is still being driven.
+    Quiet,
+    /// The stream ended, or the session has gone quiet after the stop.
+    Done,
+}
+
+async fn next_read(stream: &mut TcpStream, chunk: &mut [u8], stopping: bool) -> Read {
+    let quiet = if stopping { Duration::from_millis(1500) } else { Duration::from_millis(200) };
+    match tokio::time::timeout(quiet, stream.read(chunk)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Read::Done,
+        Ok(Ok(n)) => Read::Bytes(n),
+        Err(_) if stopping => Read::Done,
+        Err(_) => Read::Quiet,
+    }
+}
+
+/// "latency p50 …, p99 …, max … ms" of latencies in µs.
+fn latency(mut latencies: Vec<u32>) -> String {
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    format!("latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", pct(0.50), pct(0.99), pct(1.0))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -75,18 +75,21 @@ pub fn event_stream(body: impl Stream<Item = Result<Bytes, Infallible>> + 'stati
 /// Subscribes to a session's gateway and resolves its replay into frames,
 /// reading the log on the blocking pool when the gateway does not remember
 /// that far back. A gateway retired between the lookup and the subscription
-/// is looked up again.
+/// (its last watcher left just then) is looked up again: the registry has
+/// let go of it, so the next lookup gives a live one. Each retry needs a new
+/// such coincidence, so a few are plenty.
 pub async fn subscribe(
     state: &AppState,
     id: &SessionId,
     since: Option<u64>,
 ) -> Result<(Vec<Frame>, Subscription), ApiError> {
-    let mut tries = 0;
+    const TRIES: usize = 4;
+    let mut tries = 1;
     let subscription = loop {
         let gateway = state.registry.send(GatewayOf(id.clone())).await??;
         match gateway.send(Subscribe { since }).await {
             Ok(s) => break s,
-            Err(_) if tries == 0 => tries += 1,
+            Err(_) if tries < TRIES => tries += 1,
             Err(e) => return Err(e.into()),
         }
     };

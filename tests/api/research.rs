@@ -59,6 +59,14 @@ impl Lines {
     }
 }
 
+/// Starts `cmd` with its standard output collected line by line; the child
+/// is killed when the first value is dropped.
+fn collecting(cmd: &mut Command) -> (Reaped, Lines) {
+    let mut child = Reaped(cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let lines = Lines::of(&mut child.0);
+    (child, lines)
+}
+
 fn ends_turn(lines: &[String], turn: u64) -> bool {
     lines.iter().any(|l| {
         let v: Value = serde_json::from_str(l).unwrap_or_default();
@@ -138,10 +146,7 @@ async fn tail_json_equals_the_log_across_a_server_restart_and_an_actor_restart()
     let id = info["id"].as_str().unwrap().to_owned();
     post(format!("/api/sessions/{id}/say"), json!({ "text": "What fails first?" })).await;
 
-    let tail =
-        panel().args(["tail", &id, "--url", &base, "--json"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn();
-    let mut tail = Reaped(tail.unwrap());
-    let lines = Lines::of(&mut tail.0);
+    let (mut tail, lines) = collecting(panel().args(["tail", &id, "--url", &base, "--json"]));
     lines.until("turn 1", |l| ends_turn(l, 1)).await;
 
     // The server goes away and comes back on the same port.
@@ -197,16 +202,8 @@ impl Drop for Reaped {
 /// `panel tail` of a closed session, to its end. Waited for without
 /// blocking: the server under test runs on this test's own runtime.
 async fn tail_output(app: &TestApp, id: &str, env: &[(&str, &str)], extra: &[&str]) -> String {
-    let child = panel()
-        .args(["tail", id, "--url", &app.address])
-        .args(extra)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Reaped(child);
-    let lines = Lines::of(&mut child.0);
+    let (mut child, lines) =
+        collecting(panel().args(["tail", id, "--url", &app.address]).args(extra).envs(env.iter().copied()));
     assert!(wait_exit(&mut child.0).await.success());
     lines.until("the end of the session", |l| l.iter().any(|l| l.contains("session closed"))).await;
     lines.all().join("\n")
@@ -327,16 +324,7 @@ async fn panel_run_drives_a_running_server_through_its_api() {
     let app = spawn_with(Options { logs: Some(logs.clone()), ..Options::default() }).await;
     let script = dir.path().join("triage.toml");
     std::fs::write(&script, SCRIPT).unwrap();
-    let run = panel()
-        .arg("run")
-        .arg(&script)
-        .args(["--csv", "--url", &app.address])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut run = Reaped(run);
-    let lines = Lines::of(&mut run.0);
+    let (mut run, lines) = collecting(panel().arg("run").arg(&script).args(["--csv", "--url", &app.address]));
     let status = wait_exit(&mut run.0).await;
     lines.until("the report", |l| l.iter().any(|l| l.starts_with("id,title,"))).await;
     let stdout = lines.all().join("\n");
@@ -418,15 +406,8 @@ async fn tail_follows_several_sessions_on_one_connection_each_line_titled() {
         let (_, info) = app.post("/api/sessions", json!({ "cast": ["ada", "byron"], "title": title })).await;
         ids.push(info["id"].as_str().unwrap().to_owned());
     }
-    let child = panel()
-        .args(["tail", &ids[0], &ids[1], "--url", &app.address])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Reaped(child);
-    let lines = Lines::of(&mut child.0);
+    let (mut child, lines) =
+        collecting(panel().args(["tail", &ids[0], &ids[1], "--url", &app.address]).env("NO_COLOR", "1"));
     lines.until("both openings", |l| l.iter().filter(|l| l.contains(" · rehearsal · ")).count() == 2).await;
     let (_, health) = app.get("/healthz").await;
     assert_eq!(health["event_streams"], 1, "one connection for both: {health}");

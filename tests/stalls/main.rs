@@ -87,6 +87,33 @@ async fn tail(port: u16, id: &str) -> mpsc::UnboundedReceiver<(Instant, Vec<u8>)
     rx
 }
 
+/// A session kept talking for a while, tailed: the stream whose gaps the
+/// tests measure.
+async fn watched_stream(api: &Api, port: u16) -> mpsc::UnboundedReceiver<(Instant, Vec<u8>)> {
+    let watched = api.create().await;
+    let chunks = tail(port, &watched).await;
+    let mut ends = tail(port, &watched).await;
+    // Addressed to one character: one long speak, a typing delta every piece
+    // — a steady stream (a confer sends nothing until a line ends).
+    let line = |n: u32| json!({ "text": format!("@Ada A long question, number {n}, to keep you talking.") });
+    for n in 0..9 {
+        api.say(&watched, line(n)["text"].as_str().unwrap()).await;
+    }
+    // However slow the machine, the session keeps talking until the test
+    // ends: the queue starts full and is topped up each time a turn ends.
+    let keeper = Api { client: awc::Client::builder().timeout(WAIT).finish(), port };
+    actix_web::rt::spawn(async move {
+        let mut n = 9;
+        while let Some((_, chunk)) = ends.recv().await {
+            if String::from_utf8_lossy(&chunk).contains("event: turn-end") {
+                n += 1;
+                keeper.send("POST", &format!("/api/sessions/{watched}/say"), Some(line(n))).await;
+            }
+        }
+    });
+    chunks
+}
+
 /// Waits for the first typing delta: the session is streaming.
 async fn streaming(chunks: &mut mpsc::UnboundedReceiver<(Instant, Vec<u8>)>) {
     let deadline = Instant::now() + WAIT;
@@ -140,13 +167,7 @@ async fn stopping_and_starting_fifteen_actors_at_once_does_not_stall_another_ses
     let logs = tempfile::tempdir().unwrap();
     let server = start(logs.path());
     let api = Api::new(&server);
-    let watched = api.create().await;
-    let mut chunks = tail(server.port, &watched).await;
-    for n in 0..9 {
-        // Addressed to one character: one long speak, a typing delta every
-        // piece — a steady stream (a confer sends nothing until a line ends).
-        api.say(&watched, &format!("@Ada A long question, number {n}, to keep you talking.")).await;
-    }
+    let mut chunks = watched_stream(&api, server.port).await;
     let mut others = Vec::new();
     for _ in 0..15 {
         let id = api.create().await;
@@ -180,13 +201,7 @@ async fn opening_a_fifty_megabyte_log_does_not_stall_another_sessions_stream() {
     let size = std::fs::metadata(&path).unwrap().len();
     let server = start(logs.path());
     let api = Api::new(&server);
-    let watched = api.create().await;
-    let mut chunks = tail(server.port, &watched).await;
-    for n in 0..9 {
-        // Addressed to one character: one long speak, a typing delta every
-        // piece — a steady stream (a confer sends nothing until a line ends).
-        api.say(&watched, &format!("@Ada A long question, number {n}, to keep you talking.")).await;
-    }
+    let mut chunks = watched_stream(&api, server.port).await;
     streaming(&mut chunks).await;
     let opening = async {
         let started = Instant::now();
@@ -234,7 +249,7 @@ async fn thousands_of_tailers_coming_and_going_leave_memory_flat() {
                 let mut buf = vec![0u8; 64 * 1024];
                 while !String::from_utf8_lossy(&seen).contains("session-close") {
                     let n = stream.read(&mut buf).await.unwrap();
-                    assert!(n > 0, "the stream ended early");
+                    assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&seen));
                     seen.extend_from_slice(&buf[..n]);
                 }
             }

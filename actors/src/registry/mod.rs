@@ -311,9 +311,16 @@ impl Registry {
         let gateway = Gateway::start_in_arbiter(&arbiter, move |_| Gateway::new(session, capacity, Some(owner)));
         entry.gateway = Some(gateway.clone());
         entry.watchers = 0;
-        // One asked for but never subscribed to must not linger.
-        let id = id.clone();
-        ctx.run_later(UNUSED_GATEWAY, move |act, ctx| act.maybe_retire(&id, ctx));
+        // One asked for but never subscribed to must not linger. The check
+        // is for this gateway only: a later one, just handed to a subscriber
+        // whose Subscribe is still on its way, must not be retired by an old
+        // timer.
+        let (id, this) = (id.clone(), gateway.clone());
+        ctx.run_later(UNUSED_GATEWAY, move |act, ctx| {
+            if act.sessions.get(&id).and_then(|e| e.gateway.as_ref()) == Some(&this) {
+                act.maybe_retire(&id, ctx);
+            }
+        });
         gateway
     }
 
