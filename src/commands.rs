@@ -1,7 +1,6 @@
 //! The commands besides `serve`: closing sessions offline, rebuilding and
-//! auditing artefacts, and exporting a static site.
+//! auditing artefacts. (`export` has its own module.)
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +19,9 @@ use panel_actors::roster::{Library, Roster};
 use panel_actors::session::{Close, Session, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 
-use crate::config::{AuditArgs, CloseArgs, ExportArgs, LogsArg};
+use crate::config::{AuditArgs, CloseArgs, LogsArg};
 
-fn ids(raw: &[String]) -> anyhow::Result<Vec<SessionId>> {
+pub(crate) fn ids(raw: &[String]) -> anyhow::Result<Vec<SessionId>> {
     raw.iter().map(|s| SessionId::parse(s).map_err(anyhow::Error::from)).collect()
 }
 
@@ -84,61 +83,4 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{} session(s) audited, {failed} with problems", ids.len());
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// The viewer's files, relative to the static folder.
-const VIEWER: [&str; 7] =
-    ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/library.js", "js/timeline.js", "js/viewer.js"];
-/// A recorded session's files.
-const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md"];
-
-pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let logs = &args.logs.logs;
-    let rebuilt = record::rebuild(logs)?;
-    for (id, problem) in &rebuilt.problems {
-        eprintln!("skipped {id}: {problem}");
-    }
-    let closed: Vec<SessionId> = record::session_ids(logs)
-        .into_iter()
-        .filter(|id| logs.join(id.as_str()).join("session.json").exists())
-        .collect();
-    let chosen = if args.ids.is_empty() { closed.clone() } else { ids(&args.ids)? };
-    for id in &chosen {
-        anyhow::ensure!(closed.contains(id), "session {id} is not closed (or does not exist); close it first");
-    }
-    let out = &args.out;
-    std::fs::create_dir_all(out.join("js"))?;
-    for file in VIEWER {
-        copy(&args.static_dir.join(file), &out.join(file))?;
-    }
-    // The viewer is the site's front page too.
-    copy(&args.static_dir.join("viewer.html"), &out.join("index.html"))?;
-    for id in &chosen {
-        let dir = out.join("logs").join(id.as_str());
-        std::fs::create_dir_all(&dir)?;
-        for file in SESSION_FILES {
-            copy(&logs.join(id.as_str()).join(file), &dir.join(file))?;
-        }
-    }
-    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(logs.join("index.json"))?)?;
-    let sessions: Vec<&serde_json::Value> = index["sessions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| chosen.iter().any(|id| s["id"] == id.as_str()))
-        .collect();
-    let mut text = serde_json::to_string_pretty(&serde_json::json!({ "sessions": sessions }))?;
-    text.push('\n');
-    record::write_atomic(&out.join("logs").join("index.json"), &text)?;
-    println!(
-        "exported {} session(s) to {} — serve that folder with any static file server",
-        chosen.len(),
-        out.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-    Ok(())
 }

@@ -16,6 +16,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod guard;
 pub mod library;
 pub mod report;

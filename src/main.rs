@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use panel::commands;
 use panel::config::{Cli, Command};
 use panel::startup::Application;
+use panel::{commands, export};
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Close(args)) => commands::close(args),
         Some(Command::Rebuild(args)) => commands::rebuild(args),
         Some(Command::Audit(args)) => commands::audit(args),
-        Some(Command::Export(args)) => commands::export(args),
+        Some(Command::Export(args)) => export::export(args),
         Some(Command::Tail(args)) => panel::tail::tail(args),
         Some(Command::Run(args)) => panel::run::run(args),
         Some(Command::Report(args)) => panel::report::report(args),

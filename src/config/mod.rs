@@ -90,6 +90,9 @@ pub struct ExportArgs {
     /// Folder of the browser app, where the viewer lives.
     #[arg(long = "static", env = "PANEL_STATIC", default_value = "static")]
     pub static_dir: PathBuf,
+    /// Folder holding characters/, whose avatars the sessions show.
+    #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+    pub roster: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

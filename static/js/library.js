@@ -6,10 +6,19 @@
 import { api, token, withToken } from './api.js';
 import { h, clear, toast } from './dom.js';
 
+// Where avatars come from: panel's API, or (in a static export, which has
+// no API) the files `panel export` put beside the viewer.
+let avatarSource = (c) => `/api/roster/${encodeURIComponent(c.id)}/avatar${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+
+/** Avatars are read from the export's `avatars/` folder from now on. */
+export function avatarsFromExport() {
+  avatarSource = (c) => `avatars/${encodeURIComponent(c.avatar)}`;
+}
+
 /** The avatar of a character (roster entry or session participant), if it has one. */
 export function avatarUrl(c) {
   if (!c || !c.avatar) return null;
-  return `/api/roster/${encodeURIComponent(c.id)}/avatar${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  return avatarSource(c);
 }
 
 /** A small round avatar, or the character's colour dot when there is none. */

@@ -13,6 +13,7 @@
 import { api } from './api.js';
 import { h, clear, usd, when, count, toast } from './dom.js';
 import { Timeline } from './timeline.js';
+import { avatarsFromExport } from './library.js';
 
 const view = document.getElementById('view');
 let player = null;
@@ -197,6 +198,7 @@ async function showSession(id, turn) {
   }
   const events = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
   const [index, live] = await Promise.all([fetchJson('logs/index.json').catch(() => ({ sessions: [] })), servedByPanel()]);
+  if (!live) avatarsFromExport();
   const children = index.sessions.filter((s) => s.parent && s.parent.id === id);
   document.getElementById('session-title').textContent = manifest.title;
   document.title = `${manifest.title} · panel`;

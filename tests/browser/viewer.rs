@@ -38,7 +38,19 @@ async fn serve(dir: &std::path::Path) -> StaticServer {
 #[actix_web::test]
 async fn an_exported_session_renders_plays_back_and_deep_links_from_a_plain_static_server() {
     let logs = tempfile::tempdir().unwrap();
-    let app = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    // Ada has an avatar: the export carries it, and the viewer shows it.
+    let roster = roster_copy(logs.path());
+    let ada = roster.join("characters/ada.md");
+    let text = std::fs::read_to_string(&ada).unwrap().replacen("+++\n", "+++\navatar = \"ada.png\"\n", 1);
+    std::fs::write(&ada, text).unwrap();
+    let png = panel_actors::cards::png::generated_avatar("#2f7dd1");
+    std::fs::write(roster.join("characters/ada.png"), png).unwrap();
+    let app = spawn_with(Options {
+        logs: Some(logs.path().join("logs")),
+        roster: Some(roster.clone()),
+        ..Options::default()
+    })
+    .await;
     let id = app.create(&["ada", "byron", "cleo"]).await;
     let mut sse = app.sse(&id, Some(0)).await;
     for text in
@@ -55,12 +67,15 @@ async fn an_exported_session_renders_plays_back_and_deep_links_from_a_plain_stat
         .args(["export", "--out"])
         .arg(out.path())
         .arg("--logs")
-        .arg(logs.path())
+        .arg(logs.path().join("logs"))
         .arg("--static")
         .arg(&static_dir)
+        .arg("--roster")
+        .arg(&roster)
         .output()
         .unwrap();
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    assert!(out.path().join("avatars/ada.png").is_file(), "the avatar the session shows is exported");
     let server = serve(out.path()).await;
     let base = format!("http://127.0.0.1:{}", server.1);
 
@@ -74,6 +89,11 @@ async fn an_exported_session_renders_plays_back_and_deep_links_from_a_plain_stat
     assert_eq!(b.count(".chat .line").await, 0);
     assert!(b.text(".totals").await.contains("3 turns"));
     assert_eq!(b.count(".branch:not([hidden])").await, 0, "no branching on a static host: there is no API");
+    b.until(
+        "Ada's face from the export",
+        "[...document.querySelectorAll('.msg[data-speaker=ada] header img.face')].some((i) => i.complete && i.naturalWidth > 0)",
+    )
+    .await;
     b.screenshot("viewer-session").await;
 
     // Step through from the start, line by line, confer first.

@@ -1,0 +1,108 @@
+//! `panel export`: closed sessions as a static site — the viewer, the
+//! sessions' files and the avatars they show — that any static host serves.
+//! Only relative URLs are used, so the folder can be published anywhere.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use panel_actors::id::SessionId;
+use panel_actors::record;
+use panel_actors::roster::write::is_avatar_name;
+
+use crate::commands::ids;
+use crate::config::ExportArgs;
+
+/// The viewer's files, relative to the static folder.
+const VIEWER: [&str; 7] =
+    ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/library.js", "js/timeline.js", "js/viewer.js"];
+/// A recorded session's files.
+const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md"];
+
+pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let logs = &args.logs.logs;
+    let rebuilt = record::rebuild(logs)?;
+    for (id, problem) in &rebuilt.problems {
+        eprintln!("skipped {id}: {problem}");
+    }
+    let closed: Vec<SessionId> = record::session_ids(logs)
+        .into_iter()
+        .filter(|id| logs.join(id.as_str()).join("session.json").exists())
+        .collect();
+    let chosen = if args.ids.is_empty() { closed.clone() } else { ids(&args.ids)? };
+    for id in &chosen {
+        anyhow::ensure!(closed.contains(id), "session {id} is not closed (or does not exist); close it first");
+    }
+    let out = &args.out;
+    std::fs::create_dir_all(out.join("js"))?;
+    for file in VIEWER {
+        copy(&args.static_dir.join(file), &out.join(file))?;
+    }
+    // The viewer is the site's front page too.
+    copy(&args.static_dir.join("viewer.html"), &out.join("index.html"))?;
+    for id in &chosen {
+        let dir = out.join("logs").join(id.as_str());
+        std::fs::create_dir_all(&dir)?;
+        for file in SESSION_FILES {
+            copy(&logs.join(id.as_str()).join(file), &dir.join(file))?;
+        }
+    }
+    let avatars = copy_avatars(&args.roster.join("characters"), logs, &chosen, &out.join("avatars"))?;
+    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(logs.join("index.json"))?)?;
+    let sessions: Vec<&serde_json::Value> = index["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| chosen.iter().any(|id| s["id"] == id.as_str()))
+        .collect();
+    let mut text = serde_json::to_string_pretty(&serde_json::json!({ "sessions": sessions }))?;
+    text.push('\n');
+    record::write_atomic(&out.join("logs").join("index.json"), &text)?;
+    println!(
+        "exported {} session(s) and {avatars} avatar(s) to {} — serve that folder with any static file server",
+        chosen.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Copies the avatars the chosen sessions show (their starting cast's and
+/// every joiner's, as the log recorded them) from the roster into `to`, so
+/// the exported viewer shows faces without panel's API. An avatar since
+/// removed from the roster is skipped: the viewer falls back to the
+/// character's colour. Answers how many were copied.
+fn copy_avatars(characters: &Path, logs: &Path, chosen: &[SessionId], to: &Path) -> anyhow::Result<usize> {
+    let mut names = std::collections::BTreeSet::new();
+    for id in chosen {
+        let path = logs.join(id.as_str()).join("events.jsonl");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        for line in text.lines() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let shown = match event["kind"].as_str() {
+                Some("session-open") => event["participants"].as_array().cloned().unwrap_or_default(),
+                Some("join") => vec![event["materials"].clone()],
+                _ => continue,
+            };
+            // The name was checked when the character was loaded; checked
+            // again here because it becomes a path.
+            names.extend(
+                shown.iter().filter_map(|c| c["avatar"].as_str()).filter(|a| is_avatar_name(a)).map(str::to_owned),
+            );
+        }
+    }
+    let mut copied = 0;
+    for name in names {
+        let from = characters.join(&name);
+        if from.is_file() {
+            std::fs::create_dir_all(to)?;
+            copy(&from, &to.join(&name))?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}
