@@ -13,7 +13,7 @@
 import { api } from './api.js';
 import { h, clear, usd, when, count, toast } from './dom.js';
 import { Timeline } from './timeline.js';
-import { avatarsFromExport } from './library.js';
+import { avatarsFromExport, face } from './library.js';
 
 const view = document.getElementById('view');
 let player = null;
@@ -98,7 +98,14 @@ class Player {
       h('button', { type: 'button', class: 'control', 'aria-label': 'Next line', title: 'Next line (→)', onclick: () => this.seek(this.position + 1) }, '›'),
       h('button', { type: 'button', class: 'control', 'aria-label': 'Next turn', title: 'Next turn (Shift+→)', onclick: () => this.turn(1) }, '»'),
       this.scrubber, this.label);
-    const cast = this.manifest.participants.map((p) => h('span', { class: 'chip small', '--c': p.colour }, h('span', { class: 'dot' }), p.name));
+    // The manifest has no avatars; the log says which each character had.
+    const avatars = new Map();
+    for (const e of this.events) {
+      if (e.kind === 'session-open') for (const p of e.participants) avatars.set(p.id, p.avatar);
+      if (e.kind === 'join' && e.materials) avatars.set(e.character, e.materials.avatar);
+    }
+    const cast = this.manifest.participants.map((p) => h('span', { class: 'chip small', '--c': p.colour, dataset: { id: p.id } },
+      face({ id: p.id, colour: p.colour, avatar: avatars.get(p.id) }, p.colour), p.name));
     return h('div', { class: 'chat-view' },
       h('div', { class: 'substrip' }, h('span', { class: 'chips' }, cast), h('span', { class: 'spacer' }),
         h('span', { class: 'totals' }, `${t.turns} turns · ${usd(t.usd)} · ${Math.round(t.cache_read_share * 100)}% cache reads · ${count(t.input + t.cache_write + t.cache_read)} input tokens`),

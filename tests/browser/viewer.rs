@@ -90,6 +90,11 @@ async fn an_exported_session_renders_plays_back_and_deep_links_from_a_plain_stat
     assert!(b.text(".totals").await.contains("3 turns"));
     assert_eq!(b.count(".branch:not([hidden])").await, 0, "no branching on a static host: there is no API");
     b.until(
+        "Ada's face among the cast",
+        "document.querySelector('.substrip .chip[data-id=ada] img.face')?.naturalWidth > 0",
+    )
+    .await;
+    b.until(
         "Ada's face from the export",
         "[...document.querySelectorAll('.msg[data-speaker=ada] header img.face')].some((i) => i.complete && i.naturalWidth > 0)",
     )

@@ -155,6 +155,13 @@ fn a_hundred_turns_read_as_plain_english_quote_the_floor_and_follow_each_other()
         }
         let events = parse(&b, &out);
         assert!(events.iter().all(|e| !matches!(e, Parsed::Unparsed { .. })), "{out}");
+        // Nobody speaks of themselves by name ("Ada: Let Ada take it first").
+        for e in &events {
+            if let Parsed::Deliberation { speaker, text } | Parsed::Speak { speaker, text } = e {
+                let own = character(speaker.as_str()).name;
+                assert!(!text.contains(&own), "{own} names themselves: {text:?}");
+            }
+        }
         let speaks: Vec<(&CharacterId, &str)> = events
             .iter()
             .filter_map(|e| match e {
