@@ -164,7 +164,7 @@ export class ChatView {
     const el = document.getElementById('connection');
     el.hidden = false;
     el.dataset.state = state;
-    el.textContent = { live: 'live', reconnecting: 'reconnecting…', offline: 'offline' }[state];
+    el.textContent = { live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', offline: 'offline' }[state];
   }
 
   // History comes from the session's log in one request; live events from

@@ -30,7 +30,8 @@ export class Multiplexer {
     this.recent = new Map(); // session → recent events, oldest first
     this.source = null;
     this.key = '';
-    this.state = 'offline';
+    // Until a stream is open: a new follower is about to get one.
+    this.state = 'connecting';
     this.timer = null;
   }
 
@@ -38,7 +39,7 @@ export class Multiplexer {
   follow(follower, { sessions = [], directory = false }, send) {
     const wanted = new Map(sessions.map((s) => [s.id, { since: s.since || 0, deltas: !!s.deltas }]));
     this.followers.set(follower, { sessions: wanted, directory, send });
-    send({ type: 'state', state: this.state });
+    send({ type: 'state', state: this.source ? this.state : 'connecting' });
     // Catch it up from what is already here.
     for (const [id, { since }] of wanted) {
       if (!this.positions.has(id)) continue;
@@ -96,6 +97,7 @@ export class Multiplexer {
   open(url) {
     const source = new EventSource(url);
     this.source = source;
+    this.setState('connecting');
     source.onopen = () => this.setState('live');
     source.onerror = (e) => {
       if (e.data !== undefined || this.source !== source) return;

@@ -48,6 +48,7 @@ async fn the_cache_countdown_runs_turns_cold_and_the_keep_warm_control_changes_t
     wait_for_setting(&app, &id, "always").await;
     b.client.refresh().await.unwrap();
     b.until("the setting after a reload", "document.querySelector('.keep-warm')?.value === 'always'").await;
+    b.until("the stream live again", "document.getElementById('connection').dataset.state === 'live'").await;
     b.finish().await;
 }
 
