@@ -5,17 +5,19 @@
 //!
 //! Run: `cargo bench --bench registry`. Prints its figures.
 
+#[allow(dead_code)]
+#[path = "../tests/api/process.rs"]
+mod process;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use panel::config::{ProviderChoice, Settings};
 use panel::startup::Application;
-use panel_actors::event::{EventBody, SessionConfig, Totals, TurnMode};
+use panel_actors::event::{EventBody, Totals, TurnMode};
 use panel_actors::event_log::recovery::recover_all;
 use panel_actors::event_log::{Durability, EventLog};
-use panel_actors::id::{CharacterId, SessionId};
-use panel_actors::roster::Roster;
-use panel_actors::templates::{Renderer, Templates};
+use panel_actors::id::SessionId;
 
 fn main() {
     for closed in [10, 500] {
@@ -26,26 +28,10 @@ fn main() {
 
 /// Writes `n` small sessions (one turn each); closed ones end with `session-close`.
 fn populate(logs: &Path, n: usize, closed: bool, torn: usize) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("roster");
-    let roster = Roster::load(&repo.join("characters")).unwrap();
-    let templates = Templates::load(&repo.join("prompts")).unwrap();
-    let cast: Vec<_> =
-        ["ada", "byron"].iter().map(|c| roster.get(&CharacterId::parse(c).unwrap()).unwrap().clone()).collect();
-    let head = Renderer::new(templates.clone()).unwrap().head(4, &cast).unwrap();
-    let ids: Vec<CharacterId> = cast.iter().map(|c| c.id.clone()).collect();
     for i in 0..n {
         let id = SessionId::parse(&format!("20200101-000000-{i:04}")).unwrap();
         let mut log = EventLog::create(logs, &id, Durability::PerTurn).unwrap();
-        let config = SessionConfig::new(format!("old {i}"), 4, "rehearsal".into());
-        let open = EventBody::SessionOpen {
-            config,
-            model: "rehearsal".into(),
-            head: head.clone(),
-            participants: cast.clone(),
-            templates: Box::new(templates.clone()),
-            parent: None,
-            carry: None,
-        };
+        let (open, ids) = process::opening(&format!("old {i}"));
         log.append(0, open).unwrap();
         log.append(1, EventBody::HumanSpeak { text: "Hello?".into(), to: None }).unwrap();
         log.append(1, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() }).unwrap();

@@ -276,32 +276,23 @@ impl ServeArgs {
     /// The settings these arguments and `env` describe.
     pub fn settings(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
         let (provider, other_providers) = self.providers(env)?;
+        // What the flags do not set stays as `local` has it: one list of defaults.
         Ok(Settings {
             addr: self.addr,
-            logs: self.logs,
-            roster: self.roster,
-            static_dir: self.static_dir,
             token: self.token.filter(|t| !t.is_empty()),
             durability: self.durability.into(),
             rehearsal_pace: Duration::from_millis(self.rehearsal_pace_ms),
             debug_routes: self.debug_routes,
-            keep_alive: Duration::from_secs(15),
-            subscriber_queue: 1024,
-            workers: 0,
-            lanes: 0,
-            log_writers: 2,
-            provider,
             other_providers,
-            retry: Default::default(),
             max_tokens: self.max_tokens,
             cache_ttl: if self.cache_ttl == "1h" { CacheTtl::OneHour } else { CacheTtl::FiveMinutes },
             passivate_after: (self.passivate_after > 0).then(|| Duration::from_secs(self.passivate_after)),
-            max_running: 0,
             keep_warm_cap: Duration::from_secs(self.keep_warm_cap),
             context_tokens: self.context_tokens,
             constrain: self.constrain.into(),
             rehearsal_window: self.rehearsal_window,
             time_scale: TimeScale::new(self.time_scale),
+            ..Settings::local(self.logs, self.roster, self.static_dir, provider)
         })
     }
 }

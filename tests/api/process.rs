@@ -132,12 +132,13 @@ fn apply(command: &mut Command, limits: ProcessLimits) {
 /// A logs folder with one session whose log is `megabytes` long: a real
 /// session-open and many whole turns, written directly (quickly, with no
 /// fsync per turn) so a server can be made to open it.
-pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
-    use panel_actors::event::{EventBody, SessionConfig, TurnMode};
-    use panel_actors::id::{CharacterId, SessionId};
+/// The `session-open` of a session written straight to disk: the shipped
+/// Ada and Byron at depth 4 on the rehearsal engine; and their ids.
+pub fn opening(title: &str) -> (panel_actors::event::EventBody, Vec<panel_actors::id::CharacterId>) {
+    use panel_actors::event::{EventBody, SessionConfig};
+    use panel_actors::id::CharacterId;
     use panel_actors::roster::Roster;
     use panel_actors::templates::{Renderer, Templates};
-    use std::io::Write as _;
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("roster");
     let roster = Roster::load(&repo.join("characters")).unwrap();
@@ -145,6 +146,24 @@ pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
     let cast: Vec<_> =
         ["ada", "byron"].iter().map(|c| roster.get(&CharacterId::parse(c).unwrap()).unwrap().clone()).collect();
     let head = Renderer::new(templates.clone()).unwrap().head(4, &cast).unwrap();
+    let ids = cast.iter().map(|c| c.id.clone()).collect();
+    let open = EventBody::SessionOpen {
+        config: SessionConfig::new(title.into(), 4, "rehearsal".into()),
+        model: "rehearsal".into(),
+        head,
+        participants: cast,
+        templates: Box::new(templates),
+        parent: None,
+        carry: None,
+    };
+    (open, ids)
+}
+
+pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
+    use panel_actors::event::{EventBody, TurnMode};
+    use panel_actors::id::SessionId;
+    use std::io::Write as _;
+
     let sid = SessionId::parse(id).unwrap();
     let dir = logs.join(id);
     std::fs::create_dir_all(&dir).unwrap();
@@ -158,22 +177,9 @@ pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
         out.write_all(b"\n").unwrap();
         logged.json.len() + 1
     };
-    let config = SessionConfig::new("a long one".into(), 4, "rehearsal".into());
-    let participants = cast.clone();
-    let mut written = put(
-        0,
-        EventBody::SessionOpen {
-            config,
-            model: "rehearsal".into(),
-            head,
-            participants,
-            templates: Box::new(templates),
-            parent: None,
-            carry: None,
-        },
-    );
+    let (open, ids) = opening("a long one");
+    let mut written = put(0, open);
     let output = format!("<speak who=\"Ada\">{}</speak>", "A considered answer, at some length. ".repeat(100));
-    let ids: Vec<CharacterId> = cast.iter().map(|c| c.id.clone()).collect();
     let mut turn = 0;
     while written < megabytes << 20 {
         turn += 1;
