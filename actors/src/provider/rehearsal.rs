@@ -61,6 +61,11 @@ struct Phrases {
     stopwords: Vec<String>,
     /// Said of the floor's line when none of it can be quoted.
     no_topic: String,
+    /// Concerns for a character whose materials list none (a card, or one
+    /// made in the app): their tagline is a sentence, not a noun phrase.
+    /// (Optional, so a roster folder from before it still loads.)
+    #[serde(default)]
+    no_concern: Vec<String>,
     turn: String,
     recap: String,
 }
@@ -187,7 +192,11 @@ impl Rehearsal {
         let mut confer = Vec::new();
         let mut replies = Vec::new();
         let say = |rng: &mut fastrand::Rng, list: &str, who: &Character, lead: &str, prev: &str| {
-            let concern = pick(rng, &who.section_items("cares about")).unwrap_or(&who.tagline).to_owned();
+            let fallback: Vec<&str> = self.phrases.no_concern.iter().map(String::as_str).collect();
+            let concern = pick(rng, &who.section_items("cares about"))
+                .or_else(|| pick(rng, &fallback))
+                .unwrap_or(&self.phrases.no_topic)
+                .to_owned();
             let sample = pick(rng, &who.section_items("sample lines")).unwrap_or(&who.tagline).to_owned();
             let name = format!("{list}-{}", rng.usize(..self.phrases.count(list).max(1)));
             let ctx = context! { topic, concern, sample, lead, prev, name => who.name };

@@ -28,6 +28,20 @@ fn brief(turn: u32, cast: &[&str], to: Option<&str>, floor: &str) -> Brief {
     }
 }
 
+/// A character as a card or the app makes one: a description and sample
+/// lines, no "Cares about" list.
+fn from_a_card() -> panel_actors::roster::Character {
+    panel_actors::roster::Character {
+        id: cid("nurse-hale"),
+        name: "Nurse Hale".into(),
+        tagline: "Nurse Hale has run a triage desk for twenty years.".into(),
+        colour: "#b24d34".into(),
+        farewell: None,
+        materials: "# Nurse Hale\n\n## Description\nNurse Hale has run a triage desk for twenty years.\n\n## Sample lines\n- Who's next?\n- Triage, talk to me.".into(),
+        avatar: None,
+    }
+}
+
 fn parse(brief: &Brief, output: &str) -> Vec<Parsed> {
     let on: Vec<_> = brief.cast.iter().map(|c| (&c.id, c.name.as_str())).collect();
     let mut p = Parser::new(on, []);
@@ -179,4 +193,24 @@ fn a_hundred_turns_read_as_plain_english_quote_the_floor_and_follow_each_other()
         }
     }
     assert!(quoted > 100, "topics are quoted from the floor: {quoted}");
+}
+
+#[test]
+fn a_character_without_listed_concerns_still_speaks_in_whole_sentences() {
+    let r = Rehearsal::embedded(Duration::ZERO);
+    let hale = from_a_card();
+    for turn in 1..=30 {
+        let mut b = brief(turn, &["ada", "otto"], None, FLOORS[turn as usize % FLOORS.len()]);
+        b.cast.push(hale.clone());
+        let out = r.compose(&b);
+        // The tagline is a sentence: used as a concern it would sit mid-sentence.
+        for (at, _) in out.match_indices(&hale.tagline[..hale.tagline.len() - 1]) {
+            let before = out[..at].trim_end_matches(' ');
+            assert!(
+                before.is_empty() || before.ends_with(['.', '?', '!', '>', '\n']),
+                "the tagline used mid-sentence: {out}"
+            );
+        }
+        assert!(parse(&b, &out).iter().all(|e| !matches!(e, Parsed::Unparsed { .. })), "{out}");
+    }
 }
