@@ -13,7 +13,7 @@
 //! to = "Ada"                     # optional: a name or an id
 //! add = ["otto"]                 # optional: cast changes before this turn
 //! retire = ["cleo"]
-//! pause_s = 30                   # optional: the floor's pause before it
+//! pause_s = 30                   # optional: the floor's pause before it (divided by --time-scale)
 //! ```
 //!
 //! Either way it goes through panel's API — in-process on `--logs` (a
@@ -182,7 +182,11 @@ async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> anyhow
     let mut played = Ok(());
     for (i, t) in script.turns.iter().enumerate() {
         if let Some(p) = t.pause_s.filter(|p| *p > 0.0) {
-            actix_web::rt::time::sleep(Duration::from_secs_f64(p)).await;
+            // A pause is a cache duration like any other: on a scaled clock
+            // (offline, or a server and mock run with the same --time-scale)
+            // it shrinks with the TTLs it is there to test.
+            let scale = panel_actors::cache_clock::TimeScale::new(args.serve.time_scale);
+            actix_web::rt::time::sleep(scale.shrink(Duration::from_secs_f64(p))).await;
         }
         for (kind, list) in [("add", &t.add), ("retire", &t.retire)] {
             for who in list {

@@ -318,6 +318,38 @@ async fn panel_run_offline_records_a_closed_audited_session_whose_report_matches
 }
 
 #[actix_web::test]
+async fn a_scripted_pause_plays_on_the_scaled_clock_with_keep_warm_spanning_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("pause.toml");
+    // Fifteen minutes of thought: three 5-minute TTLs. At 300× it lasts 3 s.
+    let text = "title = \"Pause\"\ncast = [\"ada\", \"byron\"]\n\n[[turn]]\nsay = \"What fails first?\"\n\n[[turn]]\nsay = \"And after that?\"\npause_s = 900\n";
+    std::fs::write(&script, text).unwrap();
+    let logs = dir.path().join("logs");
+    let started = Instant::now();
+    let out = panel()
+        .arg("run")
+        .arg(&script)
+        .args(["--csv", "--rehearsal-pace-ms", "0", "--time-scale", "300", "--logs"])
+        .arg(&logs)
+        .arg("--roster")
+        .arg(repo("roster"))
+        .arg("--static")
+        .arg(repo("static"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(60), "the pause was not scaled");
+    let id = &csv_rows(&stdout)[0]["id"];
+    let log = std::fs::read_to_string(logs.join(id).join("events.jsonl")).unwrap();
+    let events: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let pings = events.iter().filter(|e| e["kind"] == "keep-warm").count();
+    assert!(pings >= 2, "keep-warm spanned the pause ({pings} pings)");
+    let second = events.iter().find(|e| e["kind"] == "cost" && e["turn"] == 2).unwrap();
+    assert!(second["cache_read"].as_u64().unwrap() > 0, "the turn after the pause read the cache: {second}");
+}
+
+#[actix_web::test]
 async fn panel_run_drives_a_running_server_through_its_api() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
