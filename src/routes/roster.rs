@@ -231,11 +231,29 @@ fn found(state: &AppState, raw: &str) -> Result<Character, ApiError> {
     state.roster.current().get(&id).cloned().ok_or_else(|| write_error(WriteError::NotFound(raw.to_owned())))
 }
 
-/// `GET /api/roster/{id}/avatar`.
-pub async fn avatar(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[derive(Debug, Deserialize)]
+pub struct AvatarQuery {
+    file: Option<String>,
+}
+
+/// `GET /api/roster/{id}/avatar[?file=NAME]`: the character's avatar now,
+/// or the one named — the name a session's log recorded, which an edit
+/// since may have replaced (replaced avatars are kept for that).
+pub async fn avatar(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<AvatarQuery>,
+) -> Result<HttpResponse, ApiError> {
     let c = found(&state, &id)?;
-    let file =
-        c.avatar.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no-avatar", format!("{id} has no avatar")))?;
+    let file = match query.into_inner().file {
+        Some(name) if write::is_avatar_name(&name) && name.starts_with(c.id.as_str()) => name,
+        Some(_) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-avatar", "file must name one of its avatars"));
+        }
+        None => {
+            c.avatar.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no-avatar", format!("{id} has no avatar")))?
+        }
+    };
     let bytes = read_beside(&state, &file)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no-avatar", "the avatar file is missing"))?;
     let kind = match file.rsplit('.').next() {

@@ -7,8 +7,10 @@ import { api, token, withToken } from './api.js';
 import { h, clear, toast } from './dom.js';
 
 // Where avatars come from: panel's API, or (in a static export, which has
-// no API) the files `panel export` put beside the viewer.
-let avatarSource = (c) => `/api/roster/${encodeURIComponent(c.id)}/avatar${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+// no API) the files `panel export` put beside the viewer. Either way by the
+// file name the session recorded: an avatar replaced since is still the one
+// this session showed.
+let avatarSource = (c) => `/api/roster/${encodeURIComponent(c.id)}/avatar?file=${encodeURIComponent(c.avatar)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
 
 /** Avatars are read from the export's `avatars/` folder from now on. */
 export function avatarsFromExport() {

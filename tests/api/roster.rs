@@ -152,6 +152,31 @@ async fn characters_are_made_and_edited_in_the_app_for_new_sessions_only() {
     let quinn = roster["characters"].as_array().unwrap().iter().find(|c| c["id"] == "quinn").unwrap().clone();
     assert_eq!(quinn["tagline"], "Behavioural economist", "new sessions get the edit");
 
+    // A new avatar, twice: each gets its own file, and the old stays for the
+    // sessions that recorded it.
+    let avatar = |colour: &str| {
+        let png = panel_actors::cards::png::generated_avatar(colour);
+        format!("data:image/png;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png))
+    };
+    let mut names = Vec::new();
+    for colour in ["#112233", "#445566"] {
+        let mut with = edit.clone();
+        with["avatar"] = json!(avatar(colour));
+        let res = app.client.put(app.url("/api/roster/quinn")).send_json(&with).await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let (_, roster) = app.get("/api/roster").await;
+        let quinn = roster["characters"].as_array().unwrap().iter().find(|c| c["id"] == "quinn").unwrap().clone();
+        names.push(quinn["avatar"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(names[0], names[1], "a replaced avatar gets a new name");
+    for name in &names {
+        let mut res = app.client.get(app.url(&format!("/api/roster/quinn/avatar?file={name}"))).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{name} is still served");
+        assert_eq!(res.body().await.unwrap()[..8], b"\x89PNG\r\n\x1a\n"[..]);
+    }
+    let res = app.client.get(app.url("/api/roster/quinn/avatar?file=quinn.md")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400, "only avatars are served");
+
     let (status, body) = app.post("/api/roster", json!({ "name": "", "tagline": "x", "materials": "y" })).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad-character")), "{body}");
     let mut res = app.client.put(app.url("/api/roster/nobody")).send_json(&edit).await.unwrap();

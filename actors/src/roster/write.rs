@@ -144,8 +144,9 @@ pub struct Edit {
     pub materials: String,
 }
 
-/// Edits character `id`; its avatar is replaced when one is given. Where
-/// it came from and its creator notes are kept.
+/// Edits character `id`; its avatar is replaced when one is given (under a
+/// new name: the old file is kept for the sessions that show it). Where it
+/// came from and its creator notes are kept.
 pub fn update(dir: &Path, id: &CharacterId, edit: &Edit, avatar: Option<&Avatar>) -> Result<(), WriteError> {
     let md = dir.join(format!("{id}.md"));
     let old = std::fs::read_to_string(&md).map_err(|_| WriteError::NotFound(id.to_string()))?;
@@ -155,17 +156,24 @@ pub fn update(dir: &Path, id: &CharacterId, edit: &Edit, avatar: Option<&Avatar>
         tagline: edit.tagline.trim().to_owned(),
         colour: edit.colour.trim().to_owned(),
         farewell: edit.farewell.clone().filter(|f| !f.trim().is_empty()),
-        avatar: avatar.map(|a| format!("{id}.{}", a.ext)).or(before.avatar.clone()),
+        avatar: avatar.map(|a| versioned_avatar_name(id, a)).or(before.avatar.clone()),
         creator_notes: info.creator_notes,
         source: info.source,
     };
     let text = render(&front, &edit.materials)?;
     parse_entry(&md, &text).map_err(WriteError::Invalid)?;
+    // The old avatar stays: sessions recorded its name and still show it.
     if let Some(a) = avatar {
-        put(&dir.join(format!("{id}.{}", a.ext)), &a.bytes)?;
-        if let Some(old) = before.avatar.filter(|o| *o != format!("{id}.{}", a.ext)) {
-            let _ = std::fs::remove_file(dir.join(old));
-        }
+        put(&dir.join(versioned_avatar_name(id, a)), &a.bytes)?;
     }
     put(&md, text.as_bytes())
+}
+
+/// A replaced avatar's file name, `<id>-<first 8 hex of its SHA-256>.<ext>`:
+/// a new name for new bytes, so no recorded name ever shows another image.
+fn versioned_avatar_name(id: &CharacterId, avatar: &Avatar) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(&avatar.bytes);
+    let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{id}-{short}.{}", avatar.ext)
 }
