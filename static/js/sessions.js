@@ -139,7 +139,12 @@ export async function showSessions(view) {
     } while (stale && listing.isConnected);
     fetching = false;
   };
-  theHub().watch({ sessions: [], directory: true }, (m) => { if (m.type === 'directory') refresh(); });
+  // Each time the stream goes live, the list is fetched again: a session
+  // made between the first fetch and the stream opening (or during an
+  // outage) sent its note to no one.
+  theHub().watch({ sessions: [], directory: true }, (m) => {
+    if (m.type === 'directory' || (m.type === 'state' && m.state === 'live')) refresh();
+  });
 }
 
 function list(sessions) {
