@@ -67,6 +67,27 @@ fn collecting(cmd: &mut Command) -> (Reaped, Lines) {
     (child, lines)
 }
 
+/// `panel run SCRIPT --csv` in-process on `logs`, offline and unpaced, with
+/// `extra` arguments; its standard output, once it has succeeded.
+fn run_offline(script: &Path, logs: &Path, extra: &[&str]) -> String {
+    let out = panel()
+        .arg("run")
+        .arg(script)
+        .args(["--csv", "--rehearsal-pace-ms", "0"])
+        .args(extra)
+        .arg("--logs")
+        .arg(logs)
+        .arg("--roster")
+        .arg(repo("roster"))
+        .arg("--static")
+        .arg(repo("static"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 fn ends_turn(lines: &[String], turn: u64) -> bool {
     lines.iter().any(|l| {
         let v: Value = serde_json::from_str(l).unwrap_or_default();
@@ -284,19 +305,7 @@ async fn panel_run_offline_records_a_closed_audited_session_whose_report_matches
     let script = dir.path().join("triage.toml");
     std::fs::write(&script, SCRIPT).unwrap();
     let logs = dir.path().join("logs");
-    let out = panel()
-        .arg("run")
-        .arg(&script)
-        .args(["--csv", "--rehearsal-pace-ms", "0", "--repeat", "2", "--logs"])
-        .arg(&logs)
-        .arg("--roster")
-        .arg(repo("roster"))
-        .arg("--static")
-        .arg(repo("static"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = run_offline(&script, &logs, &["--repeat", "2"]);
     assert!(stdout.contains("turn 3/3 · "), "progress as turns end:\n{stdout}");
     let rows = csv_rows(&stdout);
     assert_eq!(rows.len(), 2, "one row per repetition");
@@ -326,19 +335,7 @@ async fn a_scripted_pause_plays_on_the_scaled_clock_with_keep_warm_spanning_it()
     std::fs::write(&script, text).unwrap();
     let logs = dir.path().join("logs");
     let started = Instant::now();
-    let out = panel()
-        .arg("run")
-        .arg(&script)
-        .args(["--csv", "--rehearsal-pace-ms", "0", "--time-scale", "300", "--logs"])
-        .arg(&logs)
-        .arg("--roster")
-        .arg(repo("roster"))
-        .arg("--static")
-        .arg(repo("static"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = run_offline(&script, &logs, &["--time-scale", "300"]);
     assert!(started.elapsed() < Duration::from_secs(60), "the pause was not scaled");
     let id = &csv_rows(&stdout)[0]["id"];
     let log = std::fs::read_to_string(logs.join(id).join("events.jsonl")).unwrap();
