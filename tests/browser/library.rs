@@ -58,3 +58,39 @@ async fn a_card_imported_through_the_picker_appears_with_its_avatar_joins_and_sp
     .await;
     b.finish().await;
 }
+
+#[actix_web::test]
+async fn a_card_dropped_on_the_chat_joins_the_library_and_a_bad_file_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = roster_copy(dir.path());
+    let app = spawn_with(Options { roster: Some(roster), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let b = Browser::launch("library-drop").await;
+    b.goto(&app.url(&format!("/#/s/{id}"))).await;
+    b.until("the chat", "document.querySelector('.chat-view') !== null").await;
+    // What a file dragged from the desktop delivers: a drop with its File.
+    let drop = |name: &str, kind: &str, body: &str| {
+        format!(
+            "const dt = new DataTransfer();
+             dt.items.add(new File([{body:?}], {name:?}, {{ type: {kind:?} }}));
+             const target = document.querySelector('.chat-view');
+             for (const type of ['dragover', 'drop'])
+               target.dispatchEvent(new DragEvent(type, {{ dataTransfer: dt, bubbles: true, cancelable: true }}));"
+        )
+    };
+    let card = serde_json::json!({ "name": "Quill", "description": "{{char}} edits every sentence twice." });
+    b.js(&drop("quill.json", "application/json", &card.to_string())).await;
+    b.until("the import's toast", "document.querySelector('#toast').textContent.startsWith('Imported Quill')").await;
+    b.click(".strip .add").await;
+    b.until("Quill in the library", "document.querySelector('.library-item[data-id=quill]') !== null").await;
+
+    b.js(&drop("broken.png", "image/png", "not a png at all")).await;
+    let said = b
+        .until(
+            "the refusal",
+            "document.querySelector('#toast').textContent.startsWith('broken.png: ') && document.querySelector('#toast').textContent",
+        )
+        .await;
+    assert!(said.as_str().unwrap().contains("card"), "says why: {said}");
+    b.finish().await;
+}
