@@ -1,0 +1,180 @@
+//! `panel tail`: JSON exact to the log across restarts, colour and plain,
+//! several sessions on one connection, typing shown live on a terminal.
+
+use super::*;
+
+#[actix_web::test]
+async fn tail_json_equals_the_log_across_a_server_restart_and_an_actor_restart() {
+    let logs = tempfile::tempdir().unwrap();
+    let args = ["--rehearsal-pace-ms", "0"];
+    let server = ServerProcess::start(logs.path(), &args, ProcessLimits::default());
+    let port = server.port;
+    let base = format!("http://127.0.0.1:{port}");
+    // A new client each time: a pooled connection dies with the server.
+    let client = || awc::Client::builder().timeout(WAIT).finish();
+    let post = |path: String, body: Value| {
+        let client = client();
+        let url = format!("{base}{path}");
+        async move {
+            let mut res = client.post(url).send_json(&body).await.expect("the server answers");
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (_, info) = post("/api/sessions".into(), json!({ "cast": ["ada", "byron"] })).await;
+    let id = info["id"].as_str().unwrap().to_owned();
+    post(format!("/api/sessions/{id}/say"), json!({ "text": "What fails first?" })).await;
+
+    let (mut tail, lines) = collecting(panel().args(["tail", &id, "--url", &base, "--json"]));
+    lines.until("turn 1", |l| ends_turn(l, 1)).await;
+
+    // The server goes away and comes back on the same port.
+    drop(server);
+    let server = ServerProcess::start_at(port, logs.path(), &args, ProcessLimits::default());
+    post(format!("/api/sessions/{id}/say"), json!({ "text": "And after a restart?" })).await;
+    lines.until("turn 2", |l| ends_turn(l, 2)).await;
+
+    // The session's actor is stopped and started.
+    let (status, _) = {
+        let mut res = client().delete(format!("{base}/api/sessions/{id}/actor")).send().await.unwrap();
+        (res.status().as_u16(), res.body().await)
+    };
+    assert_eq!(status, 200);
+    post(format!("/api/sessions/{id}/actor"), Value::Null).await;
+    post(format!("/api/sessions/{id}/say"), json!({ "text": "And after the actor's?" })).await;
+    lines.until("turn 3", |l| ends_turn(l, 3)).await;
+    post(format!("/api/sessions/{id}/close"), Value::Null).await;
+    assert!(wait_exit(&mut tail.0).await.success(), "tail ends when the session closes");
+    lines.until("the last line", |l| l.last().is_some_and(|l| l.contains("session-close"))).await;
+
+    let logged: Vec<String> = std::fs::read_to_string(logs.path().join(&id).join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.all(), logged, "every logged event once, in order, byte for byte");
+    drop(server);
+}
+
+async fn tail_output(app: &TestApp, id: &str, env: &[(&str, &str)], extra: &[&str]) -> String {
+    let (mut child, lines) =
+        collecting(panel().args(["tail", id, "--url", &app.address]).args(extra).envs(env.iter().copied()));
+    assert!(wait_exit(&mut child.0).await.success());
+    lines.until("the end of the session", |l| l.iter().any(|l| l.contains("session closed"))).await;
+    lines.all().join("\n")
+}
+
+#[actix_web::test]
+async fn tail_shows_the_session_in_colour_or_plain_as_asked() {
+    let app = spawn_app().await;
+    let id = closed_session(&app).await;
+    let coloured = tail_output(&app, &id, &[("CLICOLOR_FORCE", "1")], &[]).await;
+    assert!(coloured.contains("\u{1b}[38;2;47;125;209mAda\u{1b}[0m: "), "Ada in her colour:\n{coloured}");
+    assert!(coloured.contains("\u{1b}[2m"), "the confer dimmed");
+
+    let plain = tail_output(&app, &id, &[("NO_COLOR", "1")], &[]).await;
+    assert!(!plain.contains('\u{1b}'), "no escapes with NO_COLOR:\n{plain}");
+    assert!(plain.contains("▶ floor: What fails first?"), "{plain}");
+    assert!(plain.contains("▶ floor → Byron: and you?"), "{plain}");
+    assert!(plain.contains("    · "), "the confer, indented:\n{plain}");
+    assert!(plain.lines().any(|l| l.starts_with("  turn 1 · $")), "a cost line per turn:\n{plain}");
+    assert!(plain.contains("session closed"), "{plain}");
+    // Piped, without NO_COLOR: plain too.
+    assert!(!tail_output(&app, &id, &[], &[]).await.contains('\u{1b}'));
+    let quiet = tail_output(&app, &id, &[("NO_COLOR", "1")], &["--no-confer"]).await;
+    assert!(!quiet.contains("    · "), "{quiet}");
+}
+
+#[actix_web::test]
+async fn tail_follows_several_sessions_on_one_connection_each_line_titled() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for title in ["Triage", "Archives"] {
+        let (_, info) = app.post("/api/sessions", json!({ "cast": ["ada", "byron"], "title": title })).await;
+        ids.push(info["id"].as_str().unwrap().to_owned());
+    }
+    let (mut child, lines) =
+        collecting(panel().args(["tail", &ids[0], &ids[1], "--url", &app.address]).env("NO_COLOR", "1"));
+    lines.until("both openings", |l| l.iter().filter(|l| l.contains(" · rehearsal · ")).count() == 2).await;
+    let (_, health) = app.get("/healthz").await;
+    assert_eq!(health["event_streams"], 1, "one connection for both: {health}");
+    for id in &ids {
+        let mut sse = app.sse(id, None).await;
+        app.say(id, "What fails first?").await;
+        sse.until("turn-end").await;
+        let (status, _) = app.post_empty(&format!("/api/sessions/{id}/close")).await;
+        assert_eq!(status, 200);
+    }
+    assert!(wait_exit(&mut child.0).await.success(), "tail ends once both sessions have closed");
+    lines.until("both closings", |l| l.iter().filter(|l| l.contains("session closed")).count() == 2).await;
+    let all = lines.all();
+    for title in ["[Triage] ", "[Archives] "] {
+        assert!(
+            all.iter().any(|l| l.starts_with(title) && l.contains("▶ floor: What fails first?")),
+            "{title}: {all:#?}"
+        );
+    }
+    assert!(
+        all.iter().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with("[Triage] ") || l.starts_with("[Archives] ")),
+        "{all:#?}"
+    );
+}
+
+#[actix_web::test]
+async fn tail_on_a_terminal_types_each_speak_as_it_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let app = spawn_with(Options { pace_ms: 30, logs: Some(logs.clone()), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    // `script` gives the command a pseudo-terminal, as a person's shell would.
+    let tail = format!("{} tail {id} --url {}", env!("CARGO_BIN_EXE_panel"), app.address);
+    let child = Command::new("script")
+        .args(["-qfec", &tail, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux's script runs");
+    let mut child = Reaped(child);
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut out = child.0.stdout.take().unwrap();
+    let sink = shown.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = || String::from_utf8_lossy(&shown.lock().unwrap()).replace("\r\n", "\n");
+    let deadline = Instant::now() + WAIT;
+    while !text().contains(" · rehearsal · ") {
+        assert!(Instant::now() < deadline, "the tail did not start: {}", text());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    app.say(&id, "@Ada what fails first, and how would we know?").await;
+    // Ada's words appear while she is still speaking.
+    let typing_seen = loop {
+        // Her line, not the floor's "→ Ada: …".
+        if let Some(at) = text().find("\nAda: ")
+            && text()[at + 6..].trim().len() > 3
+        {
+            break chrono::Utc::now();
+        }
+        assert!(Instant::now() < deadline, "no typing shown: {}", text());
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    };
+    let mut sse = app.sse(&id, Some(0)).await;
+    let seen = sse.until("speak").await;
+    let speak: Value = serde_json::from_str(&seen.last().unwrap().data).unwrap();
+    sse.until("turn-end").await;
+    let logged: chrono::DateTime<chrono::Utc> = speak["ts"].as_str().unwrap().parse().unwrap();
+    assert!(typing_seen < logged, "typed at {typing_seen}, before the speak was logged at {logged}");
+    // And the finished speak is not printed again after its typing.
+    let said = speak["text"].as_str().unwrap();
+    while text().matches(said.trim()).count() == 0 {
+        assert!(Instant::now() < deadline, "the speak never completed on screen: {}", text());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(text().matches(said.trim()).count(), 1, "{}", text());
+}
