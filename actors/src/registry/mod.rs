@@ -35,12 +35,16 @@ use tokio::sync::oneshot;
 
 mod catalog;
 mod continuation;
+mod control;
+mod creation;
 mod directory;
 mod lanes;
 mod messages;
 
 pub use catalog::{Constrain, ProviderListing};
 pub use continuation::Continue;
+pub use control::*;
+pub use creation::*;
 pub use directory::{Directory, SessionSummary, load_summary};
 pub use lanes::{Lane, Lanes};
 pub use messages::*;
