@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! - At most one actor per session at a time, and only the registry starts
-//!   one. Each session has a [`Slot`] saying where its actor is in its life:
+//!   one. Each session has a `Slot` saying where its actor is in its life:
 //!   idle (not loaded), starting, running, stopping, stopped on request, or
 //!   failed. Requests that meet a slot in transition wait for it to finish,
 //!   then are answered from the new state — so a stop followed at once by a
@@ -11,7 +11,7 @@
 //!   has released it.
 //! - Nothing here blocks its thread: opening and creating logs, replaying
 //!   them and writing artefacts run on the blocking pool; sessions and
-//!   gateways run on the [`lanes`].
+//!   gateways run on the `lanes`.
 //! - Supervision (`supervision.rs`): an actor that died without being asked
 //!   to (a panic, a log it could not write) is rebuilt from its log, which
 //!   closes any turn it left open, and an `actor-restart` event says so.

@@ -15,14 +15,14 @@
 //!   line. When idle, the session *is* at a boundary, so changes land at once.
 //! - An aborted turn leaves the context as it was before the floor spoke.
 //! - A turn that cannot fit the model's window is refused before anything
-//!   is sent ([`budget`]); the session stays usable, and can be continued
+//!   is sent (`budget`); the session stays usable, and can be continued
 //!   fresh in a new session.
 //! - If the log cannot be written, the actor stops rather than carry on with
 //!   state the log does not have; a restart rebuilds it from the log.
 //!
-//! The parts: [`turn`] (the lifecycle), [`handlers`] (the messages it
-//! answers), [`keep_warm`] (the cache clock and pre-warm pings), [`budget`]
-//! (the context window), [`constraint`] (a grammar with each turn).
+//! The parts: `turn` (the lifecycle), `handlers` (the messages it
+//! answers), `keep_warm` (the cache clock and pre-warm pings), `budget`
+//! (the context window), `constraint` (a grammar with each turn).
 
 mod budget;
 mod constraint;
