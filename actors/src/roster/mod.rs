@@ -10,7 +10,7 @@
 //! Loading never fails as a whole because of one bad file: each malformed
 //! file becomes a [`RosterProblem`] naming its path, and the others load.
 //! [`Library`] holds the current roster and picks up changes to the folder
-//! without a restart; [`write`] adds and edits characters safely.
+//! without a restart; [`write`](mod@write) adds and edits characters safely.
 
 mod library;
 pub mod write;
