@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context as _;
-use panel_actors::event::{Event, EventBody};
+use panel_actors::event::{Event, EventBody, Totals};
 use panel_actors::id::SessionId;
 use serde::Serialize;
 
@@ -60,6 +60,7 @@ pub fn row(events: &[Event]) -> anyhow::Result<Row> {
         model: model.clone(),
         ..Row::default()
     };
+    let mut totals = Totals::default();
     let mut ttfb = Vec::new();
     let mut led_this_turn = false;
     for e in events {
@@ -81,23 +82,14 @@ pub fn row(events: &[Event]) -> anyhow::Result<Row> {
                 }
             }
             EventBody::Pass { speaker } => r.parts.entry(name(&names, speaker.as_str())).or_default().passes += 1,
-            EventBody::Cost(c) => {
-                r.input += c.input;
-                r.cache_write += c.cache_write;
-                r.cache_read += c.cache_read;
-                r.output += c.output;
-                r.usd += c.usd.unwrap_or(0.0);
-            }
-            EventBody::KeepWarm { input, cache_write, cache_read, usd, .. } => {
-                r.input += input;
-                r.cache_write += cache_write;
-                r.cache_read += cache_read;
-                r.usd += usd.unwrap_or(0.0);
-            }
+            // Turns and keep-warm pings, counted as the session's totals count them.
+            EventBody::Cost(_) | EventBody::KeepWarm { .. } => totals.add_event(&e.body),
             EventBody::TurnEnd { provenance: Some(p), .. } => ttfb.extend(p.ttfb_ms),
             _ => {}
         }
     }
+    let Totals { input, cache_write, cache_read, output, usd, .. } = totals;
+    (r.input, r.cache_write, r.cache_read, r.output, r.usd) = (input, cache_write, cache_read, output, usd);
     let all = r.input + r.cache_write + r.cache_read;
     r.cache_read_share = if all == 0 { 0.0 } else { round(r.cache_read as f64 / all as f64, 4) };
     r.usd = round(r.usd, 6);

@@ -222,8 +222,11 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(listed(&roster, c)))
 }
 
-fn read_beside(state: &AppState, name: &str) -> Option<Vec<u8>> {
-    std::fs::read(state.roster.dir()?.join(name)).ok()
+/// A file beside the characters (an avatar, a card sidecar), read on the
+/// blocking pool: avatars run to megabytes and every chat asks for them.
+async fn read_beside(state: &AppState, name: &str) -> Option<Vec<u8>> {
+    let path = state.roster.dir()?.join(name);
+    web::block(move || std::fs::read(path).ok()).await.ok().flatten()
 }
 
 fn found(state: &AppState, raw: &str) -> Result<Character, ApiError> {
@@ -255,6 +258,7 @@ pub async fn avatar(
         }
     };
     let bytes = read_beside(&state, &file)
+        .await
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no-avatar", "the avatar file is missing"))?;
     let kind = match file.rsplit('.').next() {
         Some("png") => "image/png",
@@ -266,8 +270,9 @@ pub async fn avatar(
 }
 
 /// The character's card: its original (from the sidecar) or panel's own.
-fn card(state: &AppState, c: &Character) -> Value {
-    let sidecar = read_beside(state, &format!("{}.card.json", c.id)).and_then(|b| serde_json::from_slice(&b).ok());
+async fn card(state: &AppState, c: &Character) -> Value {
+    let sidecar =
+        read_beside(state, &format!("{}.card.json", c.id)).await.and_then(|b| serde_json::from_slice(&b).ok());
     mapping::card_of(c, sidecar.as_ref())
 }
 
@@ -276,20 +281,19 @@ pub async fn card_json(state: web::Data<AppState>, id: web::Path<String>) -> Res
     let c = found(&state, &id)?;
     Ok(HttpResponse::Ok()
         .insert_header(("content-disposition", format!("attachment; filename=\"{}.json\"", c.id)))
-        .json(card(&state, &c)))
+        .json(card(&state, &c).await))
 }
 
 /// `GET /api/roster/{id}/card.png`: the avatar (or a disc of the
 /// character's colour) carrying the card as `ccv3` and a V2 `chara`.
 pub async fn card_png(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let c = found(&state, &id)?;
-    let v3 = card(&state, &c);
-    let image = c
-        .avatar
-        .as_deref()
-        .filter(|a| a.ends_with(".png"))
-        .and_then(|a| read_beside(&state, a))
-        .unwrap_or_else(|| cards::png::generated_avatar(&c.colour));
+    let v3 = card(&state, &c).await;
+    let avatar = match c.avatar.as_deref().filter(|a| a.ends_with(".png")) {
+        Some(a) => read_beside(&state, a).await,
+        None => None,
+    };
+    let image = avatar.unwrap_or_else(|| cards::png::generated_avatar(&c.colour));
     let png = cards::png::with_card(&image, &mapping::v2_backfill(&v3).to_string(), &v3.to_string())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export-failed", e.to_string()))?;
     Ok(HttpResponse::Ok()

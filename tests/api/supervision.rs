@@ -59,7 +59,7 @@ async fn an_actor_whose_log_cannot_be_written_backs_off_gives_up_and_tries_again
 
     // Speak until the log reaches the limit and a write fails, as on a full disk.
     let deadline = Instant::now() + WAIT * 2;
-    let failed = loop {
+    loop {
         assert!(Instant::now() < deadline, "the log never filled up");
         let said = client
             .post(server.url(&format!("{detail}/say")))
@@ -69,11 +69,10 @@ async fn an_actor_whose_log_cannot_be_written_backs_off_gives_up_and_tries_again
         let status = said.status().as_u16();
         let d = get(&client, server.url(&detail)).await;
         if d["actor"] == "failed" || status >= 500 {
-            break d;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
-    };
-    let _ = failed;
+    }
     // It is rebuilt a few times, backing off, then given up on.
     let deadline = Instant::now() + WAIT * 2;
     while server.logged("not rebuilding it until someone acts") == 0 {

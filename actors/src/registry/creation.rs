@@ -110,14 +110,10 @@ impl Registry {
             Err(e) => return Box::pin(fut::ready(Err(e.into()))),
         };
         let model = self.lanes.get(0).model.clone();
-        let facts = async move { model.send(Facts { provider: info.name.clone() }).await.ok().flatten() };
+        let name = info.name.clone();
+        let facts = async move { model.send(Facts { provider: name }).await.ok().flatten() };
         Box::pin(facts.into_actor(self).then(move |facts, act, ctx| {
-            let listing = ProviderListing::new(
-                &act.deps.provider_named(&provider).cloned().unwrap_or_else(|| act.deps.provider.clone()),
-                facts.as_ref(),
-                &act.deps.pricing,
-                act.constrain,
-            );
+            let listing = ProviderListing::new(&info, facts.as_ref(), &act.deps.pricing, act.constrain);
             if let Some(model) = msg.model.as_deref().filter(|m| !listing.offers(m)) {
                 let known: Vec<&str> = listing.models.iter().map(|m| m.id.as_str()).collect();
                 let message = format!("{provider} offers no model {model:?}; it offers {}", known.join(", "));
