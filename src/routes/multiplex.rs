@@ -189,8 +189,17 @@ struct Multi {
 
 enum Next {
     Frame(usize, Option<Frame>),
+    /// The directory changed: a note is due.
     Directory,
+    /// A due note's time has come.
+    DirectoryDue,
     KeepAlive,
+}
+
+/// When the last `directory` note went out, and when the next is due.
+struct Coalescing {
+    last: tokio::time::Instant,
+    due: Option<tokio::time::Instant>,
 }
 
 impl Multi {
@@ -239,53 +248,60 @@ impl Multi {
         }
         let head = stream::iter(first.into_iter().map(Ok));
         let tick = tokio::time::interval_at(tokio::time::Instant::now() + self.keep_alive, self.keep_alive);
-        let last_note = tokio::time::Instant::now() - DIRECTORY_EVERY;
-        let tail =
-            stream::unfold((self, live, tick, last_note), |(mut me, mut live, mut tick, mut last_note)| async move {
-                loop {
-                    let next = tokio::select! {
-                        item = live.next(), if !live.is_empty() => match item {
-                            Some((i, frame)) => Next::Frame(i, frame),
-                            None => Next::KeepAlive,
-                        },
-                        changed = async {
-                            match me.directory.as_mut() {
-                                Some(rx) => rx.changed().await,
-                                None => std::future::pending().await,
-                            }
-                        } => match changed {
-                            Ok(()) => Next::Directory,
-                            Err(_) => Next::KeepAlive,
-                        },
-                        _ = tick.tick() => Next::KeepAlive,
-                    };
-                    match next {
-                        // A gateway let go of this stream (it fell behind, or the
-                        // server is stopping): end it; the client resumes.
-                        Next::Frame(_, None) => return None,
-                        Next::Frame(i, Some(frame)) => {
-                            if let Some(bytes) = me.framed(i, &frame) {
-                                return Some((Ok(bytes), (me, live, tick, last_note)));
-                            }
+        // A directory note is due at most once per DIRECTORY_EVERY: a burst of
+        // changes waits for its deadline, while events keep flowing.
+        let coalescing = Coalescing { last: tokio::time::Instant::now() - DIRECTORY_EVERY, due: None };
+        let tail = stream::unfold((self, live, tick, coalescing), |(mut me, mut live, mut tick, mut dir)| async move {
+            loop {
+                let next = tokio::select! {
+                    item = live.next(), if !live.is_empty() => match item {
+                        Some((i, frame)) => Next::Frame(i, frame),
+                        None => Next::KeepAlive,
+                    },
+                    changed = async {
+                        match me.directory.as_mut() {
+                            Some(rx) => rx.changed().await,
+                            None => std::future::pending().await,
                         }
-                        Next::Directory => {
-                            // Coalesce a burst of changes into one note.
-                            let wait =
-                                (last_note + DIRECTORY_EVERY).saturating_duration_since(tokio::time::Instant::now());
-                            tokio::time::sleep(wait).await;
-                            if let Some(rx) = me.directory.as_mut() {
-                                rx.borrow_and_update();
-                            }
-                            last_note = tokio::time::Instant::now();
-                            let note = Bytes::from_static(b"event: directory\ndata: {\"kind\":\"directory\"}\n\n");
-                            return Some((Ok(note), (me, live, tick, last_note)));
+                    } => match changed {
+                        Ok(()) => Next::Directory,
+                        Err(_) => Next::KeepAlive,
+                    },
+                    _ = async {
+                        match dir.due {
+                            Some(due) => tokio::time::sleep_until(due).await,
+                            None => std::future::pending().await,
                         }
-                        Next::KeepAlive => {
-                            return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (me, live, tick, last_note)));
+                    } => Next::DirectoryDue,
+                    _ = tick.tick() => Next::KeepAlive,
+                };
+                match next {
+                    // A gateway let go of this stream (it fell behind, or the
+                    // server is stopping): end it; the client resumes.
+                    Next::Frame(_, None) => return None,
+                    Next::Frame(i, Some(frame)) => {
+                        if let Some(bytes) = me.framed(i, &frame) {
+                            return Some((Ok(bytes), (me, live, tick, dir)));
                         }
                     }
+                    Next::Directory => {
+                        if let Some(rx) = me.directory.as_mut() {
+                            rx.borrow_and_update();
+                        }
+                        dir.due.get_or_insert(dir.last + DIRECTORY_EVERY);
+                    }
+                    Next::DirectoryDue => {
+                        dir.due = None;
+                        dir.last = tokio::time::Instant::now();
+                        let note = Bytes::from_static(b"event: directory\ndata: {\"kind\":\"directory\"}\n\n");
+                        return Some((Ok(note), (me, live, tick, dir)));
+                    }
+                    Next::KeepAlive => {
+                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (me, live, tick, dir)));
+                    }
                 }
-            });
+            }
+        });
         head.chain(tail)
     }
 }
