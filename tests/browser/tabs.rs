@@ -4,6 +4,21 @@
 
 use crate::helpers::*;
 
+/// Waits until the server counts `n` open event streams. A stream the
+/// browser replaced (its SharedWorker reconnects when a tab changes the set)
+/// is counted until the server sees its connection close, a moment later.
+async fn streams_settle_at(app: &TestApp, n: u64, what: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, health) = app.get("/healthz").await;
+        if health["event_streams"] == n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {health}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[actix_web::test]
 async fn ten_tabs_of_ten_sessions_load_go_live_and_share_one_event_stream() {
     let app = spawn_with(Options { pace_ms: 1, ..Options::default() }).await;
@@ -27,8 +42,7 @@ async fn ten_tabs_of_ten_sessions_load_go_live_and_share_one_event_stream() {
         .await;
         tabs.push(b.client.window().await.unwrap());
     }
-    let (_, health) = app.get("/healthz").await;
-    assert_eq!(health["event_streams"], 1, "one event stream for the whole browser: {health}");
+    streams_settle_at(&app, 1, "one event stream for the whole browser").await;
 
     // A turn in every session, each seen live in its own tab.
     for id in &ids {
@@ -45,8 +59,7 @@ async fn ten_tabs_of_ten_sessions_load_go_live_and_share_one_event_stream() {
         assert_eq!(title.as_str().unwrap(), format!("#/s/{}", ids[i]), "each tab shows its own session");
         assert_eq!(b.count(".chat .turn").await, 1, "and only its own turns");
     }
-    let (_, health) = app.get("/healthz").await;
-    assert_eq!(health["event_streams"], 1, "{health}");
+    streams_settle_at(&app, 1, "still one event stream").await;
     b.finish().await;
 }
 
@@ -89,15 +102,7 @@ async fn without_a_shared_worker_each_tab_streams_only_while_it_is_shown() {
     b.goto(&app.url(&format!("/?no-shared-worker#/s/{y}"))).await;
     b.until("tab Y live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
     // X is hidden now: its stream is let go.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, health) = app.get("/healthz").await;
-        if health["event_streams"] == 1 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the hidden tab still streams: {health}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    streams_settle_at(&app, 1, "the hidden tab's stream let go").await;
     app.say(&y, "You first?").await;
     b.until("Y's turn live", "document.querySelector('#turn-1:not(.in-flight) .cost')?.textContent.startsWith('$')")
         .await;
