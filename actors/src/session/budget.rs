@@ -84,13 +84,9 @@ impl Budget {
     /// Whether a turn for `text` fits the window, before anything is sent.
     pub(super) fn check(&self, context: &Megaprompt, text: &str) -> Result<u64, SessionError> {
         let needed = self.estimate(context, text) + self.room();
-        let limit = match (self.window, self.ceiling) {
-            (Some(w), Some(c)) => w.min(c.saturating_sub(1)),
-            (w, c) => match w.or(c.map(|c| c.saturating_sub(1))) {
-                Some(limit) => limit,
-                None => return Ok(needed),
-            },
-        };
+        // The tighter of the window and what the provider has refused.
+        let refused = self.ceiling.map(|c| c.saturating_sub(1));
+        let Some(limit) = [self.window, refused].into_iter().flatten().min() else { return Ok(needed) };
         if needed > limit {
             return Err(SessionError::ContextFull { needed, window: self.window.unwrap_or(limit) });
         }

@@ -63,13 +63,14 @@ impl Session {
         ctx: &mut Context<Self>,
     ) -> Result<bool, LogError> {
         let message = error.message.to_lowercase();
-        let refused = error.code == "bad-request" && REFUSALS.iter().any(|w| message.contains(w));
+        if error.code != "bad-request" || !REFUSALS.iter().any(|w| message.contains(w)) {
+            return Ok(false);
+        }
+        // Only a constrained turn keeps its request, and only until it streams.
         let Some(inflight) = self.inflight.as_mut().filter(|i| i.stream == stream && i.output.is_empty()) else {
             return Ok(false);
         };
-        let Some(request) = inflight.request.take().filter(|r| refused && r.constraint.is_some()) else {
-            return Ok(false);
-        };
+        let Some(request) = inflight.request.take() else { return Ok(false) };
         let dialect = self.config.constraint.take();
         let message = format!(
             "the model server refused the format grammar ({dialect:?}), so this session's turns go unconstrained \

@@ -60,7 +60,8 @@ struct Inflight {
     first_text: Option<Instant>,
     /// The prefix hash of the prompt it was given.
     prefix_hash: String,
-    /// The request, kept while it carries a grammar the server might refuse.
+    /// The request, kept while it carries a grammar the server might still
+    /// refuse (until text streams).
     request: Option<crate::provider::CompletionRequest>,
 }
 

@@ -341,6 +341,8 @@ impl Handler<StreamEvent> for Session {
         let result = match event.item {
             StreamItem::Text(text) => {
                 inflight.first_text.get_or_insert_with(Instant::now);
+                // Once text streams, the grammar was taken: no resend needed.
+                inflight.request = None;
                 inflight.output.push_str(&text);
                 let parsed = inflight.parser.as_mut().map(|p| p.feed(&text)).unwrap_or_default();
                 match self.on_parsed(parsed) {
