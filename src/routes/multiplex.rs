@@ -14,7 +14,8 @@
 //!   logged after its own position and goes live: per session, no gap and
 //!   no duplicate. A session missing from the position starts from 0.
 //! - Replayed history is merged across sessions in the order it was logged
-//!   (by timestamp); live events go out as they are logged.
+//!   (each session in seq order, sessions merged by timestamp); live events
+//!   go out as they are logged.
 //! - `?deltas=A,B` (or `all`) carries the typing deltas of those sessions
 //!   (unnumbered, as ever). `?since=0` starts every session from its
 //!   beginning (so does leaving a session out). `?directory=1` adds a `directory` event whenever
@@ -28,7 +29,7 @@
 //! stream: if any of its sessions' gateways drops it (it fell behind), the
 //! whole stream ends, and the client resumes from its combined id.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -118,6 +119,31 @@ fn logged_at(frame: &Frame) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(&json[start..end]).ok().map(|t| t.to_utc())
 }
 
+/// Each session's history in its own log order (by `seq`: a clock that
+/// stepped back must not reorder or drop anything), the sessions merged by
+/// when their next event was logged, so a reader sees them roughly as they
+/// happened.
+fn interleave(frames: Vec<(usize, Frame)>) -> Vec<(usize, Frame)> {
+    let mut queues: Vec<VecDeque<Frame>> = Vec::new();
+    let total = frames.len();
+    for (i, frame) in frames {
+        if queues.len() <= i {
+            queues.resize_with(i + 1, VecDeque::new);
+        }
+        queues[i].push_back(frame);
+    }
+    for queue in &mut queues {
+        queue.make_contiguous().sort_by_key(|f| f.seq);
+    }
+    let mut merged = Vec::with_capacity(total);
+    while let Some(i) =
+        (0..queues.len()).filter(|&i| !queues[i].is_empty()).min_by_key(|&i| (queues[i].front().and_then(logged_at), i))
+    {
+        merged.push((i, queues[i].pop_front().expect("chosen queue is not empty")));
+    }
+    merged
+}
+
 pub async fn stream(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -160,8 +186,7 @@ pub async fn stream(
             Err(e) => notes.push(note(&id, e.code, e.message)),
         }
     }
-    // History in the order it was logged, across sessions.
-    replay.sort_by_key(|(i, f)| (logged_at(f), *i, f.seq));
+    let replay = interleave(replay);
 
     let body = Multi {
         sources,

@@ -203,3 +203,65 @@ async fn deltas_come_only_for_the_sessions_that_ask_and_the_directory_note_for_l
     assert!(!delta_sessions.is_empty() && delta_sessions.iter().all(|s| *s == a.as_str()), "{delta_sessions:?}");
     assert!(seen.iter().any(|e| e.event == "directory"), "lists hear that something changed");
 }
+
+/// Moves every event from the second floor line on `back` seconds earlier, as
+/// a wall clock stepped back mid-session would have written them.
+fn step_the_clock_back(log: &std::path::Path, back: i64) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut floor_lines = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut event: Value = serde_json::from_str(line).unwrap();
+        if event["kind"] == "human-speak" {
+            floor_lines += 1;
+        }
+        if floor_lines >= 2 {
+            let ts = chrono::DateTime::parse_from_rfc3339(event["ts"].as_str().unwrap()).unwrap();
+            let earlier = ts - chrono::Duration::seconds(back);
+            event["ts"] = json!(earlier.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        }
+        out.push_str(&serde_json::to_string(&event).unwrap());
+        out.push('\n');
+    }
+    assert!(floor_lines >= 2, "the log has two floor lines");
+    std::fs::write(log, out).unwrap();
+}
+
+#[actix_web::test]
+async fn a_clock_stepped_back_mid_session_loses_nothing_on_the_multiplexed_replay() {
+    let logs = tempfile::tempdir().unwrap();
+    let first = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let (stepped, other) = (first.create(&["ada", "byron"]).await, first.create(&["cleo"]).await);
+    for (i, text) in ["The first question.", "The second question."].iter().enumerate() {
+        for id in [&stepped, &other] {
+            let mut sse = first.sse(id, Some(0)).await;
+            first.say(id, text).await;
+            while sse.until("turn-end").await.last().unwrap().json()["turn"] != i as u64 + 1 {}
+        }
+    }
+    for id in [&stepped, &other] {
+        assert_eq!(first.post_empty(&format!("/api/sessions/{id}/close")).await.0, 200);
+    }
+    first.stopper.clone().stop().await;
+    step_the_clock_back(&logs.path().join(&stepped).join("events.jsonl"), 3);
+
+    let app = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let single = logged(&app.sse(&stepped, Some(0)).await.until("session-close").await);
+    assert!(single.len() > 10, "the single-session replay sends the whole log");
+    let mut sse = multi(&app, &format!("sessions={stepped},{other}&since=0"), None).await;
+    let mut seen = Vec::new();
+    let mut closed = 0;
+    while closed < 2 {
+        let e = sse.next().await.expect("the replay goes on until both sessions are closed");
+        if e.event == "session-close" {
+            closed += 1;
+        }
+        seen.push(e);
+    }
+    let by = seqs(&logged_multi(&seen));
+    assert_eq!(by[&stepped].len(), single.len(), "every event of the stepped session: {:?}", by[&stepped]);
+    assert!(gapless(&by[&stepped]), "in log order: {:?}", by[&stepped]);
+    assert!(gapless(&by[&other]), "{:?}", by[&other]);
+    let last = seen.iter().rev().find_map(|e| e.raw_id.clone()).unwrap();
+    assert!(last.contains(&format!("{stepped}:{}", single.len())), "the position covers the whole log: {last}");
+}
