@@ -8,13 +8,13 @@ use panel::config::{Cli, Command};
 use panel::startup::Application;
 use panel::{commands, export};
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs what it does; the commands print their own output.
     let quiet =
         matches!(cli.command, Some(Command::Tail(_) | Command::Run(_) | Command::Report(_) | Command::Roster(_)));
     env_logger::init_from_env(env_logger::Env::new().default_filter_or(if quiet { "warn" } else { "info" }));
-    match cli.command {
+    let outcome = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Close(args)) => commands::close(args),
@@ -25,6 +25,14 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Run(args)) => panel::run::run(args),
         Some(Command::Report(args)) => panel::report::report(args),
         Some(Command::Roster(args)) => panel::library::roster(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        // One line, the causes joined: a user's mistake is no backtrace.
+        Err(e) => {
+            eprintln!("panel: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -38,6 +38,10 @@ impl Application {
         if !settings.addr.ip().is_loopback() && settings.token.is_none() {
             anyhow::bail!("listening on {} (beyond loopback) needs --token", settings.addr);
         }
+        // The port first: a taken port must fail before any thread, arbiter
+        // or writer exists, so nothing is torn down half-started.
+        let listener =
+            TcpListener::bind(settings.addr).with_context(|| format!("cannot listen on {}", settings.addr))?;
         let characters = settings.roster.join("characters");
         let library = Library::open(&characters)?;
         let roster = library.current();
@@ -129,8 +133,6 @@ impl Application {
             .with_constrain(settings.constrain)
             .start();
 
-        let listener =
-            TcpListener::bind(settings.addr).with_context(|| format!("cannot listen on {}", settings.addr))?;
         let local = listener.local_addr()?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),

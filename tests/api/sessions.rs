@@ -170,3 +170,28 @@ async fn sigterm_aborts_the_turn_in_flight_and_the_server_exits_cleanly() {
     let text = std::fs::read_to_string(logs.path().join(&id).join("events.jsonl")).unwrap();
     assert!(text.ends_with('\n') && text.contains("\"reason\":\"shutdown\""));
 }
+
+#[actix_web::test]
+async fn a_port_already_in_use_says_so_in_one_line_and_exits_with_code_one() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let logs = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--logs"])
+        .arg(logs.path())
+        .arg("--roster")
+        .arg(repo.join("roster"))
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("panel runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, no panic and no backtrace: {stderr}");
+    assert!(lines[0].contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(lines[0].contains("in use"), "{stderr}");
+    drop(taken);
+}
