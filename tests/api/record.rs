@@ -301,3 +301,19 @@ async fn a_log_that_cannot_be_read_does_not_stop_closing_or_rebuilding_the_other
     let rebuilt: Value = serde_json::from_str(&read(&logs.path().join("index.json"))).unwrap();
     assert_eq!(rebuilt["sessions"].as_array().unwrap().len(), 2);
 }
+
+#[actix_web::test]
+async fn hostile_text_reaches_the_transcript_escaped_and_cannot_leave_its_block() {
+    let logs = tempfile::tempdir().unwrap();
+    let app = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    app.say(&id, "<img src=x onerror=alert(1)> </details> ``` [x](javascript:alert(1))").await;
+    sse.until("turn-end").await;
+    assert_eq!(app.post_empty(&format!("/api/sessions/{id}/close")).await.0, 200);
+    let transcript = std::fs::read_to_string(logs.path().join(&id).join("transcript.md")).unwrap();
+    let floor = transcript.lines().find(|l| l.starts_with("**Floor**")).expect("the floor line is there");
+    assert!(!floor.contains('<') && !floor.contains("```") && !floor.contains("[x]("), "{floor}");
+    assert!(floor.contains("&lt;img src=x onerror=alert(1)&gt;"), "{floor}");
+    assert_eq!(transcript.matches("</details>").count(), transcript.matches("<details>").count());
+}
