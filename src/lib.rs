@@ -2,15 +2,28 @@
 //! WebSocket in, SSE out, static files) in front of the runtime in
 //! `panel-actors`.
 //!
-//! - [`config`]: the command line and its environment variables.
-//! - [`startup`]: [`startup::Application`], built the same way by `main` and
-//!   by the tests.
-//! - [`guard`]: the localhost guard (Host allow-list, Origin check, token).
-//! - [`error`]: every error as `{"error":{"code":…,"message":…}}`.
-//! - [`routes`]: one module per surface.
-//! - [`client`], [`tail`], [`run`], [`report`]: the research commands —
-//!   following a session, playing a script, comparing sessions;
-//!   [`library`]: `panel roster import / export` of Character Cards.
+//! The modules stand in layers, top to bottom; a module imports only from
+//! layers below its own. [`LAYERS`] writes the order once, and the
+//! architecture test (`tests/architecture`) holds every `use crate::…` to it.
+//!
+//! 1. [`run`]: `panel run`, playing a script against a server it starts.
+//! 2. [`startup`]: [`startup::Application`], built the same way by `main`
+//!    and by the tests; [`tail`]: following a session live; [`export`]: a
+//!    static site of recorded sessions.
+//! 3. [`guard`]: the localhost guard (Host allow-list, Origin check, token);
+//!    [`routes`]: one module per surface; [`client`]: the HTTP client of the
+//!    research commands; [`commands`], [`report`], [`library`]: the
+//!    commands on recorded sessions and the character library.
+//! 4. [`config`]: the command line and its environment variables;
+//!    [`error`]: every error as `{"error":{"code":…,"message":…}}`.
+
+/// The layers of this crate, top to bottom (see the crate's opening comment).
+pub const LAYERS: &[&[&str]] = &[
+    &["run"],
+    &["startup", "tail", "export"],
+    &["guard", "routes", "client", "commands", "report", "library"],
+    &["config", "error"],
+];
 
 pub mod client;
 pub mod commands;

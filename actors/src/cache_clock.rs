@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::event::Timestamp;
-use crate::provider::{CacheTtl, Usage};
+use crate::event::{CacheTtl, Timestamp, Usage};
 
 /// Divides cache durations by a factor (1 in real use).
 #[derive(Debug, Clone, Copy, PartialEq)]

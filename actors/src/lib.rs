@@ -4,26 +4,55 @@
 //!
 //! Data flows one way: floor message → [`session`] actor (the context grows)
 //! → [`model_client`] actor (a [`provider`] streams the completion) →
-//! [`parser`] (inside the session) → [`event_log`] (append) → gateway
+//! [`parser`] (inside the session) → [`event_log`] (append) → [`gateway`]
 //! (fan-out) → subscribers.
 //!
-//! - [`id`]: validated session and character ids (they become paths).
-//! - [`event`]: the one event vocabulary, as logged and as streamed.
-//! - [`event_log`]: the append-only `events.jsonl`, with crash repair.
-//! - [`roster`] and [`templates`]: the character library and the prompt
-//!   templates, both files under `roster/`; [`cards`]: Character Cards in
-//!   and out of the library.
-//! - [`megaprompt`]: the megaprompt — an immutable head and a tail that only
-//!   grows at its end, rendered with cache marks.
-//! - [`parser`]: the incremental, lossless parser of the model's output;
-//!   [`grammar`]: the per-turn GBNF that holds a local model to that format.
-//! - [`replay`]: a session's state rebuilt from its log alone.
-//! - [`session`]: the session actor and its turn lifecycle.
-//! - [`continuation`]: a session carried into a fresh one, or branched.
-//! - [`model_client`] and [`provider`]: streaming completions; the offline
-//!   [`provider::rehearsal`] engine is the default.
-//! - [`prefix_cache`] and [`pricing`]: simulated prompt caching and prices;
-//!   [`cache_clock`]: when a session's cached prefix goes cold.
+//! The modules stand in layers, top to bottom. A module imports only from
+//! layers below its own (never beside it, never above): a word used by a
+//! lower layer lives in that layer, and data crosses a layer as plain
+//! values. [`LAYERS`] writes the same order once, and the architecture test
+//! (`tests/architecture`) holds every `use crate::…` to it.
+//!
+//! 1. [`registry`]: every session's actor — creation, lookup, supervision,
+//!    passivation, continuation and branching.
+//! 2. [`session`]: the session actor and its turn lifecycle (keep-warm,
+//!    budget, constraint).
+//! 3. [`continuation`]: a session carried into a fresh one, or branched;
+//!    [`replay`]: a session's state rebuilt from its log alone; [`audit`]:
+//!    a recorded session checked against its log.
+//! 4. [`model_client`]: the actor that streams completions; [`record`]: the
+//!    artefacts of a closed session.
+//! 5. [`provider`]: Anthropic, OpenAI-compatible servers and the offline
+//!    [`provider::rehearsal`] engine; [`event_log`]: the append-only
+//!    `events.jsonl`, with crash repair; [`pricing`]: prices per model.
+//! 6. [`megaprompt`]: the immutable head and the growing tail, with cache
+//!    marks; [`gateway`]: fan-out to subscribers; [`grammar`]: the per-turn
+//!    GBNF for local models; [`cache_clock`]: when a cached prefix goes cold.
+//! 7. [`event`]: the one event vocabulary, as logged and as streamed, with
+//!    its plain value types (settings, costs, the delivered conversation).
+//! 8. [`templates`]: the prompt templates; [`cards`]: Character Cards in
+//!    and out of the library.
+//! 9. [`roster`]: the character library.
+//! 10. [`parser`]: the incremental, lossless parser of the model's output,
+//!     and the one rule for what a name may be.
+//! 11. [`id`]: validated session and character ids (they become paths);
+//!     [`prefix_cache`]: simulated prompt caching.
+
+/// The layers of [the layout](self#layout), top to bottom: the one place
+/// the order is written. A module may import from any layer below its own.
+pub const LAYERS: &[&[&str]] = &[
+    &["registry"],
+    &["session"],
+    &["continuation", "replay", "audit"],
+    &["model_client", "record"],
+    &["provider", "event_log", "pricing"],
+    &["megaprompt", "gateway", "grammar", "cache_clock"],
+    &["event"],
+    &["templates", "cards"],
+    &["roster"],
+    &["parser"],
+    &["id", "prefix_cache"],
+];
 
 pub mod audit;
 pub mod cache_clock;

@@ -10,8 +10,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::event::Cost;
-use crate::provider::CacheTtl;
+use crate::event::{CacheTtl, Cost};
 
 /// USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]

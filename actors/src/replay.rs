@@ -121,9 +121,7 @@ fn apply(state: &mut Replayed, body: &EventBody, turn: u32) -> Result<(), Megapr
         }
         EventBody::Settings { keep_warm } => state.config.keep_warm = *keep_warm,
         // The server refused the format grammar: the session went on without it.
-        EventBody::Error { code, .. } if code == crate::session::CONSTRAINT_UNSUPPORTED => {
-            state.config.constraint = None
-        }
+        EventBody::Error { code, .. } if code == crate::event::CONSTRAINT_UNSUPPORTED => state.config.constraint = None,
         EventBody::SessionClose { .. } => state.closed = true,
         _ => {}
     }

@@ -23,37 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Card, Imported};
 
-/// What an import adds to the library, before it is given an id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    pub name: String,
-    pub tagline: String,
-    pub colour: String,
-    pub farewell: Option<String>,
-    pub materials: String,
-    /// For people, not for the prompt.
-    pub creator_notes: Option<String>,
-    pub source: Option<Source>,
-}
-
-/// Where an imported character came from, and what of it panel keeps unused.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Source {
-    pub format: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub creator: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub version: String,
-    /// The card's own name, when it could not be used as it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub card_name: Option<String>,
-    /// Parts of the card kept but not used in panel's prompt.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kept: Vec<String>,
-}
+pub use crate::roster::{Draft, Source};
 
 /// Characters a display name may not hold (the output format's syntax).
 const FORBIDDEN: [char; 11] = ['<', '>', '"', ':', '(', ')', '*', '_', '[', ']', '#'];

@@ -61,31 +61,7 @@ impl CardError {
     }
 }
 
-/// An image to show for a character.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Avatar {
-    pub bytes: Vec<u8>,
-    /// `png`, `jpg`, `webp` or `gif`.
-    pub ext: &'static str,
-}
-
-impl Avatar {
-    /// Takes `bytes` if they are an image panel can show.
-    pub fn sniff(bytes: Vec<u8>) -> Option<Self> {
-        let ext = if bytes.starts_with(png::SIGNATURE) {
-            "png"
-        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-            "jpg"
-        } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-            "webp"
-        } else if bytes.starts_with(b"GIF8") {
-            "gif"
-        } else {
-            return None;
-        };
-        Some(Self { bytes, ext })
-    }
-}
+pub use crate::roster::Avatar;
 
 /// The shape a card came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use minijinja::context;
-use serde::Serialize;
 
+pub use crate::event::{DeliveredTurn, Line};
 use crate::event::{EventBody, Logged, SessionConfig};
 use crate::id::CharacterId;
 use crate::megaprompt::{Block, Message, Prompt, Role};
@@ -44,24 +44,6 @@ pub struct Carried {
     /// On stage at that turn, with the materials the parent had for them.
     pub cast: Vec<Character>,
     pub turns: Vec<DeliveredTurn>,
-}
-
-/// One finished turn, as the floor saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeliveredTurn {
-    pub number: u32,
-    pub lines: Vec<Line>,
-}
-
-/// One delivered line. `name` is the character's display name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Line {
-    Floor { text: String, to: Option<String> },
-    Speak { name: String, text: String },
-    Pass { name: String },
-    Join { name: String },
-    Leave { name: String, text: String },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,8 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::stream::LocalBoxStream;
 use serde::Serialize;
 
-use crate::event::TurnMode;
+pub use crate::event::{CacheTtl, Dialect, Usage};
+use crate::event::{DeliveredTurn, TurnMode};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::Prompt;
 use crate::roster::Character;
@@ -46,7 +47,7 @@ pub enum Task {
     #[default]
     Turn,
     /// Notes on these delivered turns, to carry them into a fresh session.
-    Recap(Vec<crate::continuation::DeliveredTurn>),
+    Recap(Vec<DeliveredTurn>),
 }
 
 #[derive(Debug, Clone)]
@@ -69,57 +70,6 @@ pub struct Constraint {
     pub dialect: Dialect,
     /// GBNF text (llama.cpp's grammar syntax, which vLLM's grammar backends read too).
     pub grammar: String,
-}
-
-/// Which server-side decoding constraint a server understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// llama.cpp's server: the `grammar` field (GBNF).
-    Gbnf,
-    /// vLLM from 0.10.2: `structured_outputs: {"grammar": …}`.
-    Vllm,
-    /// vLLM before 0.10.2: `guided_grammar`.
-    #[serde(rename = "vllm-legacy")]
-    VllmLegacy,
-}
-
-/// Prompt-cache lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, serde::Deserialize)]
-pub enum CacheTtl {
-    #[default]
-    #[serde(rename = "5m")]
-    FiveMinutes,
-    /// Costs 2× input to write instead of 1.25×; outlives a coffee break.
-    #[serde(rename = "1h")]
-    OneHour,
-}
-
-impl CacheTtl {
-    /// The lifetime, unscaled.
-    pub fn duration(self) -> std::time::Duration {
-        match self {
-            Self::FiveMinutes => std::time::Duration::from_secs(300),
-            Self::OneHour => std::time::Duration::from_secs(3600),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FiveMinutes => "5m",
-            Self::OneHour => "1h",
-        }
-    }
-}
-
-/// Token counts of one call, as the provider reported them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    pub input: u64,
-    pub cache_write: u64,
-    pub cache_write_1h: u64,
-    pub cache_read: u64,
-    pub output: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,9 +12,11 @@
 //! [`Library`] holds the current roster and picks up changes to the folder
 //! without a restart; [`write`](mod@write) adds and edits characters safely.
 
+mod draft;
 mod library;
 pub mod write;
 
+pub use draft::{Avatar, Draft, Source};
 pub use library::Library;
 
 use std::collections::BTreeMap;
@@ -49,7 +51,7 @@ pub struct LibraryInfo {
     pub creator_notes: Option<String>,
     /// Where an imported card came from, and what of it is kept unused.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<crate::cards::mapping::Source>,
+    pub source: Option<Source>,
 }
 
 impl Character {
@@ -84,7 +86,7 @@ pub(crate) struct FrontMatter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator_notes: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<crate::cards::mapping::Source>,
+    pub source: Option<Source>,
 }
 
 /// A roster file that could not be loaded, and why.

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::{Avatar, Draft};
 use super::{FrontMatter, LibraryInfo, parse_entry};
-use crate::cards::Avatar;
-use crate::cards::mapping::Draft;
 use crate::id::CharacterId;
 
 #[derive(Debug, thiserror::Error)]

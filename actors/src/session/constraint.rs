@@ -22,8 +22,7 @@ use crate::model_client::{Complete, StreamId};
 use crate::provider::{CompletionRequest, Constraint, ModelError};
 use crate::roster::Character;
 
-/// The error code that records the constraint was dropped.
-pub const UNSUPPORTED: &str = "constraint-unsupported";
+pub use crate::event::CONSTRAINT_UNSUPPORTED as UNSUPPORTED;
 
 /// Words in a 400's message that say the server refused the grammar field
 /// (llama.cpp: "failed to parse grammar"; strict servers: "unrecognized

@@ -18,9 +18,21 @@ use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::id::{CharacterId, SessionId};
-use crate::provider::{CacheTtl, Dialect};
 use crate::roster::Character;
 use crate::templates::Templates;
+
+mod cost;
+mod delivered;
+mod settings;
+
+pub use cost::{Cost, Totals, Usage};
+pub use delivered::{DeliveredTurn, Line};
+pub use settings::{CacheTtl, Carry, Dialect, KeepWarm, Parent, Provenance, SessionConfig, TurnMode};
+
+/// The `error` code that records a server refused the format grammar: the
+/// session drops the constraint for good, and a replay of the log reads it
+/// so a restarted session does not try again.
+pub const CONSTRAINT_UNSUPPORTED: &str = "constraint-unsupported";
 
 /// A UTC instant written as RFC 3339 with microseconds (`2026-11-25T20:04:31.123456Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,185 +73,6 @@ pub struct Event {
     pub turn: u32,
     #[serde(flatten)]
     pub body: EventBody,
-}
-
-/// What was configured when the session opened. Recorded in `session-open`
-/// so a session replays from its log alone. (Fields added since the first
-/// version default, so older logs still read.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionConfig {
-    pub title: String,
-    /// How many exchanges the confer aims for.
-    pub depth: u8,
-    pub provider: String,
-    /// The prompt-cache lifetime the session asks for; absent for a
-    /// provider whose cache does not expire.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_ttl: Option<CacheTtl>,
-    /// Whether to keep the cache warm through pauses (a `settings` event may change it).
-    #[serde(default)]
-    pub keep_warm: KeepWarm,
-    /// Most tokens a turn may write.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// How the server holds turns to the format, when it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub constraint: Option<Dialect>,
-}
-
-impl SessionConfig {
-    pub fn new(title: String, depth: u8, provider: String) -> Self {
-        Self { title, depth, provider, cache_ttl: None, keep_warm: KeepWarm::Off, max_tokens: None, constraint: None }
-    }
-}
-
-/// Keeping the provider's prompt cache warm through the floor's pauses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeepWarm {
-    /// Never ping.
-    Off,
-    /// Ping while it is likely to pay: someone watches, the floor has not
-    /// been silent too long, and a ping costs less than the rewrite it saves
-    /// times the chance the floor speaks before the next ping.
-    #[default]
-    Auto,
-    /// Ping until the silence cap, watched or not.
-    Always,
-}
-
-/// Where a continued or branched session came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parent {
-    pub id: SessionId,
-    /// The last turn of the parent carried over.
-    pub turn: u32,
-    pub carry: Carry,
-}
-
-/// How a continued session carries the conversation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Carry {
-    /// What was delivered (the floor's lines, speaks, passes, joins, leaves), never the confer.
-    #[default]
-    Transcript,
-    /// Notes the model wrote about the conversation.
-    Recap,
-}
-
-/// What produced a turn.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Provenance {
-    pub provider: String,
-    /// The model asked for.
-    pub model: String,
-    /// The model id the server reported (often a dated snapshot).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reported_model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_reason: Option<String>,
-    /// The sampling parameters sent.
-    pub max_tokens: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    pub stop_sequences: Vec<String>,
-    /// From sending the request to its first text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttfb_ms: Option<f64>,
-    /// From sending the request to its end.
-    pub duration_ms: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_tokens_per_s: Option<f64>,
-    /// The prefix hash of the prompt the turn was given.
-    pub prefix_hash: String,
-    /// Whether the server held the output to the format, and how.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub constraint: Option<Dialect>,
-}
-
-/// How a turn is voiced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TurnMode {
-    /// Two or more on stage, no address: confer, then everyone in relevance-led order.
-    Panel,
-    /// `@Name`: that character alone, no confer.
-    Addressed,
-    /// One character on stage: a 1:1, no confer.
-    OneToOne,
-}
-
-/// Tokens and price of one model call.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cost {
-    pub model: String,
-    /// Uncached input tokens.
-    pub input: u64,
-    /// Tokens written to the prompt cache (all TTLs).
-    pub cache_write: u64,
-    /// The part of `cache_write` written with the 1-hour TTL.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub cache_write_1h: u64,
-    pub cache_read: u64,
-    pub output: u64,
-    /// Whether any of the prompt was read from the cache.
-    #[serde(default)]
-    pub cache_hit: bool,
-    /// `None` when the model has no known price.
-    pub usd: Option<f64>,
-    /// True for the offline rehearsal engine: tokens are estimated and the
-    /// cache is simulated.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub simulated: bool,
-    /// When the prompt cache goes cold after this call (`None`: it does not expire).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warm_until: Option<Timestamp>,
-    /// The prompt's size: input, cache reads and cache writes together.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context_tokens: Option<u64>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Running totals of a session, as recorded on close.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Totals {
-    pub turns: u32,
-    pub input: u64,
-    pub cache_write: u64,
-    pub cache_read: u64,
-    pub output: u64,
-    pub usd: f64,
-}
-
-impl Totals {
-    pub fn add(&mut self, cost: &Cost) {
-        self.input += cost.input;
-        self.cache_write += cost.cache_write;
-        self.cache_read += cost.cache_read;
-        self.output += cost.output;
-        self.usd += cost.usd.unwrap_or(0.0);
-    }
-
-    /// Adds what an event cost, if it cost anything: a turn's `cost`, or a
-    /// `keep-warm` ping (panel never spends where the totals do not show it).
-    pub fn add_event(&mut self, body: &EventBody) {
-        match body {
-            EventBody::Cost(cost) => self.add(cost),
-            EventBody::KeepWarm { input, cache_write, cache_read, usd, .. } => {
-                self.input += input;
-                self.cache_write += cache_write;
-                self.cache_read += cache_read;
-                self.usd += usd.unwrap_or(0.0);
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The kinds of event and their own fields.
