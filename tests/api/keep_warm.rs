@@ -199,3 +199,69 @@ async fn a_turn_that_starts_during_a_ping_waits_no_longer_than_its_round_trip() 
     assert!(cost["cache_read"].as_u64().unwrap() > 0, "the ping's refreshed clock counts: {cost}");
     assert!(mock.problems().is_empty(), "{:?}", mock.problems());
 }
+
+/// Waits until the mock has received a pre-warm.
+async fn until_a_ping_arrives(mock: &MockAnthropic) {
+    let deadline = Instant::now() + WAIT;
+    while !mock.arrivals().iter().any(|(_, ping)| *ping) {
+        assert!(Instant::now() < deadline, "no ping was sent");
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_ping_the_provider_holds_for_fifteen_seconds_does_not_hold_the_floors_turn() {
+    let (mock, app) = scaled(Duration::from_secs(1800)).await;
+    mock.set_ping_delay(Duration::from_secs(15));
+    let id = create(&app, "always").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    turn(&app, &mut sse, &id, "What fails first?").await;
+    until_a_ping_arrives(&mock).await;
+
+    let spoke = Instant::now();
+    app.say(&id, "Quick question.").await;
+    sse.until("turn-start").await;
+    let waited = spoke.elapsed();
+    assert!(waited < Duration::from_secs(2), "the floor's turn began {waited:?} after its line");
+    let events = sse.until("turn-end").await;
+    assert!(events.iter().any(|e| e.event == "speak"), "the turn is answered");
+}
+
+#[actix_web::test]
+async fn a_ping_answered_after_the_turn_went_ahead_is_still_logged_and_counted() {
+    let (mock, app) = scaled(Duration::from_secs(1800)).await;
+    mock.set_ping_delay(Duration::from_secs(3));
+    let id = create(&app, "always").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    turn(&app, &mut sse, &id, "What fails first?").await;
+    until_a_ping_arrives(&mock).await;
+    app.say(&id, "Quick question.").await;
+    sse.until("turn-end").await;
+    let late = sse.until("keep-warm").await.pop().unwrap().json();
+    let billed = late["cache_read"].as_u64().unwrap() + late["cache_write"].as_u64().unwrap();
+    assert!(billed > 0, "the provider's usage for it, as reported: {late}");
+    let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+    let costs: Vec<Value> = logged(&app.sse(&id, Some(0)).await.until("keep-warm").await)
+        .iter()
+        .filter(|e| e.event == "cost" || e.event == "keep-warm")
+        .map(SseEvent::json)
+        .collect();
+    for kind in ["cache_read", "cache_write"] {
+        let sum: u64 = costs.iter().map(|c| c[kind].as_u64().unwrap()).sum();
+        assert_eq!(detail["totals"][kind].as_u64(), Some(sum), "totals count the late ping's {kind}: {detail}");
+    }
+}
+
+#[actix_web::test]
+async fn the_floors_pace_is_learned_from_every_pause_between_its_lines() {
+    let (_mock, app) = scaled(Duration::from_secs(1800)).await;
+    let id = create(&app, "auto").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    for (n, text) in ["One?", "Two?", "Three?", "Four?", "Five?"].iter().enumerate() {
+        turn(&app, &mut sse, &id, text).await;
+        let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+        // The first pause runs from the opening to the first line.
+        assert_eq!(detail["cache"]["floor_pauses"].as_u64(), Some(n as u64 + 1), "after turn {}: {detail}", n + 1);
+        assert_eq!(detail["cache"]["floor_pause_s"].is_number(), n >= 2, "a median once three are seen: {detail}");
+    }
+}

@@ -78,6 +78,9 @@ fn at_rest(s: &SessionSummary, scale: TimeScale, pricing: &crate::pricing::Prici
         state,
         keep_warm: s.keep_warm,
         warming: false,
+        // A session not running has no live floor to judge.
+        floor_pauses: 0,
+        floor_pause_s: None,
     };
     let tokens = s.context_tokens.unwrap_or(0);
     let window = pricing.context_tokens(&s.model);

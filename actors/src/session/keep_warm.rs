@@ -15,9 +15,14 @@
 //! Every ping is a logged `keep-warm` event with its usage and price,
 //! counted in the totals: panel never spends where the user cannot see it. A
 //! failed ping is an `error` (`keep-warm-failed`) and changes nothing else.
-//! A ping never overlaps a turn: a turn waits for a ping in flight (a
-//! `max_tokens: 0` request answers in one round trip), and a ping is not
-//! sent while a turn runs or input waits.
+//! A ping is not sent while a turn runs or input waits, and a turn that
+//! finds a ping in flight waits for it — a `max_tokens: 0` request answers
+//! in one round trip, and the turn then reads what it refreshed — but never
+//! longer than [`PING_GRACE`]: a ping the provider holds must not hold the
+//! floor. A ping answered after the turn went ahead is still logged and
+//! counted with whatever usage the provider reported for it (panel bills
+//! only what the provider billed, and all of that); it no longer moves the
+//! cache clock, which the turn itself has refreshed since.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -36,6 +41,9 @@ const LEAD: Duration = Duration::from_secs(30);
 const PRIOR_PAUSE: Duration = Duration::from_secs(120);
 /// Pauses remembered to judge this floor's pace.
 const PAUSES: usize = 12;
+/// The longest a floor line waits for a ping in flight (real time, not
+/// scaled: it bounds a network round trip, not a cache lifetime).
+pub(super) const PING_GRACE: Duration = Duration::from_millis(1500);
 
 /// The session's side of keep-warm.
 #[derive(Default)]
@@ -50,21 +58,26 @@ pub(super) struct Warmth {
     pauses: VecDeque<Duration>,
     /// The next ping, when one is scheduled.
     timer: Option<SpawnHandle>,
-    in_flight: bool,
+    /// Pings sent so far: each one's number tells its answer from a later one's.
+    sent: u64,
+    /// The ping the next turn waits for (at most [`PING_GRACE`]).
+    waiting_for: Option<u64>,
+    /// When the waiting turn stops waiting.
+    grace: Option<SpawnHandle>,
     /// A ping failed: no more until the floor speaks again. The cache may go
     /// cold, but a provider refusing pings is not hammered with them.
     failed: bool,
 }
 
 impl Warmth {
-    /// A ping is on its way to the provider.
+    /// A ping is on its way and the next turn waits for it.
     pub(super) fn pinging(&self) -> bool {
-        self.in_flight
+        self.waiting_for.is_some()
     }
 
     /// A ping is due: the actor should not be passivated before it.
     pub(super) fn wants_to_stay(&self) -> bool {
-        self.timer.is_some() || self.in_flight
+        self.timer.is_some() || self.waiting_for.is_some()
     }
 
     pub(super) fn floor_spoke(&mut self) {
@@ -78,7 +91,8 @@ impl Warmth {
         self.failed = false;
     }
 
-    fn turn_ended(&mut self) {
+    /// A turn ended (or was aborted): the floor's next pause starts now.
+    pub(super) fn turn_ended(&mut self) {
         let now = Instant::now();
         self.turn_ended = Some(now);
         self.silent_since = Some(now);
@@ -104,6 +118,8 @@ impl Session {
             keep_warm: self.config.keep_warm,
             rewrite_usd: self.deps.pricing.rewrite_usd(&self.model, ttl, self.cache.prefix_tokens()),
             warming: self.warmth.wants_to_stay(),
+            floor_pauses: self.warmth.pauses.len(),
+            floor_pause_s: self.warmth.typical_pause().map(|m| m.as_secs_f64() * self.deps.time_scale.factor()),
         }
     }
 
@@ -113,6 +129,7 @@ impl Session {
         if let Some(timer) = self.warmth.timer.take() {
             ctx.cancel_future(timer);
         }
+        // Before the first turn the floor's silence runs from the opening.
         if self.inflight.is_none() && self.warmth.silent_since.is_none() {
             self.warmth.turn_ended();
         }
@@ -130,9 +147,27 @@ impl Session {
         }));
     }
 
+    /// A floor line found a ping in flight: it waits for the answer, but
+    /// no longer than [`PING_GRACE`].
+    pub(super) fn wait_for_ping(&mut self, ctx: &mut Context<Self>) {
+        if self.warmth.waiting_for.is_none() || self.warmth.grace.is_some() {
+            return;
+        }
+        self.warmth.grace = Some(ctx.run_later(PING_GRACE, |act, ctx| {
+            act.warmth.grace = None;
+            if let Some(ping) = act.warmth.waiting_for.take() {
+                log::info!(
+                    "session {}: ping {ping} still unanswered after {PING_GRACE:?}; the turn goes ahead",
+                    act.id
+                );
+            }
+            act.at_boundary(ctx);
+        }));
+    }
+
     /// Sends a pre-warm if it is still wanted now.
     fn ping(&mut self, ctx: &mut Context<Self>) {
-        let busy = self.inflight.is_some() || !self.queue.is_empty() || self.warmth.in_flight;
+        let busy = self.inflight.is_some() || !self.queue.is_empty() || self.warmth.waiting_for.is_some();
         if busy || !self.cache.warm(Instant::now()) || !self.worth_pinging() {
             return;
         }
@@ -157,15 +192,23 @@ impl Session {
             constraint: None,
         };
         let sent = (Instant::now(), Timestamp::now());
-        self.warmth.in_flight = true;
+        self.warmth.sent += 1;
+        let number = self.warmth.sent;
+        self.warmth.waiting_for = Some(number);
         self.deps
             .model
             .send(Prewarm { provider: provider.name.clone(), request })
             .into_actor(self)
             .map(move |answer, act, ctx| {
-                act.warmth.in_flight = false;
+                let awaited = act.warmth.waiting_for == Some(number);
+                if awaited {
+                    act.warmth.waiting_for = None;
+                    if let Some(grace) = act.warmth.grace.take() {
+                        ctx.cancel_future(grace);
+                    }
+                }
                 let recorded = match answer {
-                    Ok(Ok(usage)) => act.warmed(sent, usage, provider.offline),
+                    Ok(Ok(usage)) => act.warmed(sent, usage, provider.offline, awaited),
                     Ok(Err(e)) => {
                         act.warmth.failed = true;
                         let message = format!("the cache could not be kept warm (nothing else is affected): {e}");
@@ -176,24 +219,30 @@ impl Session {
                 if let Err(e) = recorded {
                     return act.fail_hard(&e, ctx);
                 }
-                // A turn that waited for the ping goes now; else the next ping is planned.
-                act.at_boundary(ctx);
-                if act.inflight.is_none() {
+                // A turn that waited for the ping goes now; else the next ping
+                // is planned. (A late answer leaves the turn it let go alone.)
+                if awaited || act.inflight.is_none() {
+                    act.at_boundary(ctx);
+                }
+                if act.inflight.is_none() && act.warmth.waiting_for.is_none() {
                     act.schedule_ping(ctx);
                 }
             })
             .spawn(ctx);
     }
 
-    /// A ping came back: the cache clock restarts from its start, and it is
-    /// logged, priced and counted.
+    /// A ping came back: it is logged, priced and counted, and, unless a
+    /// turn went ahead without it, the cache clock restarts from its start.
     fn warmed(
         &mut self,
         sent: (Instant, Timestamp),
         usage: Usage,
         simulated: bool,
+        awaited: bool,
     ) -> Result<(), crate::event_log::LogError> {
-        self.cache.used(sent, &usage);
+        if awaited {
+            self.cache.used(sent, &usage);
+        }
         let priced = Cost {
             model: self.model.clone(),
             input: usage.input,
@@ -232,10 +281,19 @@ impl Session {
     /// a minute or two, or go away for long — the survival function
     /// `S(t) = m / (m + t)`, whose median is `m`:
     /// `p = 1 − S(s + ttl) / S(s) = ttl / (m + s + ttl)`. `m` is the median of
-    /// this floor's own recent pauses once it has shown three, else two
-    /// minutes. Long silences make `p` small, so pings stop by themselves
-    /// well before the cap for a floor that has left; a quick floor keeps
-    /// `p` high through an ordinary pause.
+    /// this floor's own recent pauses (each from a turn's end to the floor's
+    /// next line; the last twelve) once it has shown three, else two minutes.
+    ///
+    /// Solved for the silence, the rule pings while
+    /// `s < ttl·(w − 2r)/r − m`. At Anthropic's ratios (`w` = 1.25, `r` = 0.1
+    /// with the 5-minute TTL) that is `s < 52.5 min − m`; with the 1-hour TTL
+    /// (`w` = 2) it is 19 hours. So under the default 30-minute cap, `auto`
+    /// stops before the cap only for a floor whose typical pause is over 22.5
+    /// minutes; otherwise it pings, while someone watches, until the cap — as
+    /// even a policy that knew this pause distribution exactly would (the
+    /// chance of a return within the next TTL stays above `r/(w−r)`). What
+    /// `auto` adds to `always` is the watcher rule and, for a slow floor or
+    /// cheaper writes, the earlier stop.
     fn worth_pinging(&self) -> bool {
         let scale = self.deps.time_scale;
         let silence = self.warmth.silent_since.map_or(Duration::ZERO, |t| t.elapsed());

@@ -312,6 +312,10 @@ pub struct CacheInfo {
     pub rewrite_usd: Option<f64>,
     /// Whether keep-warm pings are being sent now.
     pub warming: bool,
+    /// The floor's pauses seen so far (a turn's end to its next line), and
+    /// their median once there are three: what `auto` judges its pace by.
+    pub floor_pauses: usize,
+    pub floor_pause_s: Option<f64>,
 }
 
 /// The prompt's size against the model's window.

@@ -19,9 +19,16 @@ const CUT_BY_WINDOW: [&str; 2] = ["model_context_window_exceeded", "truncated"];
 impl Session {
     /// At a turn boundary: land the queued cast changes, then take the next
     /// queued floor message, if any. A keep-warm ping in flight is let finish
-    /// first (it is quick, and the turn then reads what it refreshed).
+    /// first (it is quick, and the turn then reads what it refreshed), for
+    /// [`PING_GRACE`](super::keep_warm::PING_GRACE) at most.
     pub(super) fn at_boundary(&mut self, ctx: &mut Context<Self>) {
-        if self.inflight.is_some() || self.warmth.pinging() {
+        if self.inflight.is_some() {
+            return;
+        }
+        if self.warmth.pinging() {
+            if !self.queue.is_empty() {
+                self.wait_for_ping(ctx);
+            }
             return;
         }
         if let Err(e) = self.land_cast_changes() {
@@ -228,6 +235,7 @@ impl Session {
             Ok(()) => {
                 let provenance = Some(Box::new(provenance));
                 self.emit(turn, EventBody::TurnEnd { order: inflight.order, output: inflight.output, provenance })?;
+                self.warmth.turn_ended();
                 if cut_short {
                     // What was written stands; the next turn would not fit either.
                     self.budget.mark_full();
@@ -296,6 +304,7 @@ impl Session {
             self.emit(turn, EventBody::Error { code: code.into(), message: message.into() })?;
         }
         self.emit(turn, EventBody::TurnAborted { reason: reason.into() })?;
+        self.warmth.turn_ended();
         // The turn is open, so this cannot fail; replay does the same.
         let _ = self.context.abort_turn();
         Ok(())
