@@ -272,3 +272,36 @@ async fn a_character_with_a_long_name_is_addressed_by_it_or_by_its_first_word() 
     let (status, body) = app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "@Nobody hello" })).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("not-addressable")), "{body}");
 }
+
+#[actix_web::test]
+async fn two_imports_of_one_name_at_once_give_two_whole_characters_every_round() {
+    let (app, _dir, roster) = app_with_roster().await;
+    let png = |n: usize| {
+        let mut card = zed();
+        card["data"]["name"] = json!(format!("Racer {n}"));
+        let image = panel_actors::cards::png::generated_avatar("#336699");
+        let v3 = card.to_string();
+        panel_actors::cards::png::with_card(&image, &v3, &v3).unwrap()
+    };
+    for round in 0..20 {
+        let (a, b) = futures_util::future::join(
+            import(&app, png(round), "image/png", "racer.png"),
+            import(&app, png(round), "image/png", "racer.png"),
+        )
+        .await;
+        for (status, body) in [&a, &b] {
+            assert_eq!(*status, 201, "round {round}: {body}");
+            assert!(!body.to_string().contains("/tmp") && !body.to_string().contains("characters/"), "{body}");
+        }
+        let mut ids = [a.1["id"].as_str().unwrap().to_owned(), b.1["id"].as_str().unwrap().to_owned()];
+        ids.sort();
+        assert_eq!(ids, [format!("racer-{round}"), format!("racer-{round}-2")], "round {round}");
+        let present = files(&roster);
+        for id in &ids {
+            for file in [format!("{id}.md"), format!("{id}.png"), format!("{id}.card.json")] {
+                assert!(present.contains(&file), "round {round}: {file} missing from {present:?}");
+            }
+        }
+    }
+    assert!(files(&roster).iter().all(|f| !f.ends_with(".tmp") && !f.ends_with(".reserved")), "{:?}", files(&roster));
+}

@@ -279,3 +279,68 @@ fn a_clashing_name_gets_a_new_id_and_nothing_is_overwritten() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 2, "{files:?}");
 }
+
+/// The files in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_additions_of_one_name_at_once_each_land_whole_under_their_own_id() {
+    let d = draft_of(v2().to_string().as_bytes());
+    let avatar = cards::Avatar::sniff(png::generated_avatar("#336699")).unwrap();
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let add = || {
+                barrier.wait();
+                write::add(dir.path(), &d, Some(&avatar), Some(&v2())).unwrap().to_string()
+            };
+            let (a, b) = (s.spawn(add), s.spawn(add));
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["zed", "zed-2"], "round {round}");
+        let mut expected: Vec<String> = ["zed", "zed-2"]
+            .iter()
+            .flat_map(|id| [format!("{id}.card.json"), format!("{id}.md"), format!("{id}.png")])
+            .collect();
+        expected.sort();
+        assert_eq!(listing(dir.path()), expected, "round {round}: whole, and nothing left behind");
+        let roster = Roster::load(dir.path()).unwrap();
+        assert_eq!(roster.characters().count(), 2, "round {round}: {:?}", roster.problems());
+    }
+}
+
+#[test]
+fn every_name_the_roster_takes_gives_an_id_that_fits_with_its_suffix() {
+    let dir = tempfile::tempdir().unwrap();
+    let forty = "Abcdefghij Klmnopqrst Uvwxyzabcd Efghijk".to_owned();
+    assert_eq!(forty.chars().count(), 40);
+    for name in ["Hatsune Miku (Vocaloid Virtual Singer)", forty.as_str(), forty.as_str()] {
+        let card = json!({ "name": name, "description": "Sings." });
+        let d = draft_of(card.to_string().as_bytes());
+        write::add(dir.path(), &d, None, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let roster = Roster::load(dir.path()).unwrap();
+    let ids: Vec<&str> = roster.characters().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["abcdefghij-klmnopqrst-uvwxyzab-2", "abcdefghij-klmnopqrst-uvwxyzabcd", "hatsune-miku-vocaloid-virtual-si"]
+    );
+    // The cut never leaves a dash before the suffix.
+    assert_eq!(write::slug("abcdefghij abcdefghij abcdefghi x"), "abcdefghij-abcdefghij-abcdefghi");
+}
+
+#[test]
+fn a_write_that_fails_names_the_character_and_no_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let e = write::add(&missing, &draft_of(v2().to_string().as_bytes()), None, None).unwrap_err().to_string();
+    assert!(e.contains("zed") && !e.contains('/'), "{e}");
+}
