@@ -28,6 +28,8 @@ pub const MAX_CHUNK: usize = 8 << 20;
 pub enum CardError {
     #[error("the file is larger than {} MiB", .0 >> 20)]
     TooLarge(usize),
+    #[error("the card's text chunks inflate past {} MiB (a decompression bomb?)", .0 >> 20)]
+    InflatesTooFar(usize),
     #[error("not a character card: {0}")]
     NotACard(String),
     #[error("a damaged PNG: {0}")]
@@ -50,6 +52,7 @@ impl CardError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::TooLarge(_) => "card-too-large",
+            Self::InflatesTooFar(_) => "card-inflates-too-far",
             Self::NotACard(_) => "not-a-card",
             Self::BadPng(_) => "bad-png",
             Self::NoCard => "no-card-in-png",

@@ -344,3 +344,47 @@ fn a_write_that_fails_names_the_character_and_no_path() {
     let e = write::add(&missing, &draft_of(v2().to_string().as_bytes()), None, None).unwrap_err().to_string();
     assert!(e.contains("zed") && !e.contains('/'), "{e}");
 }
+
+/// A PNG with `chunks` (type, data) inserted before IEND.
+fn png_with_all(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+    let base = png::generated_avatar("#336699");
+    let iend = base.len() - 12;
+    let mut out = base[..iend].to_vec();
+    for (kind, data) in chunks {
+        out.extend((data.len() as u32).to_be_bytes());
+        out.extend(*kind);
+        out.extend(*data);
+        let mut h = crc32fast::Hasher::new();
+        h.update(*kind);
+        h.update(data);
+        out.extend(h.finalize().to_be_bytes());
+    }
+    out.extend(&base[iend..]);
+    out
+}
+
+#[test]
+fn only_the_card_chunk_is_inflated_within_one_budget_for_the_file() {
+    let card = b64(&v2().to_string());
+    // Three thousand chunks of another keyword, each a megabyte inflated.
+    let other = [b"comment\0\0".as_slice(), &zlib(&vec![0u8; 1 << 20])].concat();
+    let ztxt_card = [b"chara\0\0".as_slice(), &zlib(card.as_bytes())].concat();
+    let mut chunks: Vec<(&[u8; 4], &[u8])> = vec![(b"zTXt", other.as_slice()); 3000];
+    chunks.push((b"zTXt", &ztxt_card));
+    let bytes = png_with_all(&chunks);
+    assert!(bytes.len() < cards::MAX_FILE, "{} bytes", bytes.len());
+    let (text, inflated) = png::card_text_within(&bytes, png::MAX_INFLATE).unwrap();
+    assert_eq!(inflated, card.len(), "the card chunk alone was inflated");
+    assert!(text.contains("\"Zed\""));
+    assert_eq!(draft_of(&bytes).name, "Zed");
+
+    // Past the budget: refused with its own code, whatever chunk it is.
+    let refused = png::card_text_within(&bytes, card.len() - 1).unwrap_err();
+    assert_eq!(refused.code(), "card-inflates-too-far", "{refused}");
+    let bomb = [b"ccv3\0\0".as_slice(), &zlib(&vec![b'A'; png::MAX_INFLATE + 1])].concat();
+    let e = cards::read(&png_with(b"zTXt", &bomb)).map(|_| ()).unwrap_err();
+    assert_eq!(e.code(), "card-inflates-too-far", "{e}");
+    let itxt_bomb = [b"chara\0\x01\0en\0\0".as_slice(), &zlib(&vec![b'A'; png::MAX_INFLATE + 1])].concat();
+    let e = cards::read(&png_with(b"iTXt", &itxt_bomb)).map(|_| ()).unwrap_err();
+    assert_eq!(e.code(), "card-inflates-too-far", "{e}");
+}
