@@ -202,10 +202,10 @@ pub fn draft(imported: &Imported, file: Option<&str>) -> Option<Draft> {
         creator_notes: Some(card.creator_notes.trim().to_owned()).filter(|n| !n.is_empty()),
         source: Some(Source {
             format: card.shape.name().to_owned(),
-            file: file.map(str::to_owned),
+            file: file.map(super::printable),
             creator: card.creator.trim().to_owned(),
             version: card.character_version.trim().to_owned(),
-            card_name: (name != shown.trim()).then(|| shown.trim().to_owned()),
+            card_name: (name != shown.trim()).then(|| super::printable(shown.trim())),
             kept,
         }),
         name,
