@@ -305,3 +305,38 @@ async fn two_imports_of_one_name_at_once_give_two_whole_characters_every_round()
     }
     assert!(files(&roster).iter().all(|f| !f.ends_with(".tmp") && !f.ends_with(".reserved")), "{:?}", files(&roster));
 }
+
+#[actix_web::test]
+async fn an_imported_character_edited_in_the_app_exports_its_edits_and_keeps_the_rest() {
+    let (app, _dir, _) = app_with_roster().await;
+    let (status, _) = import(&app, zed().to_string().into_bytes(), "application/json", "zed.json").await;
+    assert_eq!(status, 201);
+    let materials = "# Zed Prime\n\nKeeps the new lighthouse.\n\n## Sample lines\n- Storm's early.\n- Lamp's lit.";
+    let edit = json!({ "name": "Zed Prime", "tagline": "Keeper", "materials": materials, "colour": "#225588" });
+    let res = app.client.put(app.url("/api/roster/zed")).send_json(&edit).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+
+    let (status, card) = app.get("/api/roster/zed/card.json").await;
+    assert_eq!(status, 200);
+    let mut res = app.client.get(app.url("/api/roster/zed/card.png")).send().await.unwrap();
+    let png = res.body().await.unwrap().to_vec();
+    let from_png = panel_actors::cards::read(&png).unwrap().card.json;
+    assert_eq!(from_png, card, "the PNG carries the same card");
+    let d = &card["data"];
+    assert_eq!((d["name"].as_str(), d["description"].as_str()), (Some("Zed Prime"), Some(materials)), "{card}");
+    assert_eq!(
+        (d["first_mes"].as_str(), d["alternate_greetings"].clone()),
+        (Some("Storm's early."), json!(["Lamp's lit."]))
+    );
+    assert_eq!(d["personality"], "", "the old personality is in no field any more");
+    assert_eq!((d["creator"].as_str(), d["extensions"]["x_tool"].as_i64()), (Some("kit"), Some(1)), "the rest kept");
+    assert_eq!(d["system_prompt"], "Never break character.");
+
+    // Imported again, it is the character as edited.
+    let (status, again) = import(&app, png, "image/png", "zed.png").await;
+    assert_eq!(status, 201, "{again}");
+    for (field, want) in [("name", "Zed Prime"), ("tagline", "Keeper"), ("materials", materials), ("colour", "#225588")]
+    {
+        assert_eq!(again[field], want, "{field}");
+    }
+}
