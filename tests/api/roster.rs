@@ -97,6 +97,26 @@ async fn panels_own_characters_export_and_import_as_themselves() {
     }
 }
 
+/// A PNG whose `ccv3` card chunk is a zTXt that inflates to `size` bytes.
+fn png_inflating_to(size: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    zlib.write_all(&vec![b'A'; size]).unwrap();
+    let data = [b"ccv3\0\0".as_slice(), &zlib.finish().unwrap()].concat();
+    let base = panel_actors::cards::png::generated_avatar("#336699");
+    let iend = base.len() - 12;
+    let mut out = base[..iend].to_vec();
+    out.extend((data.len() as u32).to_be_bytes());
+    out.extend(b"zTXt");
+    out.extend(&data);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(b"zTXt");
+    crc.update(&data);
+    out.extend(crc.finalize().to_be_bytes());
+    out.extend(&base[iend..]);
+    out
+}
+
 #[actix_web::test]
 async fn bad_cards_are_refused_clearly_and_nothing_is_written() {
     let (app, _dir, roster) = app_with_roster().await;
@@ -112,10 +132,12 @@ async fn bad_cards_are_refused_clearly_and_nothing_is_written() {
             "card-without-name",
         ),
         (vec![b'{'; 20 << 20], "application/json", 413, "card-too-large"),
+        (png_inflating_to(panel_actors::cards::png::MAX_INFLATE + 1), "image/png", 413, "card-inflates-too-far"),
     ];
     for (bytes, kind, status, code) in cases {
         let (got, body) = import(&app, bytes, kind, "bad").await;
         assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{body}");
+        assert!(!body.to_string().contains('/'), "no path in {body}");
     }
     assert_eq!(files(&roster), before, "nothing written");
     let (_, listed) = app.get("/api/roster").await;
@@ -339,4 +361,23 @@ async fn an_imported_character_edited_in_the_app_exports_its_edits_and_keeps_the
     {
         assert_eq!(again[field], want, "{field}");
     }
+}
+
+#[actix_web::test]
+async fn long_names_are_imported_each_under_an_id_that_fits() {
+    let (app, _dir, _) = app_with_roster().await;
+    let forty = "Abcdefghij Klmnopqrst Uvwxyzabcd Efghijk";
+    let mut ids = Vec::new();
+    for name in ["Hatsune Miku (Vocaloid Virtual Singer)", forty, forty] {
+        let card = json!({ "name": name, "description": "Sings." });
+        let (status, c) = import(&app, card.to_string().into_bytes(), "application/json", "long.json").await;
+        assert_eq!(status, 201, "{name}: {c}");
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        ids,
+        ["hatsune-miku-vocaloid-virtual-si", "abcdefghij-klmnopqrst-uvwxyzabcd", "abcdefghij-klmnopqrst-uvwxyzab-2"]
+    );
+    let (_, listed) = app.get("/api/roster").await;
+    assert_eq!(listed["characters"].as_array().unwrap().len(), 9, "{listed}");
 }
