@@ -201,8 +201,8 @@ async fn tail_on_a_terminal_prints_no_escape_sequence_from_a_card_or_a_character
     let card = json!({ "spec": "chara_card_v2", "spec_version": "2.0",
         "data": { "name": "Vex", "description": "A test.", "first_mes": hostile } });
     let url = app.url("/api/roster/import?filename=vex.json");
-    let mut res = app.client.post(url).insert_header(("content-type", "application/json")).send_body(card.to_string());
-    let mut res = res.await.unwrap();
+    let request = app.client.post(url).insert_header(("content-type", "application/json"));
+    let mut res = request.send_body(card.to_string()).await.unwrap();
     assert_eq!(res.status().as_u16(), 201);
     let vex: Value = res.json().await.unwrap();
     let materials = vex["materials"].as_str().unwrap();
