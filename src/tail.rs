@@ -10,6 +10,14 @@
 //! prints each logged event exactly as logged, one per line, for `jq`.
 //! Colour goes through `anstream`, which drops it when stdout is not a
 //! terminal or `NO_COLOR` is set (and keeps it for `CLICOLOR_FORCE`).
+//!
+//! Invariant: no text from the server reaches the terminal raw. Names,
+//! titles and lines come from cards and files anyone may have written, so
+//! every string shown loses its control characters (C0 but newline and
+//! tab, DEL, C1 — ESC among them) and `--json` lines have any raw DEL or C1
+//! written as `\u` escapes: a greeting cannot retitle the window, write the
+//! clipboard (OSC 52) or clear the screen. The only escapes tail prints are
+//! its own colours.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write};
@@ -58,8 +66,19 @@ fn colour(hex: &str) -> Style {
     Style::new().fg_color(Some(RgbColor(byte(0), byte(2), byte(4)).into())).bold()
 }
 
+/// A string of `v`, safe to print.
 fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
+    panel_actors::cards::printable(v[key].as_str().unwrap_or_default())
+}
+
+/// A JSON line with its raw control characters (only DEL and C1 can be
+/// there: JSON escapes the rest, and they can sit only inside strings) as
+/// `\u` escapes — the same JSON, safe to print.
+fn json_line(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.chars().any(char::is_control) {
+        return json.into();
+    }
+    json.chars().map(|c| if c.is_control() { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect()
 }
 
 impl View<'_> {
@@ -101,7 +120,7 @@ impl View<'_> {
             Streamed::Delta(_) => Ok(()),
             Streamed::Event { json, value } if self.args.json => {
                 let _ = value;
-                writeln!(out, "{json}")?;
+                writeln!(out, "{}", json_line(&json))?;
                 out.flush()
             }
             Streamed::Event { value, .. } => {
@@ -218,5 +237,19 @@ impl View<'_> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_line_with_raw_c1_and_del_prints_escaped_as_the_same_json() {
+        let raw = "{\"text\":\"a\u{9b}2Jb\u{7f}c\"}";
+        let safe = json_line(raw);
+        assert!(!safe.chars().any(char::is_control), "{safe}");
+        assert_eq!(serde_json::from_str::<Value>(&safe).unwrap(), serde_json::from_str::<Value>(raw).unwrap());
+        assert!(matches!(json_line("{\"a\":1}"), std::borrow::Cow::Borrowed(_)));
     }
 }

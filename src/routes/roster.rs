@@ -27,7 +27,7 @@ pub const MAX_CHARACTER: usize = 6 << 20;
 
 fn card_error(e: CardError) -> ApiError {
     let status = match e {
-        CardError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        CardError::TooLarge(_) | CardError::InflatesTooFar(_) => StatusCode::PAYLOAD_TOO_LARGE,
         CardError::NotACard(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };

@@ -97,6 +97,26 @@ async fn panels_own_characters_export_and_import_as_themselves() {
     }
 }
 
+/// A PNG whose `ccv3` card chunk is a zTXt that inflates to `size` bytes.
+fn png_inflating_to(size: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    zlib.write_all(&vec![b'A'; size]).unwrap();
+    let data = [b"ccv3\0\0".as_slice(), &zlib.finish().unwrap()].concat();
+    let base = panel_actors::cards::png::generated_avatar("#336699");
+    let iend = base.len() - 12;
+    let mut out = base[..iend].to_vec();
+    out.extend((data.len() as u32).to_be_bytes());
+    out.extend(b"zTXt");
+    out.extend(&data);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(b"zTXt");
+    crc.update(&data);
+    out.extend(crc.finalize().to_be_bytes());
+    out.extend(&base[iend..]);
+    out
+}
+
 #[actix_web::test]
 async fn bad_cards_are_refused_clearly_and_nothing_is_written() {
     let (app, _dir, roster) = app_with_roster().await;
@@ -112,10 +132,12 @@ async fn bad_cards_are_refused_clearly_and_nothing_is_written() {
             "card-without-name",
         ),
         (vec![b'{'; 20 << 20], "application/json", 413, "card-too-large"),
+        (png_inflating_to(panel_actors::cards::png::MAX_INFLATE + 1), "image/png", 413, "card-inflates-too-far"),
     ];
     for (bytes, kind, status, code) in cases {
         let (got, body) = import(&app, bytes, kind, "bad").await;
         assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{body}");
+        assert!(!body.to_string().contains('/'), "no path in {body}");
     }
     assert_eq!(files(&roster), before, "nothing written");
     let (_, listed) = app.get("/api/roster").await;
@@ -271,4 +293,91 @@ async fn a_character_with_a_long_name_is_addressed_by_it_or_by_its_first_word() 
     }
     let (status, body) = app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "@Nobody hello" })).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("not-addressable")), "{body}");
+}
+
+#[actix_web::test]
+async fn two_imports_of_one_name_at_once_give_two_whole_characters_every_round() {
+    let (app, _dir, roster) = app_with_roster().await;
+    let png = |n: usize| {
+        let mut card = zed();
+        card["data"]["name"] = json!(format!("Racer {n}"));
+        let image = panel_actors::cards::png::generated_avatar("#336699");
+        let v3 = card.to_string();
+        panel_actors::cards::png::with_card(&image, &v3, &v3).unwrap()
+    };
+    for round in 0..20 {
+        let (a, b) = futures_util::future::join(
+            import(&app, png(round), "image/png", "racer.png"),
+            import(&app, png(round), "image/png", "racer.png"),
+        )
+        .await;
+        for (status, body) in [&a, &b] {
+            assert_eq!(*status, 201, "round {round}: {body}");
+            assert!(!body.to_string().contains("/tmp") && !body.to_string().contains("characters/"), "{body}");
+        }
+        let mut ids = [a.1["id"].as_str().unwrap().to_owned(), b.1["id"].as_str().unwrap().to_owned()];
+        ids.sort();
+        assert_eq!(ids, [format!("racer-{round}"), format!("racer-{round}-2")], "round {round}");
+        let present = files(&roster);
+        for id in &ids {
+            for file in [format!("{id}.md"), format!("{id}.png"), format!("{id}.card.json")] {
+                assert!(present.contains(&file), "round {round}: {file} missing from {present:?}");
+            }
+        }
+    }
+    assert!(files(&roster).iter().all(|f| !f.ends_with(".tmp") && !f.ends_with(".reserved")), "{:?}", files(&roster));
+}
+
+#[actix_web::test]
+async fn an_imported_character_edited_in_the_app_exports_its_edits_and_keeps_the_rest() {
+    let (app, _dir, _) = app_with_roster().await;
+    let (status, _) = import(&app, zed().to_string().into_bytes(), "application/json", "zed.json").await;
+    assert_eq!(status, 201);
+    let materials = "# Zed Prime\n\nKeeps the new lighthouse.\n\n## Sample lines\n- Storm's early.\n- Lamp's lit.";
+    let edit = json!({ "name": "Zed Prime", "tagline": "Keeper", "materials": materials, "colour": "#225588" });
+    let res = app.client.put(app.url("/api/roster/zed")).send_json(&edit).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+
+    let (status, card) = app.get("/api/roster/zed/card.json").await;
+    assert_eq!(status, 200);
+    let mut res = app.client.get(app.url("/api/roster/zed/card.png")).send().await.unwrap();
+    let png = res.body().await.unwrap().to_vec();
+    let from_png = panel_actors::cards::read(&png).unwrap().card.json;
+    assert_eq!(from_png, card, "the PNG carries the same card");
+    let d = &card["data"];
+    assert_eq!((d["name"].as_str(), d["description"].as_str()), (Some("Zed Prime"), Some(materials)), "{card}");
+    assert_eq!(
+        (d["first_mes"].as_str(), d["alternate_greetings"].clone()),
+        (Some("Storm's early."), json!(["Lamp's lit."]))
+    );
+    assert_eq!(d["personality"], "", "the old personality is in no field any more");
+    assert_eq!((d["creator"].as_str(), d["extensions"]["x_tool"].as_i64()), (Some("kit"), Some(1)), "the rest kept");
+    assert_eq!(d["system_prompt"], "Never break character.");
+
+    // Imported again, it is the character as edited.
+    let (status, again) = import(&app, png, "image/png", "zed.png").await;
+    assert_eq!(status, 201, "{again}");
+    for (field, want) in [("name", "Zed Prime"), ("tagline", "Keeper"), ("materials", materials), ("colour", "#225588")]
+    {
+        assert_eq!(again[field], want, "{field}");
+    }
+}
+
+#[actix_web::test]
+async fn long_names_are_imported_each_under_an_id_that_fits() {
+    let (app, _dir, _) = app_with_roster().await;
+    let forty = "Abcdefghij Klmnopqrst Uvwxyzabcd Efghijk";
+    let mut ids = Vec::new();
+    for name in ["Hatsune Miku (Vocaloid Virtual Singer)", forty, forty] {
+        let card = json!({ "name": name, "description": "Sings." });
+        let (status, c) = import(&app, card.to_string().into_bytes(), "application/json", "long.json").await;
+        assert_eq!(status, 201, "{name}: {c}");
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        ids,
+        ["hatsune-miku-vocaloid-virtual-si", "abcdefghij-klmnopqrst-uvwxyzabcd", "abcdefghij-klmnopqrst-uvwxyzab-2"]
+    );
+    let (_, listed) = app.get("/api/roster").await;
+    assert_eq!(listed["characters"].as_array().unwrap().len(), 9, "{listed}");
 }

@@ -12,11 +12,14 @@
 //! library says so. `creator_notes` are for people: the library shows them,
 //! the prompt never sees them.
 //!
-//! Out of the roster: a V3 card. An imported character gives back its
-//! original card (a V2 one lifted to V3, every field and unknown
-//! `extensions` key kept); panel's own characters carry their exact
-//! materials under `extensions.panel`, so importing an export gives the
-//! same character back.
+//! Out of the roster: a V3 card of what the library holds. An imported
+//! character unedited gives back its original card (a V2 one lifted to V3,
+//! every field and unknown `extensions` key kept); edited in the app, the
+//! same card with the edits written over it (name, description from the
+//! materials, greetings from the sample lines — the fields the materials
+//! were made of — and the rest kept). Panel's own characters and edited
+//! ones carry their exact state under `extensions.panel`, so importing an
+//! export gives the same character back.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -172,10 +175,10 @@ pub fn draft(imported: &Imported, file: Option<&str>) -> Option<Draft> {
         creator_notes: Some(card.creator_notes.trim().to_owned()).filter(|n| !n.is_empty()),
         source: Some(Source {
             format: card.shape.name().to_owned(),
-            file: file.map(str::to_owned),
+            file: file.map(super::printable),
             creator: card.creator.trim().to_owned(),
             version: card.character_version.trim().to_owned(),
-            card_name: (name != shown.trim()).then(|| shown.trim().to_owned()),
+            card_name: (name != shown.trim()).then(|| super::printable(shown.trim())),
             kept,
         }),
         name,
@@ -229,24 +232,58 @@ fn panel_own(json: &Value) -> Option<Draft> {
 
 /// A character as a V3 card. `original`: the card it was imported from.
 pub fn card_of(character: &crate::roster::Character, original: Option<&Value>) -> Value {
-    if let Some(original) = original {
-        return match original["spec"].as_str() {
-            Some("chara_card_v3") => original.clone(),
-            Some("chara_card_v2") => {
-                let mut data = original["data"].clone();
-                if data["group_only_greetings"].is_null() {
-                    data["group_only_greetings"] = json!([]);
-                }
-                json!({ "spec": "chara_card_v3", "spec_version": "3.0", "data": data })
-            }
-            // V1 and Pygmalion: lifted field by field, the original kept whole.
-            _ => match super::parse(&original.to_string()) {
-                Ok(card) => lifted(&card),
-                Err(_) => own_card(character),
-            },
-        };
+    let Some(original) = original else { return own_card(character) };
+    let mut card = original_v3(character, original);
+    if !edited(character, original) {
+        return card;
     }
-    own_card(character)
+    let c = character;
+    let samples: Vec<String> = c.section_items("sample lines").into_iter().map(str::to_owned).collect();
+    let data = &mut card["data"];
+    data["name"] = json!(c.name);
+    if data["nickname"].as_str().is_some_and(|n| !n.trim().is_empty()) {
+        data["nickname"] = json!(c.name);
+    }
+    data["description"] = json!(c.materials);
+    for k in ["personality", "scenario", "mes_example"] {
+        data[k] = json!("");
+    }
+    if let Some((first, rest)) = samples.split_first() {
+        data["first_mes"] = json!(first);
+        data["alternate_greetings"] = json!(rest);
+    }
+    if !data["extensions"].is_object() {
+        data["extensions"] = json!({});
+    }
+    data["extensions"]["panel"] = panel_state(c);
+    card
+}
+
+/// Whether the library's character differs from what its card maps to.
+fn edited(c: &crate::roster::Character, original: &Value) -> bool {
+    let Ok(card) = super::parse(&original.to_string()) else { return true };
+    let Some(d) = draft(&Imported { card, avatar: None }, None) else { return true };
+    (d.name.trim(), d.tagline.trim(), d.colour.as_str(), d.materials.trim(), d.farewell.as_deref())
+        != (c.name.as_str(), c.tagline.as_str(), c.colour.as_str(), c.materials.trim(), c.farewell.as_deref())
+}
+
+/// The card a character was imported from, as V3.
+fn original_v3(character: &crate::roster::Character, original: &Value) -> Value {
+    match original["spec"].as_str() {
+        Some("chara_card_v3") => original.clone(),
+        Some("chara_card_v2") => {
+            let mut data = original["data"].clone();
+            if data["group_only_greetings"].is_null() {
+                data["group_only_greetings"] = json!([]);
+            }
+            json!({ "spec": "chara_card_v3", "spec_version": "3.0", "data": data })
+        }
+        // V1 and Pygmalion: lifted field by field, the original kept whole.
+        _ => match super::parse(&original.to_string()) {
+            Ok(card) => lifted(&card),
+            Err(_) => own_card(character),
+        },
+    }
 }
 
 fn lifted(card: &Card) -> Value {
@@ -273,11 +310,16 @@ fn own_card(c: &crate::roster::Character) -> Value {
             "first_mes": first, "mes_example": "", "creator_notes": format!("{} — a character from panel.", c.tagline),
             "system_prompt": "", "post_history_instructions": "", "alternate_greetings": [],
             "tags": ["panel"], "creator": "panel", "character_version": "1", "group_only_greetings": [],
-            "extensions": { "panel": {
-                "id": c.id, "name": c.name, "tagline": c.tagline, "colour": c.colour,
-                "farewell": c.farewell, "materials": c.materials,
-            } },
+            "extensions": { "panel": panel_state(c) },
         }
+    })
+}
+
+/// A character exactly as the library holds it, for `extensions.panel`.
+fn panel_state(c: &crate::roster::Character) -> Value {
+    json!({
+        "id": c.id, "name": c.name, "tagline": c.tagline, "colour": c.colour,
+        "farewell": c.farewell, "materials": c.materials,
     })
 }
 

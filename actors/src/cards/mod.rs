@@ -8,7 +8,8 @@
 //! string where a list belongs, a number for `character_version` — and
 //! strict where safety needs it: size caps on the file, each chunk and each
 //! zip entry, zip entry count, no path traversal, no decompression bomb.
-//! The whole card JSON is kept as it came, so nothing in it is lost.
+//! The whole card JSON is kept as it came, so nothing in it is lost; the
+//! fields read from it carry no control characters ([`printable`]).
 //!
 //! [`mapping`] turns a card into a roster character, and back.
 
@@ -27,6 +28,8 @@ pub const MAX_CHUNK: usize = 8 << 20;
 pub enum CardError {
     #[error("the file is larger than {} MiB", .0 >> 20)]
     TooLarge(usize),
+    #[error("the card's text chunks inflate past {} MiB (a decompression bomb?)", .0 >> 20)]
+    InflatesTooFar(usize),
     #[error("not a character card: {0}")]
     NotACard(String),
     #[error("a damaged PNG: {0}")]
@@ -49,6 +52,7 @@ impl CardError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::TooLarge(_) => "card-too-large",
+            Self::InflatesTooFar(_) => "card-inflates-too-far",
             Self::NotACard(_) => "not-a-card",
             Self::BadPng(_) => "bad-png",
             Self::NoCard => "no-card-in-png",
@@ -149,10 +153,19 @@ pub fn read(bytes: &[u8]) -> Result<Imported, CardError> {
     Err(CardError::NotACard(what))
 }
 
-/// A string, however it came: numbers as written, null and other shapes as "".
+/// `text` without control characters (C0 but newline and tab, DEL, C1 —
+/// ESC among them): card text reaches terminals and logs, and an escape
+/// sequence in a greeting must not retitle a window, write a clipboard or
+/// clear a screen. What is left of a sequence shows as plain text.
+pub fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect()
+}
+
+/// A string, however it came: numbers as written, null and other shapes as
+/// "", control characters dropped.
 fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         _ => String::new(),
@@ -211,7 +224,7 @@ pub fn parse(source: &str) -> Result<Card, CardError> {
     Ok(Card {
         shape,
         name,
-        nickname: d["nickname"].as_str().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
+        nickname: d["nickname"].as_str().map(printable).map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
         description: field("description", "char_persona"),
         personality: text(&d["personality"]),
         scenario: field("scenario", "world_scenario"),

@@ -6,14 +6,19 @@
 //! `zTXt` (zlib) or `iTXt` (optionally zlib), usually after the image data,
 //! so the whole file is walked. Keywords match in any case; `ccv3` wins over
 //! `chara`; of two chunks with the same keyword the first counts (as in
-//! SillyTavern). Decompression is capped: a zlib bomb stops at
-//! [`super::MAX_CHUNK`] bytes and is refused.
+//! SillyTavern). Only the card chunk that counts is ever inflated — a
+//! keyword is read before its text, so the thousands of other compressed
+//! chunks a file may hold cost nothing — and inflation has one budget for
+//! the whole file, [`MAX_INFLATE`]: a zlib bomb stops there and is refused.
 
 use std::io::Read as _;
 
 use base64::Engine as _;
 
 use super::{CardError, MAX_CHUNK};
+
+/// The most a card file may inflate to, all its chunks together.
+pub const MAX_INFLATE: usize = MAX_CHUNK;
 
 pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
@@ -56,39 +61,51 @@ fn chunks(bytes: &[u8]) -> Result<Vec<Chunk<'_>>, CardError> {
     }
 }
 
-/// zlib-inflates at most [`MAX_CHUNK`] bytes.
-fn inflate(data: &[u8]) -> Result<Vec<u8>, CardError> {
+/// zlib-inflates `data`, spending `budget`; refused past it.
+fn inflate(data: &[u8], budget: &mut usize) -> Result<Vec<u8>, CardError> {
     let mut out = Vec::new();
-    let mut reader = flate2::read::ZlibDecoder::new(data).take(MAX_CHUNK as u64 + 1);
+    let mut reader = flate2::read::ZlibDecoder::new(data).take(*budget as u64 + 1);
     reader.read_to_end(&mut out).map_err(|e| CardError::BadPng(format!("a compressed text chunk is corrupt: {e}")))?;
-    if out.len() > MAX_CHUNK {
-        return Err(CardError::TooLarge(MAX_CHUNK));
+    if out.len() > *budget {
+        return Err(CardError::InflatesTooFar(MAX_INFLATE));
     }
+    *budget -= out.len();
     Ok(out)
 }
 
-/// A text chunk's keyword and text, or `None` for other chunks.
-fn text_of(chunk: &Chunk<'_>) -> Result<Option<(String, Vec<u8>)>, CardError> {
-    let split = |data: &[u8]| -> Option<(String, usize)> {
-        let nul = data.iter().position(|b| *b == 0)?;
-        Some((String::from_utf8_lossy(&data[..nul]).to_lowercase(), nul + 1))
-    };
-    match &chunk.kind {
-        b"tEXt" => Ok(split(chunk.data).map(|(k, at)| (k, chunk.data[at..].to_vec()))),
-        b"zTXt" => match split(chunk.data) {
-            Some((k, at)) if chunk.data.get(at) == Some(&0) => Ok(Some((k, inflate(&chunk.data[at + 1..])?))),
-            _ => Ok(None),
-        },
-        b"iTXt" => {
-            let Some((k, at)) = split(chunk.data) else { return Ok(None) };
-            let (flag, rest) = (chunk.data.get(at).copied(), chunk.data.get(at + 2..).unwrap_or_default());
-            // Language tag, NUL, translated keyword, NUL, then the text.
-            let mut parts = rest.splitn(3, |b| *b == 0);
-            let (_, _, text) = (parts.next(), parts.next(), parts.next().unwrap_or_default());
-            Ok(Some((k, if flag == Some(1) { inflate(text)? } else { text.to_vec() })))
-        }
-        _ => Ok(None),
+/// A text chunk: its keyword (lowercased) and its text, not yet inflated.
+struct Text<'a> {
+    keyword: String,
+    body: &'a [u8],
+    compressed: bool,
+}
+
+impl Text<'_> {
+    fn read(&self, budget: &mut usize) -> Result<Vec<u8>, CardError> {
+        if self.compressed { inflate(self.body, budget) } else { Ok(self.body.to_vec()) }
     }
+}
+
+/// A text chunk's keyword and text, or `None` for other chunks.
+fn text_of<'a>(chunk: &Chunk<'a>) -> Option<Text<'a>> {
+    let data = chunk.data;
+    let nul = data.iter().position(|b| *b == 0)?;
+    let keyword = String::from_utf8_lossy(&data[..nul]).to_lowercase();
+    let at = nul + 1;
+    let (body, compressed) = match &chunk.kind {
+        b"tEXt" => (&data[at..], false),
+        // Compression method 0 (zlib) is the only one there is.
+        b"zTXt" if data.get(at) == Some(&0) => (&data[at + 1..], true),
+        b"iTXt" => {
+            let flag = data.get(at).copied();
+            // Language tag, NUL, translated keyword, NUL, then the text.
+            let mut parts = data.get(at + 2..).unwrap_or_default().splitn(3, |b| *b == 0);
+            let (_, _, text) = (parts.next(), parts.next(), parts.next().unwrap_or_default());
+            (text, flag == Some(1))
+        }
+        _ => return None,
+    };
+    Some(Text { keyword, body, compressed })
 }
 
 /// Base64 as SillyTavern reads it: whitespace and stray characters skipped,
@@ -109,20 +126,20 @@ pub fn lenient_base64(text: &[u8]) -> Result<Vec<u8>, CardError> {
 
 /// The card JSON inside a PNG (`ccv3` preferred over `chara`), as text.
 pub fn card_text(bytes: &[u8]) -> Result<String, CardError> {
-    let mut ccv3 = None;
-    let mut chara = None;
-    for chunk in chunks(bytes)? {
-        if let Some((keyword, text)) = text_of(&chunk)? {
-            match keyword.as_str() {
-                "ccv3" if ccv3.is_none() => ccv3 = Some(text),
-                "chara" if chara.is_none() => chara = Some(text),
-                _ => {}
-            }
-        }
-    }
-    let text = ccv3.or(chara).ok_or(CardError::NoCard)?;
+    card_text_within(bytes, MAX_INFLATE).map(|(text, _)| text)
+}
+
+/// [`card_text`] with an inflation budget of `budget` bytes for the whole
+/// file; also says how many bytes were inflated.
+pub fn card_text_within(bytes: &[u8], budget: usize) -> Result<(String, usize), CardError> {
+    let chunks = chunks(bytes)?;
+    let texts: Vec<Text<'_>> = chunks.iter().filter_map(text_of).collect();
+    let first = |keyword: &str| texts.iter().find(|t| t.keyword == keyword);
+    let card = first("ccv3").or_else(|| first("chara")).ok_or(CardError::NoCard)?;
+    let mut left = budget;
+    let text = card.read(&mut left)?;
     let json = lenient_base64(&text)?;
-    Ok(String::from_utf8_lossy(&json).into_owned())
+    Ok((String::from_utf8_lossy(&json).into_owned(), budget - left))
 }
 
 /// `png` with its card chunks replaced by `chara` (V2) and `ccv3` (V3)
@@ -131,7 +148,7 @@ pub fn with_card(png: &[u8], v2: &str, v3: &str) -> Result<Vec<u8>, CardError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = SIGNATURE.to_vec();
     for chunk in chunks(png)? {
-        let is_card = text_of(&chunk)?.is_some_and(|(k, _)| k == "chara" || k == "ccv3");
+        let is_card = text_of(&chunk).is_some_and(|t| t.keyword == "chara" || t.keyword == "ccv3");
         if is_card {
             continue;
         }
@@ -199,7 +216,7 @@ mod tests {
         let card_chunks = chunks(&again)
             .unwrap()
             .iter()
-            .filter(|c| text_of(c).unwrap().is_some_and(|(k, _)| k == "chara" || k == "ccv3"))
+            .filter(|c| text_of(c).is_some_and(|t| t.keyword == "chara" || t.keyword == "ccv3"))
             .count();
         assert_eq!(card_chunks, 2);
     }

@@ -1,14 +1,20 @@
 //! Adding and editing characters in the roster folder.
 //!
 //! Invariants: an id is derived from the name, safely (lowercase ASCII
-//! letters, digits and hyphens) and made unique with a suffix — an existing
-//! character is never overwritten by an addition; the text is checked by
-//! the same parser that loads it before anything is written; and an
-//! addition writes its files (avatar, card sidecar, then the character file
-//! itself, which is what makes it exist) each through a temporary file, and
-//! removes what it wrote if a later step fails — so it lands whole or not
-//! at all.
+//! letters, digits and hyphens), cut so that it fits [`CharacterId::MAX_LEN`]
+//! with its uniqueness suffix (`-2`, `-3`, …) — every name the roster takes
+//! gives an id. An addition first reserves its id atomically (it creates
+//! `<id>.reserved` with `create_new`, so two imports of one name at once
+//! get two ids), then writes each file (avatar, card sidecar, then the
+//! character file itself, which is what makes it exist) through a
+//! temporary file of its own in the folder, moved into place only where no
+//! file is (an existing character is never overwritten); a failure removes
+//! only what this addition created. The text is checked by the same parser
+//! that loads it before anything is written, and control characters are
+//! kept out of it. Error messages name the character, never a path of the
+//! machine.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -23,16 +29,15 @@ pub enum WriteError {
     Invalid(String),
     #[error("no character {0}")]
     NotFound(String),
-    #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// `what`: the file, as a person would name it ("ada's avatar"); the
+    /// io error's kind only, since its text may carry a path.
+    #[error("cannot write {what}: {kind}")]
+    Io { what: String, kind: std::io::ErrorKind },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io { path: path.to_owned(), source }
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WriteError {
+    let what = what.into();
+    move |e| WriteError::Io { what, kind: e.kind() }
 }
 
 /// An avatar file name: `<stem>.<image ext>`, nothing that leaves the folder.
@@ -43,7 +48,8 @@ pub fn is_avatar_name(name: &str) -> bool {
         && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// The id a name suggests: `Sir Robert de Montfort` → `sir-robert-de-montfort`.
+/// The id a name suggests: `Sir Robert de Montfort` → `sir-robert-de-montfort`,
+/// at most [`CharacterId::MAX_LEN`] characters.
 pub fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
@@ -53,22 +59,88 @@ pub fn slug(name: &str) -> String {
             out.push('-');
         }
     }
-    let out: String = out.trim_end_matches('-').chars().take(40).collect();
-    let out = out.trim_end_matches('-').to_owned();
+    let out = cut(&out, CharacterId::MAX_LEN);
     if out.is_empty() { "character".to_owned() } else { out }
+}
+
+/// `slug` cut to `max` characters with no trailing '-' (slugs are ASCII,
+/// so every byte is a char boundary).
+fn cut(slug: &str, max: usize) -> String {
+    slug.chars().take(max).collect::<String>().trim_end_matches('-').to_owned()
+}
+
+/// The `n`th id for `base`: `base`, then `base-2`, … each cut to fit.
+fn candidate(base: &str, n: usize) -> String {
+    if n == 1 {
+        return cut(base, CharacterId::MAX_LEN);
+    }
+    let suffix = format!("-{n}");
+    format!("{}{suffix}", cut(base, CharacterId::MAX_LEN - suffix.len()))
 }
 
 /// The character file's text for `front` and `materials`.
 fn render(front: &FrontMatter, materials: &str) -> Result<String, WriteError> {
     let toml = toml::to_string(front).map_err(|e| WriteError::Invalid(e.to_string()))?;
-    Ok(format!("+++\n{toml}+++\n\n{}\n", materials.trim()))
+    Ok(format!("+++\n{toml}+++\n\n{}\n", crate::cards::printable(materials.trim())))
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it.
-fn put(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+/// A temporary file of this write's own in `dir`, holding `bytes`. Its
+/// random hidden name is never a character's; it is removed when dropped.
+fn staged(dir: &Path, bytes: &[u8], what: &str) -> Result<tempfile::NamedTempFile, WriteError> {
+    let mut tmp = tempfile::Builder::new().prefix(".write-").suffix(".tmp").tempfile_in(dir).map_err(io(what))?;
+    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_data()).map_err(io(what))?;
+    Ok(tmp)
+}
+
+/// Writes `bytes` to `path`, replacing what is there, through a temporary file.
+fn put(dir: &Path, path: &Path, bytes: &[u8], what: &str) -> Result<(), WriteError> {
+    staged(dir, bytes, what)?.persist(path).map(drop).map_err(|e| io(what)(e.error))
+}
+
+/// Creates `path` holding `bytes`, failing if any file has the name.
+fn create(dir: &Path, path: &Path, bytes: &[u8], what: &str) -> Result<(), WriteError> {
+    staged(dir, bytes, what)?.persist_noclobber(path).map(drop).map_err(|e| io(what)(e.error))
+}
+
+/// An id held for one addition; the reservation is released when dropped.
+struct Reservation(PathBuf);
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Reserves the first free id for `base`. A name is free when this call
+/// created its reservation and no other file has it as its stem: whoever
+/// writes under an id holds its reservation until its character file exists.
+fn reserve(dir: &Path, base: &str) -> Result<(CharacterId, Reservation), WriteError> {
+    let stems = || -> Vec<String> {
+        let entries = std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok);
+        entries.map(|e| e.file_name().to_string_lossy().split('.').next().unwrap_or_default().to_owned()).collect()
+    };
+    let mut seen = stems();
+    for n in 1..1000 {
+        let id = candidate(base, n);
+        if seen.contains(&id) {
+            continue;
+        }
+        let path = dir.join(format!("{id}.reserved"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(format!("a new character {id}"))(e)),
+        }
+        let held = Reservation(path);
+        // Another addition may have finished under this id since the listing.
+        seen = stems();
+        if seen.iter().filter(|s| **s == id).count() > 1 {
+            continue;
+        }
+        let id = CharacterId::parse(&id).map_err(|e| WriteError::Invalid(e.to_string()))?;
+        return Ok((id, held));
+    }
+    Err(WriteError::Invalid(format!("too many characters named like {base}")))
 }
 
 /// A new character from `draft`, with its avatar and its card's JSON.
@@ -79,54 +151,50 @@ pub fn add(
     avatar: Option<&Avatar>,
     card: Option<&Value>,
 ) -> Result<CharacterId, WriteError> {
-    let taken = |id: &str| {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().split('.').next() == Some(id))
-    };
     let base = slug(&draft.name);
-    let id = std::iter::once(base.clone())
-        .chain((2..1000).map(|n| format!("{base}-{n}")))
-        .find(|id| !taken(id))
-        .ok_or_else(|| WriteError::Invalid(format!("too many characters named like {base}")))?;
-    let id = CharacterId::parse(&id).map_err(|e| WriteError::Invalid(e.to_string()))?;
-    let front = FrontMatter {
-        name: draft.name.clone(),
-        tagline: draft.tagline.clone(),
-        colour: draft.colour.clone(),
-        farewell: draft.farewell.clone(),
-        avatar: avatar.map(|a| format!("{id}.{}", a.ext)),
-        creator_notes: draft.creator_notes.clone(),
-        source: draft.source.clone(),
+    // Checked under a stand-in id first, so that a bad draft reserves nothing.
+    let check = |id: &str, avatar_name: Option<String>| {
+        let front = FrontMatter {
+            name: crate::cards::printable(&draft.name),
+            tagline: crate::cards::printable(&draft.tagline),
+            colour: draft.colour.clone(),
+            farewell: draft.farewell.as_deref().map(crate::cards::printable),
+            avatar: avatar_name,
+            creator_notes: draft.creator_notes.as_deref().map(crate::cards::printable),
+            source: draft.source.clone(),
+        };
+        let text = render(&front, &draft.materials)?;
+        parse_entry(&dir.join(format!("{id}.md")), &text).map_err(WriteError::Invalid)?;
+        Ok::<_, WriteError>(text)
     };
-    let text = render(&front, &draft.materials)?;
-    let md = dir.join(format!("{id}.md"));
-    parse_entry(&md, &text).map_err(WriteError::Invalid)?;
+    let stand_in = candidate(&base, 999);
+    check(&stand_in, avatar.map(|a| format!("{stand_in}.{}", a.ext)))?;
+    let card_json = card.map(serde_json::to_vec_pretty).transpose().map_err(|e| WriteError::Invalid(e.to_string()))?;
 
-    let mut written: Vec<PathBuf> = Vec::new();
-    let result = (|| {
-        if let Some(a) = avatar {
-            let path = dir.join(format!("{id}.{}", a.ext));
-            put(&path, &a.bytes)?;
-            written.push(path);
+    let (id, _held) = reserve(dir, &base)?;
+    let text = check(id.as_str(), avatar.map(|a| format!("{id}.{}", a.ext)))?;
+    let mut created: Vec<PathBuf> = Vec::new();
+    let mut result = Ok(());
+    if let Some(a) = avatar {
+        let path = dir.join(format!("{id}.{}", a.ext));
+        result = create(dir, &path, &a.bytes, &format!("{id}'s avatar"));
+        if result.is_ok() {
+            created.push(path);
         }
-        if let Some(card) = card {
-            let path = dir.join(format!("{id}.card.json"));
-            let json = serde_json::to_vec_pretty(card).map_err(|e| WriteError::Invalid(e.to_string()))?;
-            put(&path, &json)?;
-            written.push(path);
+    }
+    if let (Ok(()), Some(json)) = (&result, &card_json) {
+        let path = dir.join(format!("{id}.card.json"));
+        result = create(dir, &path, json, &format!("{id}'s card"));
+        if result.is_ok() {
+            created.push(path);
         }
-        // Last, and never over an existing file: a hard link fails if the name is taken.
-        let tmp = dir.join(format!("{id}.md.tmp"));
-        std::fs::write(&tmp, &text).map_err(io(&tmp))?;
-        let linked = std::fs::hard_link(&tmp, &md).map_err(io(&md));
-        let _ = std::fs::remove_file(&tmp);
-        linked
-    })();
+    }
+    // Last: the character file is what makes it exist.
+    if result.is_ok() {
+        result = create(dir, &dir.join(format!("{id}.md")), text.as_bytes(), &format!("character {id}"));
+    }
     if result.is_err() {
-        for path in written {
+        for path in created {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -148,13 +216,14 @@ pub struct Edit {
 /// came from and its creator notes are kept.
 pub fn update(dir: &Path, id: &CharacterId, edit: &Edit, avatar: Option<&Avatar>) -> Result<(), WriteError> {
     let md = dir.join(format!("{id}.md"));
+    let what = format!("character {id}");
     let old = std::fs::read_to_string(&md).map_err(|_| WriteError::NotFound(id.to_string()))?;
     let (before, info): (_, LibraryInfo) = parse_entry(&md, &old).map_err(WriteError::Invalid)?;
     let front = FrontMatter {
-        name: edit.name.trim().to_owned(),
-        tagline: edit.tagline.trim().to_owned(),
+        name: crate::cards::printable(edit.name.trim()),
+        tagline: crate::cards::printable(edit.tagline.trim()),
         colour: edit.colour.trim().to_owned(),
-        farewell: edit.farewell.clone().filter(|f| !f.trim().is_empty()),
+        farewell: edit.farewell.as_deref().filter(|f| !f.trim().is_empty()).map(crate::cards::printable),
         avatar: avatar.map(|a| versioned_avatar_name(id, a)).or(before.avatar.clone()),
         creator_notes: info.creator_notes,
         source: info.source,
@@ -163,9 +232,9 @@ pub fn update(dir: &Path, id: &CharacterId, edit: &Edit, avatar: Option<&Avatar>
     parse_entry(&md, &text).map_err(WriteError::Invalid)?;
     // The old avatar stays: sessions recorded its name and still show it.
     if let Some(a) = avatar {
-        put(&dir.join(versioned_avatar_name(id, a)), &a.bytes)?;
+        put(dir, &dir.join(versioned_avatar_name(id, a)), &a.bytes, &format!("{id}'s avatar"))?;
     }
-    put(&md, text.as_bytes())
+    put(dir, &md, text.as_bytes(), &what)
 }
 
 /// A replaced avatar's file name, `<id>-<first 8 hex of its SHA-256>.<ext>`:

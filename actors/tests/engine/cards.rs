@@ -279,3 +279,112 @@ fn a_clashing_name_gets_a_new_id_and_nothing_is_overwritten() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 2, "{files:?}");
 }
+
+/// The files in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_additions_of_one_name_at_once_each_land_whole_under_their_own_id() {
+    let d = draft_of(v2().to_string().as_bytes());
+    let avatar = cards::Avatar::sniff(png::generated_avatar("#336699")).unwrap();
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let add = || {
+                barrier.wait();
+                write::add(dir.path(), &d, Some(&avatar), Some(&v2())).unwrap().to_string()
+            };
+            let (a, b) = (s.spawn(add), s.spawn(add));
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["zed", "zed-2"], "round {round}");
+        let mut expected: Vec<String> = ["zed", "zed-2"]
+            .iter()
+            .flat_map(|id| [format!("{id}.card.json"), format!("{id}.md"), format!("{id}.png")])
+            .collect();
+        expected.sort();
+        assert_eq!(listing(dir.path()), expected, "round {round}: whole, and nothing left behind");
+        let roster = Roster::load(dir.path()).unwrap();
+        assert_eq!(roster.characters().count(), 2, "round {round}: {:?}", roster.problems());
+    }
+}
+
+#[test]
+fn every_name_the_roster_takes_gives_an_id_that_fits_with_its_suffix() {
+    let dir = tempfile::tempdir().unwrap();
+    let forty = "Abcdefghij Klmnopqrst Uvwxyzabcd Efghijk".to_owned();
+    assert_eq!(forty.chars().count(), 40);
+    for name in ["Hatsune Miku (Vocaloid Virtual Singer)", forty.as_str(), forty.as_str()] {
+        let card = json!({ "name": name, "description": "Sings." });
+        let d = draft_of(card.to_string().as_bytes());
+        write::add(dir.path(), &d, None, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let roster = Roster::load(dir.path()).unwrap();
+    let ids: Vec<&str> = roster.characters().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["abcdefghij-klmnopqrst-uvwxyzab-2", "abcdefghij-klmnopqrst-uvwxyzabcd", "hatsune-miku-vocaloid-virtual-si"]
+    );
+    // The cut never leaves a dash before the suffix.
+    assert_eq!(write::slug("abcdefghij abcdefghij abcdefghi x"), "abcdefghij-abcdefghij-abcdefghi");
+}
+
+#[test]
+fn a_write_that_fails_names_the_character_and_no_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let e = write::add(&missing, &draft_of(v2().to_string().as_bytes()), None, None).unwrap_err().to_string();
+    assert!(e.contains("zed") && !e.contains('/'), "{e}");
+}
+
+/// A PNG with `chunks` (type, data) inserted before IEND.
+fn png_with_all(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+    let base = png::generated_avatar("#336699");
+    let iend = base.len() - 12;
+    let mut out = base[..iend].to_vec();
+    for (kind, data) in chunks {
+        out.extend((data.len() as u32).to_be_bytes());
+        out.extend(*kind);
+        out.extend(*data);
+        let mut h = crc32fast::Hasher::new();
+        h.update(*kind);
+        h.update(data);
+        out.extend(h.finalize().to_be_bytes());
+    }
+    out.extend(&base[iend..]);
+    out
+}
+
+#[test]
+fn only_the_card_chunk_is_inflated_within_one_budget_for_the_file() {
+    let card = b64(&v2().to_string());
+    // Three thousand chunks of another keyword, each a megabyte inflated.
+    let other = [b"comment\0\0".as_slice(), &zlib(&vec![0u8; 1 << 20])].concat();
+    let ztxt_card = [b"chara\0\0".as_slice(), &zlib(card.as_bytes())].concat();
+    let mut chunks: Vec<(&[u8; 4], &[u8])> = vec![(b"zTXt", other.as_slice()); 3000];
+    chunks.push((b"zTXt", &ztxt_card));
+    let bytes = png_with_all(&chunks);
+    assert!(bytes.len() < cards::MAX_FILE, "{} bytes", bytes.len());
+    let (text, inflated) = png::card_text_within(&bytes, png::MAX_INFLATE).unwrap();
+    assert_eq!(inflated, card.len(), "the card chunk alone was inflated");
+    assert!(text.contains("\"Zed\""));
+    assert_eq!(draft_of(&bytes).name, "Zed");
+
+    // Past the budget: refused with its own code, whatever chunk it is.
+    let refused = png::card_text_within(&bytes, card.len() - 1).unwrap_err();
+    assert_eq!(refused.code(), "card-inflates-too-far", "{refused}");
+    let bomb = [b"ccv3\0\0".as_slice(), &zlib(&vec![b'A'; png::MAX_INFLATE + 1])].concat();
+    let e = cards::read(&png_with(b"zTXt", &bomb)).map(|_| ()).unwrap_err();
+    assert_eq!(e.code(), "card-inflates-too-far", "{e}");
+    let itxt_bomb = [b"chara\0\x01\0en\0\0".as_slice(), &zlib(&vec![b'A'; png::MAX_INFLATE + 1])].concat();
+    let e = cards::read(&png_with(b"iTXt", &itxt_bomb)).map(|_| ()).unwrap_err();
+    assert_eq!(e.code(), "card-inflates-too-far", "{e}");
+}

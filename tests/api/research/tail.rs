@@ -119,17 +119,13 @@ async fn tail_follows_several_sessions_on_one_connection_each_line_titled() {
     );
 }
 
-#[actix_web::test]
-async fn tail_on_a_terminal_types_each_speak_as_it_streams() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    let app = spawn_with(Options { pace_ms: 30, logs: Some(logs.clone()), ..Options::default() }).await;
-    let id = app.create(&["ada", "byron"]).await;
-    // `script` gives the command a pseudo-terminal, as a person's shell would.
-    let tail = format!("{} tail {id} --url {}", env!("CARGO_BIN_EXE_panel"), app.address);
+/// `command` run with a pseudo-terminal (util-linux's `script`), as a
+/// person's shell would run it, with `env`; and what it prints, as it comes.
+fn on_a_terminal(command: &str, env: &[(&str, &str)]) -> (Reaped, Arc<Mutex<Vec<u8>>>) {
     let child = Command::new("script")
-        .args(["-qfec", &tail, "/dev/null"])
-        .env("NO_COLOR", "1")
+        .args(["-qfec", command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -145,6 +141,17 @@ async fn tail_on_a_terminal_types_each_speak_as_it_streams() {
             sink.lock().unwrap().extend_from_slice(&buf[..n]);
         }
     });
+    (child, shown)
+}
+
+#[actix_web::test]
+async fn tail_on_a_terminal_types_each_speak_as_it_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let app = spawn_with(Options { pace_ms: 30, logs: Some(logs.clone()), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let tail = format!("{} tail {id} --url {}", env!("CARGO_BIN_EXE_panel"), app.address);
+    let (_child, shown) = on_a_terminal(&tail, &[("NO_COLOR", "1")]);
     let text = || String::from_utf8_lossy(&shown.lock().unwrap()).replace("\r\n", "\n");
     let deadline = Instant::now() + WAIT;
     while !text().contains(" · rehearsal · ") {
@@ -177,4 +184,61 @@ async fn tail_on_a_terminal_types_each_speak_as_it_streams() {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(text().matches(said.trim()).count(), 1, "{}", text());
+}
+
+#[actix_web::test]
+async fn tail_on_a_terminal_prints_no_escape_sequence_from_a_card_or_a_character_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = roster_copy(dir.path());
+    // A window title, an OSC 52 clipboard write, a screen clear, a C1 CSI.
+    let hostile = "\u{1b}]0;pwned\u{7}Hello\u{1b}]52;c;ZXZpbA==\u{7} there\u{1b}[2J\u{1b}[H\u{9b}31m.";
+    // Written by hand, a file keeps what it holds: tail alone must clean it.
+    let wren = format!(
+        "+++\nname = \"Wren\"\ntagline = \"Ornithologist\"\ncolour = \"#228844\"\n+++\n\n# Wren\n\n## Sample lines\n- {hostile}\n"
+    );
+    std::fs::write(roster.join("characters/wren.md"), wren).unwrap();
+    let app = spawn_with(Options { roster: Some(roster), ..Options::default() }).await;
+    let card = json!({ "spec": "chara_card_v2", "spec_version": "2.0",
+        "data": { "name": "Vex", "description": "A test.", "first_mes": hostile } });
+    let url = app.url("/api/roster/import?filename=vex.json");
+    let request = app.client.post(url).insert_header(("content-type", "application/json"));
+    let mut res = request.send_body(card.to_string()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let vex: Value = res.json().await.unwrap();
+    let materials = vex["materials"].as_str().unwrap();
+    assert!(materials.contains("- ]0;pwnedHello"), "the greeting, its escapes dropped on import:\n{materials}");
+    assert!(!materials.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{materials:?}");
+
+    let id = app.create(&["wren", "vex"]).await;
+    let mut sse = app.sse(&id, None).await;
+    for line in ["@Wren what do you see?", "@Vex and you?"] {
+        app.say(&id, line).await;
+        sse.until("turn-end").await;
+    }
+    let (status, _) = app.post_empty(&format!("/api/sessions/{id}/close")).await;
+    assert_eq!(status, 200);
+    // In colour, as on a person's terminal: only tail's own escapes may show.
+    let tail = format!("{} tail {id} --url {}", env!("CARGO_BIN_EXE_panel"), app.address);
+    let (mut child, shown) = on_a_terminal(&tail, &[]);
+    assert!(wait_exit(&mut child.0).await.success());
+    let deadline = Instant::now() + WAIT;
+    let text = loop {
+        let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+        if text.contains("session closed") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the tail did not finish: {text:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(text.contains("Hello") && text.contains("Wren") && text.contains("Vex"), "{text:?}");
+    for bad in ["\u{1b}]", "\u{7}", "\u{1b}[2J", "\u{1b}[H", "\u{9b}"] {
+        assert!(!text.contains(bad), "{bad:?} reached the terminal: {text:?}");
+    }
+    let colours_only = text.split('\u{1b}').skip(1).all(|after| {
+        after
+            .strip_prefix('[')
+            .and_then(|s| s.split_once('m'))
+            .is_some_and(|(params, _)| !params.is_empty() && params.bytes().all(|b| b.is_ascii_digit() || b == b';'))
+    });
+    assert!(colours_only, "an escape that is not a colour: {text:?}");
 }
