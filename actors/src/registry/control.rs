@@ -132,10 +132,16 @@ impl Handler<StartActor> for Registry {
                 Ok(Err(f)) => return Err(super::starting::start_error(id, f)),
                 Err(_) => return Err(RegistryError::Unavailable(id)),
             }
-            // A stop that came meanwhile may have stopped it again, before
-            // or after the lookup: either way that is what the caller is told.
-            let actor = me.send(Lookup(id.clone())).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
-            actor.send(Inspect).await.map_err(|_| RegistryError::ActorStopped(id))
+            // The actor may be gone again before it is asked: passivated
+            // (the lookup starts it once more) or stopped by a request that
+            // came meanwhile (the lookup says so, a clear conflict).
+            for _ in 0..3 {
+                let actor = me.send(Lookup(id.clone())).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
+                if let Ok(info) = actor.send(Inspect).await {
+                    return Ok(info);
+                }
+            }
+            Err(RegistryError::ActorStopped(id))
         })
     }
 }
