@@ -8,7 +8,10 @@
 //!   failed. Requests that meet a slot in transition wait for it to finish,
 //!   then are answered from the new state — so a stop followed at once by a
 //!   start is ordered: the start opens the log only after the stopped actor
-//!   has released it.
+//!   has released it. The states and their transitions are `slot.rs`; each
+//!   actor incarnation has a generation there, and a notice from an older
+//!   one (a late idle offer) changes nothing. Starting and settling a start
+//!   is `starting.rs`.
 //! - Nothing here blocks its thread: opening and creating logs, replaying
 //!   them and writing artefacts run on the blocking pool; sessions and
 //!   gateways run on the `lanes`.
