@@ -112,3 +112,28 @@ async fn with_few_files_allowed_idle_actors_let_go_and_a_thousand_sessions_keep_
     assert!(health["sessions_running"].as_u64().unwrap() < 200, "idle actors let go: {health}");
     assert_eq!(server.logged("Too many open files"), 0);
 }
+
+#[actix_web::test]
+async fn a_session_closed_before_a_restart_answers_session_closed_and_is_listed_as_closed() {
+    let logs = tempfile::tempdir().unwrap();
+    let first = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let id = first.create(&["ada", "byron"]).await;
+    assert_eq!(first.post_empty(&format!("/api/sessions/{id}/close")).await.0, 200);
+    first.stopper.clone().stop().await;
+
+    let app = spawn_with(Options { logs: Some(logs.path().to_owned()), ..Options::default() }).await;
+    let requests = [
+        app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "Are you still there?" })).await,
+        app.post(&format!("/api/sessions/{id}/cast"), json!({ "add": "cleo" })).await,
+        app.post_empty(&format!("/api/sessions/{id}/close")).await,
+        app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "And now?" })).await,
+    ];
+    for (status, body) in requests {
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "session-closed", "{body}");
+    }
+    let (_, list) = app.get("/api/sessions").await;
+    let listed = list.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).expect("listed").clone();
+    assert_eq!(listed["closed"], true, "{listed}");
+    assert_ne!(listed["actor"], "failed", "{listed}");
+}

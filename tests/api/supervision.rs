@@ -127,3 +127,44 @@ async fn thousands_of_tailers_coming_and_going_leave_no_gateway_or_subscriber_be
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[actix_web::test]
+async fn fifteen_stop_start_pairs_at_once_on_one_session_each_succeed_or_answer_a_clear_conflict() {
+    let app = spawn_with(Options { pace_ms: 5, ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    // A few rounds, each with the session mid-turn: the races are narrow.
+    for round in 0..6 {
+        let (status, body) = app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "Keep talking." })).await;
+        assert_eq!(status, 202, "{body}");
+        let pairs = (0..15).map(|_| {
+            let (app, id) = (&app, &id);
+            async move {
+                let stop = app.delete(&format!("/api/sessions/{id}/actor")).await;
+                let start = app.post_empty(&format!("/api/sessions/{id}/actor")).await;
+                (stop, start)
+            }
+        });
+        let mut started = 0;
+        for ((stop, stop_body), (start, start_body)) in futures_util::future::join_all(pairs).await {
+            assert_eq!(stop, 200, "round {round}: {stop_body}");
+            match start {
+                200 => started += 1,
+                409 => assert!(
+                    ["actor-running", "actor-stopped"].contains(&start_body["error"]["code"].as_str().unwrap_or("")),
+                    "round {round}: a conflict says which: {start_body}"
+                ),
+                _ => panic!("round {round}: a start answered {start}: {start_body}"),
+            }
+        }
+        assert!(started > 0, "round {round}: at least one start ran the actor");
+        // Whatever order they settled in, the session works afterwards.
+        let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+        if detail["actor"] == "stopped" {
+            assert_eq!(app.post_empty(&format!("/api/sessions/{id}/actor")).await.0, 200);
+        }
+        let mut sse = app.sse(&id, None).await;
+        let (status, body) = app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "Still with us?" })).await;
+        assert_eq!(status, 202, "round {round}: {body}");
+        sse.until("turn-end").await;
+    }
+}

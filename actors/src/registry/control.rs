@@ -37,56 +37,60 @@ impl Handler<StopActor> for Registry {
             return ready(Err(RegistryError::NotFound(id)));
         }
         let entry = self.entry(&id);
-        match std::mem::replace(&mut entry.slot, Slot::Stopped) {
-            Slot::Running(r) if r.addr.connected() => {
-                entry.slot = Slot::Stopping(Vec::new());
-                // The actor answers once its log is written and released.
-                let stopped = r.addr.send(Stop { reason: "actor-stopped".into() });
-                let settled = id.clone();
-                ctx.spawn(async move { stopped.await.is_ok() }.into_actor(self).map(move |_, act, ctx| {
-                    let entry = act.entry(&settled);
-                    if let Slot::Stopping(waiters) = std::mem::replace(&mut entry.slot, Slot::Stopped) {
-                        for w in waiters {
-                            let _ = w.send(Ok(()));
+        // What must finish before the slot is stopped: until then it is
+        // "stopping", so a start that comes meanwhile waits for the log to
+        // be let go of instead of opening it into the lock.
+        let releasing: futures_util::future::BoxFuture<'static, ()> =
+            match std::mem::replace(&mut entry.slot, Slot::Stopping(Vec::new())) {
+                Slot::Running(r) if r.addr.connected() => {
+                    // The actor answers once its log is written and released.
+                    let stopped = r.addr.send(Stop { reason: "actor-stopped".into() });
+                    Box::pin(async move {
+                        let _ = stopped.await;
+                    })
+                }
+                Slot::Running(r) => {
+                    let release = self.deps.writer.release(r.key);
+                    Box::pin(async move {
+                        let _ = release.await;
+                    })
+                }
+                waiting @ (Slot::Starting(_) | Slot::Stopping(_)) => {
+                    entry.slot = waiting;
+                    return match self.wait(&id) {
+                        Access::Wait(rx) => retry_after(rx, ctx.address(), id.clone(), StopActor(id)),
+                        _ => ready(Ok(())),
+                    };
+                }
+                Slot::Failed(mut f) => {
+                    if let Some(retry) = f.retry.take() {
+                        ctx.cancel_future(retry);
+                    }
+                    let release = f.key.map(|key| self.deps.writer.release(key));
+                    Box::pin(async move {
+                        if let Some(r) = release {
+                            let _ = r.await;
                         }
-                    }
-                    act.maybe_retire(&settled, ctx);
-                }));
-                match self.wait(&id) {
-                    Access::Wait(rx) => Box::pin(async move {
-                        let _ = rx.await;
-                        Ok(())
-                    }),
-                    _ => ready(Ok(())),
+                    })
                 }
-            }
-            Slot::Running(r) => {
-                let release = self.deps.writer.release(r.key);
-                Box::pin(async move {
-                    let _ = release.await;
-                    Ok(())
-                })
-            }
-            waiting @ (Slot::Starting(_) | Slot::Stopping(_)) => {
-                entry.slot = waiting;
-                match self.wait(&id) {
-                    Access::Wait(rx) => retry_after(rx, ctx.address(), id.clone(), StopActor(id)),
-                    _ => ready(Ok(())),
+                Slot::Idle | Slot::Stopped => {
+                    entry.slot = Slot::Stopped;
+                    return ready(Ok(()));
                 }
+            };
+        let settled = id.clone();
+        ctx.spawn(releasing.into_actor(self).map(move |(), act, ctx| {
+            for w in act.entry(&settled).slot.end_stopping(Slot::Stopped) {
+                let _ = w.send(Ok(()));
             }
-            Slot::Failed(mut f) => {
-                if let Some(retry) = f.retry.take() {
-                    ctx.cancel_future(retry);
-                }
-                let release = f.key.map(|key| self.deps.writer.release(key));
-                Box::pin(async move {
-                    if let Some(r) = release {
-                        let _ = r.await;
-                    }
-                    Ok(())
-                })
-            }
-            Slot::Idle | Slot::Stopped => ready(Ok(())),
+            act.maybe_retire(&settled, ctx);
+        }));
+        match self.wait(&id) {
+            Access::Wait(rx) => Box::pin(async move {
+                let _ = rx.await;
+                Ok(())
+            }),
+            _ => ready(Ok(())),
         }
     }
 }
@@ -125,11 +129,19 @@ impl Handler<StartActor> for Registry {
         Box::pin(async move {
             match rx.await {
                 Ok(Ok(())) => {}
-                Ok(Err(f)) => return Err(RegistryError::Failed { id, code: f.code, message: f.message }),
+                Ok(Err(f)) => return Err(super::starting::start_error(id, f)),
                 Err(_) => return Err(RegistryError::Unavailable(id)),
             }
-            let actor = me.send(Lookup(id.clone())).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
-            actor.send(Inspect).await.map_err(|_| RegistryError::Unavailable(id))
+            // The actor may be gone again before it is asked: passivated
+            // (the lookup starts it once more) or stopped by a request that
+            // came meanwhile (the lookup says so, a clear conflict).
+            for _ in 0..3 {
+                let actor = me.send(Lookup(id.clone())).await.map_err(|_| RegistryError::Unavailable(id.clone()))??;
+                if let Ok(info) = actor.send(Inspect).await {
+                    return Ok(info);
+                }
+            }
+            Err(RegistryError::ActorStopped(id))
         })
     }
 }

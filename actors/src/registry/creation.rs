@@ -167,10 +167,7 @@ impl Registry {
         Box::pin(creating.into_actor(self).then(move |created, act, ctx| {
             let created = created.unwrap_or_else(|e| Err(crate::session::SessionError::Panicked(e.to_string())));
             let entry = act.entry(&id);
-            let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
-                Slot::Starting(w) => w,
-                _ => Vec::new(),
-            };
+            let waiters = entry.slot.end_starting();
             let mut written = None;
             let result = match created {
                 Ok(session) => {
@@ -180,7 +177,7 @@ impl Registry {
                     let arbiter = act.lanes.get(lane).arbiter.clone();
                     let addr = Session::start_in_arbiter(&arbiter, move |_| session);
                     act.directory.add(&id);
-                    let running = super::Running { addr, key, since: std::time::Instant::now(), attempts: 0 };
+                    let running = super::slot::Running { addr, key, since: std::time::Instant::now(), attempts: 0 };
                     act.entry(&id).slot = Slot::Running(running);
                     act.make_room(ctx);
                     Ok(info)

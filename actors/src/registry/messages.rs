@@ -103,7 +103,7 @@ where
     Box::pin(async move {
         match rx.await {
             Ok(Ok(())) => me.send(msg).await.map_err(|_| RegistryError::Unavailable(id))?,
-            Ok(Err(f)) => Err(RegistryError::Failed { id, code: f.code, message: f.message }),
+            Ok(Err(f)) => Err(super::starting::start_error(id, f)),
             Err(_) => Err(RegistryError::Unavailable(id)),
         }
     })
@@ -252,11 +252,8 @@ impl Handler<CloseSession> for Registry {
         Box::pin(closing.into_actor(self).then(move |closed: Result<(), RegistryError>, act, ctx| {
             // Whatever happened, the actor has stopped (or was stopping); its
             // log says the rest, and the next request reopens it from there.
-            let entry = act.entry(&closed_id);
-            if let Slot::Stopping(waiters) = std::mem::replace(&mut entry.slot, Slot::Idle) {
-                for w in waiters {
-                    let _ = w.send(Ok(()));
-                }
+            for w in act.entry(&closed_id).slot.end_stopping(Slot::Idle) {
+                let _ = w.send(Ok(()));
             }
             act.maybe_retire(&closed_id, ctx);
             match closed {
@@ -288,9 +285,15 @@ impl Handler<SessionNotice> for Registry {
     fn handle(&mut self, notice: SessionNotice, ctx: &mut Self::Context) {
         let id = notice.id;
         let Some(entry) = self.sessions.get_mut(&id) else { return };
+        // Only the incarnation now in the slot is heard: a notice from an
+        // earlier one, late in arriving, is about an actor that is gone.
         match notice.kind {
-            Notice::Failed(message) => entry.death_note = Some(message),
-            Notice::Idle => self.passivate(&id, false, ctx),
+            Notice::Failed(message) => {
+                if matches!(&entry.slot, Slot::Running(r) if r.key == notice.generation) {
+                    entry.death_note = Some(message);
+                }
+            }
+            Notice::Idle => self.passivate(&id, notice.generation, false, ctx),
         }
     }
 }

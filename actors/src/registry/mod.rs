@@ -8,7 +8,10 @@
 //!   failed. Requests that meet a slot in transition wait for it to finish,
 //!   then are answered from the new state — so a stop followed at once by a
 //!   start is ordered: the start opens the log only after the stopped actor
-//!   has released it.
+//!   has released it. The states and their transitions are `slot.rs`; each
+//!   actor incarnation has a generation there, and a notice from an older
+//!   one (a late idle offer) changes nothing. Starting and settling a start
+//!   is `starting.rs`.
 //! - Nothing here blocks its thread: opening and creating logs, replaying
 //!   them and writing artefacts run on the blocking pool; sessions and
 //!   gateways run on the `lanes`.
@@ -40,6 +43,8 @@ mod creation;
 mod directory;
 mod lanes;
 mod messages;
+mod slot;
+mod starting;
 mod supervision;
 
 pub use catalog::{Constrain, ProviderListing};
@@ -49,12 +54,13 @@ pub use creation::*;
 pub use directory::{Directory, SessionSummary, load_summary};
 pub use lanes::{Lane, Lanes};
 pub use messages::*;
+use slot::{Access, Failure, Slot, StartFailure};
 
 use crate::event_log::LogError;
 use crate::gateway::{Gateway, Retire, RetireIfIdle};
 use crate::id::SessionId;
 use crate::session::CacheInfo;
-use crate::session::{ContextInfo, Restarted, Session, SessionDeps, SessionError, SessionInfo};
+use crate::session::{ContextInfo, SessionDeps, SessionError, SessionInfo};
 
 /// How often the registry looks for actors that died.
 const SWEEP: Duration = Duration::from_millis(250);
@@ -118,56 +124,6 @@ pub struct SessionDetail {
     pub live: Option<SessionInfo>,
 }
 
-/// Why a start failed, as told to everyone who waited for it.
-#[derive(Debug, Clone)]
-struct StartFailure {
-    code: &'static str,
-    message: String,
-}
-
-type Waiter = oneshot::Sender<Result<(), StartFailure>>;
-
-struct Running {
-    addr: Addr<Session>,
-    /// The log writer's key for its log, to release it if the actor dies.
-    key: u64,
-    since: Instant,
-    /// Failures in a row before this run (0 for a healthy start).
-    attempts: u32,
-}
-
-struct Failure {
-    failure: StartFailure,
-    attempts: u32,
-    /// A log the dead actor left attached to its writer.
-    key: Option<u64>,
-    /// The next automatic rebuild, unless the registry has given up.
-    retry: Option<SpawnHandle>,
-}
-
-enum Slot {
-    Idle,
-    Starting(Vec<Waiter>),
-    Running(Running),
-    Stopping(Vec<Waiter>),
-    Stopped,
-    Failed(Failure),
-}
-
-impl Slot {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Idle => "idle",
-            Self::Starting(_) => "starting",
-            Self::Running(r) if r.addr.connected() => "running",
-            Self::Running(_) => "failed",
-            Self::Stopping(_) => "stopping",
-            Self::Stopped => "stopped",
-            Self::Failed(_) => "failed",
-        }
-    }
-}
-
 struct Entry {
     lane: usize,
     gateway: Option<Addr<Gateway>>,
@@ -176,14 +132,6 @@ struct Entry {
     slot: Slot,
     /// What a failing actor said before it stopped.
     death_note: Option<String>,
-}
-
-/// Whether a request can go ahead now.
-enum Access {
-    Ready(Addr<Session>),
-    /// The actor is in transition: ask again when this resolves.
-    Wait(oneshot::Receiver<Result<(), StartFailure>>),
-    Denied(RegistryError),
 }
 
 pub struct Registry {
@@ -240,41 +188,31 @@ impl Registry {
         }
         // A little beyond the cap, so a burst of new sessions does not ask on every start.
         let excess = running - self.max_running + self.max_running / 8;
-        let mut oldest: Vec<(Instant, SessionId)> = self
+        let mut oldest: Vec<(Instant, u64, SessionId)> = self
             .sessions
             .iter()
             .filter_map(|(id, e)| match &e.slot {
-                Slot::Running(r) if r.addr.connected() => Some((r.since, id.clone())),
+                Slot::Running(r) if r.addr.connected() => Some((r.since, r.key, id.clone())),
                 _ => None,
             })
             .collect();
         oldest.sort();
-        for (_, id) in oldest.into_iter().take(excess) {
-            self.passivate(&id, true, ctx);
+        for (_, generation, id) in oldest.into_iter().take(excess) {
+            self.passivate(&id, generation, true, ctx);
         }
     }
 
-    /// Asks a running actor to let go of its log and memory, if idle.
-    fn passivate(&mut self, id: &SessionId, now: bool, ctx: &mut Context<Self>) {
+    /// Asks the running actor of incarnation `generation` to let go of its
+    /// log and memory, if idle. A slot not running that incarnation (a late
+    /// idle notice) is left alone.
+    fn passivate(&mut self, id: &SessionId, generation: u64, now: bool, ctx: &mut Context<Self>) {
         let Some(entry) = self.sessions.get_mut(id) else { return };
-        let Slot::Running(r) = std::mem::replace(&mut entry.slot, Slot::Stopping(Vec::new())) else {
-            return;
-        };
+        let Some(r) = entry.slot.begin_passivate(generation) else { return };
         let asked = r.addr.send(crate::session::Passivate { now });
         let id = id.clone();
         ctx.spawn(asked.into_actor(self).map(move |passivated, act, ctx| {
-            let entry = act.entry(&id);
-            let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
-                Slot::Stopping(w) => w,
-                other => {
-                    entry.slot = other;
-                    Vec::new()
-                }
-            };
-            if !matches!(passivated, Ok(true)) {
-                // Busy again after all (or already gone: the sweep sees to that).
-                entry.slot = Slot::Running(r);
-            }
+            // Not passivated: busy again after all (or already gone: the sweep sees to that).
+            let waiters = act.entry(&id).slot.end_passivate(r, matches!(passivated, Ok(true)));
             for w in waiters {
                 let _ = w.send(Ok(()));
             }
@@ -403,99 +341,6 @@ impl Registry {
             }
         }
         Access::Wait(rx)
-    }
-
-    /// Starts the session's actor from its log, on its lane, off this
-    /// thread. `release` is a log a dead actor left attached; it is let go
-    /// first. `restarted` is logged as the reason, when given.
-    fn start(
-        &mut self,
-        id: &SessionId,
-        release: Option<u64>,
-        attempts: u32,
-        restarted: Option<String>,
-        supervised: bool,
-        ctx: &mut Context<Self>,
-    ) {
-        let gateway = self.gateway(id, ctx);
-        let entry = self.entry(id);
-        entry.slot = Slot::Starting(Vec::new());
-        let lane = entry.lane;
-        let deps = self.deps_for(lane, ctx);
-        let writer = deps.writer.clone();
-        let session = id.clone();
-        let opening = async move {
-            if let Some(key) = release {
-                let _ = writer.release(key).await;
-            }
-            let publisher = Some(gateway.recipient());
-            match tokio::task::spawn_blocking(move || Session::open(deps, session, publisher)).await {
-                Ok(opened) => opened,
-                Err(e) => Err(SessionError::Panicked(e.to_string())),
-            }
-        };
-        let id = id.clone();
-        ctx.spawn(opening.into_actor(self).map(move |opened, act, ctx| {
-            act.opened(&id, opened, attempts, restarted, supervised, ctx);
-        }));
-    }
-
-    fn opened(
-        &mut self,
-        id: &SessionId,
-        opened: Result<Session, SessionError>,
-        attempts: u32,
-        restarted: Option<String>,
-        supervised: bool,
-        ctx: &mut Context<Self>,
-    ) {
-        let lane = self.entry(id).lane;
-        let arbiter = self.lanes.get(lane).arbiter.clone();
-        let entry = self.entry(id);
-        let waiters = match std::mem::replace(&mut entry.slot, Slot::Idle) {
-            Slot::Starting(w) => w,
-            other => {
-                entry.slot = other;
-                Vec::new()
-            }
-        };
-        let outcome = match opened {
-            Ok(session) if session.is_closed() => {
-                // Its log is let go of as the session is dropped.
-                drop(session);
-                Ok(())
-            }
-            Ok(session) => {
-                let key = session.log_key();
-                let addr = Session::start_in_arbiter(&arbiter, move |_| session);
-                if let Some(reason) = restarted {
-                    addr.do_send(Restarted { reason });
-                }
-                if entry.watchers > 0 {
-                    addr.do_send(crate::session::Watched(true));
-                }
-                entry.slot = Slot::Running(Running { addr, key, since: Instant::now(), attempts });
-                self.make_room(ctx);
-                Ok(())
-            }
-            Err(e) => {
-                let failure = StartFailure { code: e.code(), message: e.to_string() };
-                log::error!("session {id}: its actor cannot start: {}", failure.message);
-                let failures = attempts + 1;
-                let mut f = Failure { failure: failure.clone(), attempts: failures, key: None, retry: None };
-                if supervised && failures < MAX_RESTARTS {
-                    f.retry = Some(self.schedule_restart(id, failures, ctx));
-                } else if supervised {
-                    self.give_up(id, &failure.message, None, ctx);
-                }
-                self.entry(id).slot = Slot::Failed(f);
-                Err(failure)
-            }
-        };
-        for waiter in waiters {
-            let _ = waiter.send(outcome.clone());
-        }
-        self.maybe_retire(id, ctx);
     }
 
     /// The actor state and failure to show with a summary.

@@ -346,6 +346,10 @@ pub struct Watched(pub bool);
 #[rtype(result = "()")]
 pub struct SessionNotice {
     pub id: SessionId,
+    /// Which incarnation of the session speaks: its log's key, unique for
+    /// the server's life, so the supervisor can tell a late notice from an
+    /// earlier incarnation.
+    pub generation: u64,
     pub kind: Notice,
 }
 

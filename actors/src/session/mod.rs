@@ -287,7 +287,11 @@ impl Session {
     fn fail_hard(&mut self, err: &LogError, ctx: &mut Context<Self>) {
         log::error!("session {}: stopping, the log cannot be written: {err}", self.id);
         if let Some(supervisor) = &self.deps.supervisor {
-            supervisor.do_send(SessionNotice { id: self.id.clone(), kind: Notice::Failed(err.to_string()) });
+            supervisor.do_send(SessionNotice {
+                id: self.id.clone(),
+                generation: self.log.key(),
+                kind: Notice::Failed(err.to_string()),
+            });
         }
         self.stopping = true;
         ctx.stop();
@@ -366,7 +370,11 @@ impl Actor for Session {
             let every = (after / 4).max(std::time::Duration::from_millis(10));
             ctx.run_interval(every, move |act, _| {
                 if act.idle() && !act.stopping && !act.warmth.wants_to_stay() && act.active.elapsed() >= after {
-                    supervisor.do_send(SessionNotice { id: act.id.clone(), kind: Notice::Idle });
+                    supervisor.do_send(SessionNotice {
+                        id: act.id.clone(),
+                        generation: act.log.key(),
+                        kind: Notice::Idle,
+                    });
                 }
             });
         }
