@@ -183,10 +183,10 @@ struct Played {
 async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> Played {
     let mut chain = Vec::new();
     let mut stopped = play_turns(api, script, title, args, &mut chain).await.err();
-    if let Some(last) = chain.last() {
-        if let Err(e) = api.post(&format!("/api/sessions/{last}/close"), &json!({})).await {
-            stopped.get_or_insert(e);
-        }
+    if let Some(last) = chain.last()
+        && let Err(e) = api.post(&format!("/api/sessions/{last}/close"), &json!({})).await
+    {
+        stopped.get_or_insert(e);
     }
     Played { chain, stopped }
 }
