@@ -28,6 +28,16 @@ pub enum Streamed {
     Reconnecting(Duration),
 }
 
+/// The server answered with an error; its code lets a caller act on it
+/// (`panel run` continues a session refused as `context-full`).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct Refused {
+    pub what: String,
+    pub code: String,
+    pub message: String,
+}
+
 #[derive(Clone)]
 pub struct Api {
     base: String,
@@ -69,7 +79,8 @@ impl Api {
         let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if !res.status().is_success() {
             let message = value["error"]["message"].as_str().map_or_else(|| res.status().to_string(), str::to_owned);
-            bail!("{what}: {message}");
+            let code = value["error"]["code"].as_str().unwrap_or_default().to_owned();
+            return Err(Refused { what: what.to_owned(), code, message }.into());
         }
         Ok(value)
     }

@@ -31,8 +31,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::client::{Api, Streamed};
-use crate::config::RunArgs;
+use crate::client::{Api, Refused, Streamed};
+use crate::config::{OnFull, RunArgs};
 use crate::report::{self, Row};
 use crate::startup::Application;
 
@@ -103,7 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             (None, None) => unreachable!(),
         };
         let api = Api::new(&base, args.serve.token.clone());
-        let mut ids = Vec::new();
+        let mut chains = Vec::new();
         let mut failure = None;
         for n in 1..=args.repeat {
             let title = if args.repeat > 1 {
@@ -111,29 +111,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             } else {
                 script.title.clone()
             };
-            match play(&api, &script, &title, &args).await {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+            let played = play(&api, &script, &title, &args).await;
+            if !played.chain.is_empty() {
+                chains.push(played.chain);
+            }
+            if let Some(e) = played.stopped {
+                failure = Some(e);
+                break;
             }
         }
+        // What was recorded is reported, however the run ended.
         let mut rows: Vec<Row> = Vec::new();
-        for id in &ids {
-            let events = match &local {
-                Some(_) => {
-                    let path = args.serve.logs.join(id).join("events.jsonl");
-                    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
-                }
-                None => api.text(&format!("/logs/{id}/events.jsonl")).await?,
-            };
-            rows.push(report::row(&report::events_of(&events)?)?);
+        for chain in &chains {
+            let mut events = Vec::new();
+            for id in chain {
+                let text = match &local {
+                    Some(_) => {
+                        let path = args.serve.logs.join(id).join("events.jsonl");
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
+                    }
+                    None => api.text(&format!("/logs/{id}/events.jsonl")).await?,
+                };
+                events.push(report::events_of(&text)?);
+            }
+            rows.push(chain_row(chain, events)?);
         }
         if let Some((_, stopper)) = local {
             stopper.stop().await;
         }
-        println!("\nrecorded: {}", ids.join(" "));
+        println!("\nrecorded: {}", chains.iter().map(|c| c.join(" ")).collect::<Vec<_>>().join(" "));
         let stdout = std::io::stdout();
         if args.csv {
             report::write_csv(&rows, stdout.lock())?;
@@ -147,8 +153,53 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Plays the script once; returns the closed session's id.
-async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> anyhow::Result<String> {
+/// One row for a chain of continuations: their events read as one session
+/// whose turns run on from each parent's last, under all the chain's ids.
+fn chain_row(chain: &[String], logs: Vec<Vec<panel_actors::event::Event>>) -> anyhow::Result<Row> {
+    let mut all = Vec::new();
+    let mut offset = 0;
+    for mut events in logs {
+        let last = events.iter().map(|e| e.turn).max().unwrap_or(0);
+        for e in &mut events {
+            e.turn += offset;
+        }
+        offset += last;
+        all.extend(events);
+    }
+    let mut row = report::row(&all)?;
+    row.id = chain.join(" ");
+    Ok(row)
+}
+
+/// How one play of the script went.
+struct Played {
+    /// The sessions it recorded, in order: one, or a chain of continuations.
+    chain: Vec<String>,
+    /// Why it stopped, if it did not play to the end.
+    stopped: Option<anyhow::Error>,
+}
+
+/// Plays the script once, closing every session it opens.
+async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> Played {
+    let mut chain = Vec::new();
+    let mut stopped = play_turns(api, script, title, args, &mut chain).await.err();
+    if let Some(last) = chain.last()
+        && let Err(e) = api.post(&format!("/api/sessions/{last}/close"), &json!({})).await
+    {
+        stopped.get_or_insert(e);
+    }
+    Played { chain, stopped }
+}
+
+/// The script's turns, on a session it opens and pushes to `chain` (and its
+/// continuations, with `--on-full continue`). The last of `chain` is left open.
+async fn play_turns(
+    api: &Api,
+    script: &Script,
+    title: &str,
+    args: &RunArgs,
+    chain: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let mut body = json!({ "cast": script.cast, "title": title });
     if let Some(d) = script.depth {
         body["depth"] = json!(d);
@@ -163,34 +214,33 @@ async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> anyhow
         }
     }
     let info = api.post("/api/sessions", &body).await?;
-    let id = info["id"].as_str().context("the server gave no session id")?.to_owned();
+    let mut id = info["id"].as_str().context("the server gave no session id")?.to_owned();
+    chain.push(id.clone());
     println!("session {id}: {} on {} ({} turns)", title, info["model"].as_str().unwrap_or("?"), script.turns.len());
     if args.url.is_some() {
         println!("  watch it at {}/#/s/{id}", api.base());
     }
-
-    // Events arrive on a follower task; turns wait for their end here.
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let follower = api.clone();
-    let follow_id = id.clone();
-    actix_web::rt::spawn(async move {
-        let _ = follower.follow(&[follow_id], 0, move |item| tx.send(item).is_ok()).await;
-    });
+    let mut rx = follow(api, &id);
 
     let total = script.turns.len();
     let mut names = std::collections::HashMap::new();
-    let mut played = Ok(());
-    for (i, t) in script.turns.iter().enumerate() {
-        if let Some(p) = t.pause_s.filter(|p| *p > 0.0) {
-            // A pause is a cache duration like any other: on a scaled clock
-            // (offline, or a server and mock run with the same --time-scale)
-            // it shrinks with the TTLs it is there to test.
-            let scale = panel_actors::cache_clock::TimeScale::new(args.serve.time_scale);
-            actix_web::rt::time::sleep(scale.shrink(Duration::from_secs_f64(p))).await;
-        }
-        for (kind, list) in [("add", &t.add), ("retire", &t.retire)] {
-            for who in list {
-                api.post(&format!("/api/sessions/{id}/cast"), &json!({ kind: who })).await?;
+    let mut i = 0;
+    // Set when the turn about to be said again opens a fresh continuation.
+    let mut continued = false;
+    while i < total {
+        let t = &script.turns[i];
+        if !continued {
+            if let Some(p) = t.pause_s.filter(|p| *p > 0.0) {
+                // A pause is a cache duration like any other: on a scaled clock
+                // (offline, or a server and mock run with the same --time-scale)
+                // it shrinks with the TTLs it is there to test.
+                let scale = panel_actors::cache_clock::TimeScale::new(args.serve.time_scale);
+                actix_web::rt::time::sleep(scale.shrink(Duration::from_secs_f64(p))).await;
+            }
+            for (kind, list) in [("add", &t.add), ("retire", &t.retire)] {
+                for who in list {
+                    api.post(&format!("/api/sessions/{id}/cast"), &json!({ kind: who })).await?;
+                }
             }
         }
         let mut say = json!({ "text": t.say });
@@ -201,16 +251,54 @@ async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> anyhow
         let ack = match api.post(&format!("/api/sessions/{id}/say"), &say).await {
             Ok(ack) => ack,
             Err(e) => {
-                played = Err(e.context(format!("turn {} of {total} was refused", i + 1)));
-                break;
+                let full = e.downcast_ref::<Refused>().is_some_and(|r| r.code == "context-full");
+                let carry = match args.on_full {
+                    OnFull::Continue(carry) if full && !continued => carry,
+                    _ => {
+                        let hint = match args.on_full {
+                            OnFull::Stop if full => "; --on-full continue carries on in a fresh continuation",
+                            OnFull::Continue(_) if full => "; even its fresh continuation has no room for it",
+                            _ => "",
+                        };
+                        return Err(e.context(format!(
+                            "stopped at turn {} of {total}: session {id} refused it, after {i} turns played and \
+                             recorded{hint}",
+                            i + 1
+                        )));
+                    }
+                };
+                let child = api.post(&format!("/api/sessions/{id}/continue"), &json!({ "carry": carry })).await?;
+                let child = child["id"].as_str().context("the continuation has no id")?.to_owned();
+                api.post(&format!("/api/sessions/{id}/close"), &json!({})).await?;
+                println!(
+                    "  session {id} is full at turn {}/{total}: continued as {child}, carrying the {carry}",
+                    i + 1
+                );
+                chain.push(child.clone());
+                rx = follow(api, &child);
+                id = child;
+                continued = true;
+                continue;
             }
         };
+        continued = false;
         let turn = ack["turn"].as_u64().context("the say was not acknowledged with a turn")?;
         let summary = until_turn_ends(&mut rx, turn, &mut names).await?;
         println!("  turn {}/{total} · {summary} · {:.1} s", i + 1, started.elapsed().as_secs_f64());
+        i += 1;
     }
-    api.post(&format!("/api/sessions/{id}/close"), &json!({})).await?;
-    played.map(|()| id)
+    Ok(())
+}
+
+/// Follows session `id`'s events on a task of their own.
+fn follow(api: &Api, id: &str) -> mpsc::UnboundedReceiver<Streamed> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let follower = api.clone();
+    let id = id.to_owned();
+    actix_web::rt::spawn(async move {
+        let _ = follower.follow(&[id], 0, move |item| tx.send(item).is_ok()).await;
+    });
+    rx
 }
 
 /// Waits for turn `turn` to end; a one-line summary of it. `names` learns

@@ -15,7 +15,7 @@ use panel_actors::event_log::Durability;
 use panel_actors::provider::CacheTtl;
 use panel_actors::registry::Constrain;
 pub use providers::{ProviderArg, ProviderChoice};
-pub use research::{CardFormat, ReportArgs, RosterAction, RosterArgs, RunArgs, TailArgs};
+pub use research::{CardFormat, OnFull, ReportArgs, RosterAction, RosterArgs, RunArgs, TailArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]

@@ -45,11 +45,35 @@ pub struct RunArgs {
     /// Print the closing report as CSV.
     #[arg(long)]
     pub csv: bool,
+    /// When a session outgrows the model's window: `stop` (report what was
+    /// recorded, exit non-zero), or `continue[=transcript|recap]` — carry on
+    /// in a fresh continuation carrying the transcript (default) or a recap,
+    /// and report the chain as one run.
+    #[arg(long, default_value = "stop", value_parser = on_full, value_name = "stop|continue[=transcript|recap]")]
+    pub on_full: OnFull,
     /// In-process: the server settings (--logs, --provider, --model, …).
     /// With --url: --provider and --model choose the sessions' model, and
     /// --token is sent to the server.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// What `panel run` does when a session's window is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFull {
+    Stop,
+    /// Continue fresh, carrying this (`transcript` or `recap`, as the
+    /// continue route names them).
+    Continue(&'static str),
+}
+
+fn on_full(value: &str) -> Result<OnFull, String> {
+    match value {
+        "stop" => Ok(OnFull::Stop),
+        "continue" | "continue=transcript" => Ok(OnFull::Continue("transcript")),
+        "continue=recap" => Ok(OnFull::Continue("recap")),
+        other => Err(format!("{other:?}: use stop, continue, continue=transcript or continue=recap")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

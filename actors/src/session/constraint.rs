@@ -49,7 +49,8 @@ impl Session {
         let dialect = self.config.constraint?;
         let names: Vec<&str> = cast.iter().map(|c| c.name.as_str()).collect();
         let words = &self.context.renderer().templates().format;
-        let grammar = grammar::for_turn(words, mode, &names, to.map(|c| c.name.as_str()), self.config.depth);
+        let grammar =
+            grammar::for_turn(words, mode, &names, to.map(|c| c.name.as_str()), self.config.depth, self.max_tokens());
         Some(Constraint { dialect, grammar })
     }
 

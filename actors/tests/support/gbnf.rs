@@ -3,7 +3,7 @@
 //!
 //! It reads the subset panel generates and a little more — rules
 //! `name ::= body` (one per line, `#` comments), string literals with
-//! `\n \r \t \" \\` escapes, character classes `[...]` / `[^...]` with
+//! `\n \r \t \" \\ \xHH` escapes, character classes `[...]` / `[^...]` with
 //! ranges, rule references, groups, alternation `|`, and `?` `*` `+`
 //! `{m}` `{m,}` `{m,n}` —
 //! and rejects anything else as malformed, so a test also proves the
@@ -162,6 +162,11 @@ impl Parser<'_> {
             'r' => '\r',
             't' => '\t',
             '"' | '\\' | ']' | '[' | '^' | '-' => c,
+            'x' => {
+                let hex: String = self.s.get(self.i..self.i + 2).ok_or("short \\x escape")?.iter().collect();
+                self.i += 2;
+                u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).ok_or(format!("bad escape \\x{hex}"))?
+            }
             other => return Err(format!("unknown escape \\{other}")),
         })
     }

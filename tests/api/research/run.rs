@@ -116,3 +116,79 @@ async fn panel_run_drives_a_running_server_through_its_api() {
     let (_, detail) = app.get(&format!("/api/sessions/{}", rows[0]["id"])).await;
     assert_eq!((detail["closed"].as_bool(), detail["turns"].as_u64()), (Some(true), Some(3)), "{detail}");
 }
+
+/// A two-character script of `n` turns, for filling a small window.
+fn long_script(dir: &Path, n: usize) -> std::path::PathBuf {
+    let mut text = "title = \"Long\"\ncast = [\"ada\", \"byron\"]\n".to_owned();
+    for i in 1..=n {
+        text.push_str(&format!("\n[[turn]]\nsay = \"Question number {i}: what do we weigh now, and why?\"\n"));
+    }
+    let path = dir.join("long.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_long(script: &Path, logs: &Path, extra: &[&str]) -> std::process::Output {
+    panel()
+        .arg("run")
+        .arg(script)
+        .args(["--csv", "--rehearsal-pace-ms", "0", "--rehearsal-window", "9000"])
+        .args(extra)
+        .arg("--logs")
+        .arg(logs)
+        .arg("--roster")
+        .arg(repo("roster"))
+        .arg("--static")
+        .arg(repo("static"))
+        .output()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_run_that_fills_the_window_reports_what_it_recorded_and_says_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = long_script(dir.path(), 80);
+    let logs = dir.path().join("logs");
+    let out = run_long(&script, &logs, &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a run cut short fails:\n{stdout}");
+    let rows = csv_rows(&stdout);
+    assert_eq!(rows.len(), 1, "the recorded session is reported:\n{stdout}");
+    check_row(&rows[0], &logs);
+    let played: usize = rows[0]["turns"].parse().unwrap();
+    assert!((1..80).contains(&played), "{played} turns");
+    let said = format!("stopped at turn {} of 80: session {} refused it", played + 1, rows[0]["id"]);
+    assert!(stderr.contains(&said), "{said:?} in:\n{stderr}");
+    assert!(stderr.contains("outgrown the model's window") && stderr.contains("--on-full continue"), "{stderr}");
+    assert!(logs.join(&rows[0]["id"]).join("session.json").exists(), "closed, with its artefacts");
+}
+
+#[actix_web::test]
+async fn with_on_full_continue_a_run_carries_on_in_continuations_and_reports_the_chain_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = long_script(dir.path(), 80);
+    let logs = dir.path().join("logs");
+    let out = run_long(&script, &logs, &["--on-full", "continue=recap"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("continued as "), "{stdout}");
+    let rows = csv_rows(&stdout);
+    assert_eq!(rows.len(), 1, "one run, one row:\n{stdout}");
+    let chain: Vec<&str> = rows[0]["id"].split(' ').collect();
+    assert!(chain.len() >= 2, "a chain of sessions: {chain:?}");
+    assert_eq!(rows[0]["turns"], "80", "the chain's turns summed");
+    let per_session: Vec<(f64, u64, u64, usize, usize)> = chain.iter().map(|id| from_log(&logs, id)).collect();
+    assert_eq!(per_session.iter().map(|s| s.4).sum::<usize>(), 80, "every turn is in one of the logs");
+    let output: u64 = per_session.iter().map(|s| s.2).sum();
+    assert_eq!(rows[0]["output"].parse::<u64>().unwrap(), output);
+    for (child, parent) in chain.iter().skip(1).zip(&chain) {
+        let open = std::fs::read_to_string(logs.join(child).join("events.jsonl")).unwrap();
+        let open: Value = serde_json::from_str(open.lines().next().unwrap()).unwrap();
+        assert!(open.to_string().contains(parent), "{child} continues {parent}: {open}");
+    }
+    for id in &chain {
+        assert!(logs.join(id).join("session.json").exists(), "{id} was closed");
+    }
+    let bad = run_long(&script, &logs, &["--on-full", "sometimes"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("continue=recap"));
+}

@@ -1,17 +1,12 @@
-//! The small languages inside the model's output: who speaks a confer line
-//! (`Ada:`, `- **Byron** (dryly):`), and the tags (`<speak who="Ada">`,
-//! `</SPEAK >`).
+//! Speaker prefixes (`Ada:`, `- **Byron** (dryly):`) and the rule for what a
+//! display name may be.
 //!
-//! Every matcher here answers on a prefix of the input, so the parser can ask
-//! as soon as a few bytes arrive: [`Decision::Partial`] means "more input could
-//! still change the answer", and the other answers never change whatever
-//! follows. That is what lets the parser decide a confer line the moment its
-//! successor's first characters settle it, and still give the same events for
-//! any chunking of the same text.
-//!
-//! What a character's name may be is decided here too ([`check_name`]), and
-//! the roster uses the same rule, so every name the roster accepts is one the
-//! parser can find at the start of a line.
+//! The roster checks names with [`check_name`], the same rule the prefix
+//! matcher relies on, so every name the roster accepts is one the parser can
+//! find at the start of a line. Like every matcher in the lexicon, [`speaker`]
+//! answers on a prefix: `Partial` until more input could not change it.
+
+use super::{Cursor, Decision, Step};
 
 /// Longest display name, in characters.
 pub const MAX_NAME: usize = 48;
@@ -49,17 +44,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An answer that more input may still change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision<T> {
-    /// Settled: this is what the text is, however it continues.
-    Yes(T),
-    /// Settled: it is not.
-    No,
-    /// Not yet known.
-    Partial,
-}
-
 /// A known name: lowercased, and the index of whoever it names.
 #[derive(Debug, Clone)]
 pub struct KnownName {
@@ -82,69 +66,6 @@ pub enum Named {
 pub struct Speaker {
     pub named: Named,
     pub len: usize,
-}
-
-/// Reads the input with the rule that running out means "not yet known",
-/// unless the input is complete (a whole line), when it means "no".
-struct Cursor<'a> {
-    s: &'a str,
-    at: usize,
-    complete: bool,
-}
-
-enum Step<T> {
-    Done(T),
-    Fail,
-    More,
-}
-
-impl<'a> Cursor<'a> {
-    fn rest(&self) -> &'a str {
-        &self.s[self.at..]
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
-    }
-
-    fn out_of_input<T>(&self) -> Step<T> {
-        if self.complete { Step::Fail } else { Step::More }
-    }
-
-    fn skip_blanks(&mut self) {
-        let rest = self.rest();
-        self.at += rest.len() - rest.trim_start_matches([' ', '\t']).len();
-    }
-
-    /// Consumes `lit` (ASCII, compared case-insensitively) if the input starts with it.
-    fn literal(&mut self, lit: &str) -> Step<()> {
-        let rest = self.rest().as_bytes();
-        let n = rest.len().min(lit.len());
-        if !rest[..n].eq_ignore_ascii_case(&lit.as_bytes()[..n]) {
-            return Step::Fail;
-        }
-        if n < lit.len() {
-            return self.out_of_input();
-        }
-        self.at += n;
-        Step::Done(())
-    }
-
-    /// Markdown emphasis around a name: `**`, `__`, `*` or `_`.
-    fn emphasis(&mut self) -> Step<()> {
-        match self.peek() {
-            None => self.out_of_input(),
-            Some('*' | '_') => {
-                let c = self.rest().as_bytes()[0];
-                self.at += 1;
-                if self.rest().as_bytes().first() == Some(&c) {
-                    self.at += 1;
-                }
-                Step::Done(())
-            }
-            Some(_) => Step::Done(()),
-        }
-    }
 }
 
 /// A list bullet: `- `, `* `, `• `, `1. `, `2) `. Optional.
@@ -330,132 +251,6 @@ pub fn speaker(line: &str, complete: bool, names: &[KnownName]) -> Decision<Spea
     }
 }
 
-impl<T> Step<T> {
-    fn and_then<U>(self, f: impl FnOnce(T) -> Step<U>) -> Step<U> {
-        match self {
-            Step::Done(t) => f(t),
-            Step::Fail => Step::Fail,
-            Step::More => Step::More,
-        }
-    }
-}
-
-/// The tags that end a speak or a confer, or open the next answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Marker {
-    /// `</speak>`, any case, blanks allowed before `>`.
-    CloseSpeak,
-    /// `</confer>`.
-    CloseConfer,
-    /// `<speak …` or `<pass …`: the next answer begins (not consumed).
-    OpenAnswer,
-}
-
-/// Whether `s` (starting at a `<`) is one of `wanted`, and its length.
-pub fn marker(s: &str, wanted: &[Marker]) -> Decision<(Marker, usize)> {
-    let mut partial = false;
-    for &m in wanted {
-        let mut c = Cursor { s, at: 0, complete: false };
-        let step = match m {
-            Marker::CloseSpeak => close_tag(&mut c, "speak"),
-            Marker::CloseConfer => close_tag(&mut c, "confer"),
-            Marker::OpenAnswer => open_answer(&mut c),
-        };
-        match step {
-            Step::Done(()) => return Decision::Yes((m, c.at)),
-            Step::More => partial = true,
-            Step::Fail => {}
-        }
-    }
-    if partial { Decision::Partial } else { Decision::No }
-}
-
-fn close_tag(c: &mut Cursor, name: &str) -> Step<()> {
-    c.literal("</").and_then(|()| c.literal(name)).and_then(|()| {
-        c.skip_blanks();
-        c.literal(">")
-    })
-}
-
-fn open_answer(c: &mut Cursor) -> Step<()> {
-    if let s @ (Step::Fail | Step::More) = c.literal("<") {
-        return s;
-    }
-    let save = c.at;
-    let named = match c.literal("speak") {
-        Step::Done(()) => Step::Done(()),
-        Step::More => return Step::More,
-        Step::Fail => {
-            c.at = save;
-            c.literal("pass")
-        }
-    };
-    named.and_then(|()| match c.peek() {
-        None => Step::More,
-        Some(' ' | '\t' | '\n' | '\r' | '>' | '/') => {
-            // Only the name is consumed: the caller leaves the tag for later.
-            Step::Done(())
-        }
-        Some(_) => Step::Fail,
-    })
-}
-
-/// A whole tag, `<name attr="v" …>`, `</name>` or `<name … />`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag {
-    /// Lowercased; a closing tag's name starts with `/`.
-    pub name: String,
-    pub self_closing: bool,
-    attrs: Vec<(String, String)>,
-}
-
-impl Tag {
-    /// Parses `<…>`; `None` if it is not tag-shaped.
-    pub fn parse(tag: &str) -> Option<Self> {
-        let inner = tag.strip_prefix('<')?.strip_suffix('>')?.trim();
-        let (inner, self_closing) = match inner.strip_suffix('/') {
-            Some(i) => (i.trim_end(), true),
-            None => (inner, false),
-        };
-        let (name, mut rest) = match inner.find(char::is_whitespace) {
-            Some(i) => (&inner[..i], inner[i..].trim_start()),
-            None => (inner, ""),
-        };
-        let name = match name.strip_prefix('/') {
-            Some(n) => format!("/{}", n.trim().to_ascii_lowercase()),
-            None => name.to_ascii_lowercase(),
-        };
-        let mut attrs = Vec::new();
-        while !rest.is_empty() {
-            let key_len = rest.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(rest.len());
-            let key = rest[..key_len].to_ascii_lowercase();
-            rest = rest[key_len..].trim_start();
-            let Some(after_eq) = rest.strip_prefix('=') else {
-                attrs.push((key, String::new()));
-                continue;
-            };
-            let after_eq = after_eq.trim_start();
-            let (value, next) = match after_eq.chars().next() {
-                Some(q @ ('"' | '\'')) => match after_eq[1..].find(q) {
-                    Some(end) => (&after_eq[1..=end], &after_eq[end + 2..]),
-                    None => (&after_eq[1..], ""),
-                },
-                _ => {
-                    let end = after_eq.find(char::is_whitespace).unwrap_or(after_eq.len());
-                    (&after_eq[..end], &after_eq[end..])
-                }
-            };
-            attrs.push((key, value.to_owned()));
-            rest = next.trim_start();
-        }
-        Some(Self { name, self_closing, attrs })
-    }
-
-    pub fn attr(&self, key: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,28 +312,6 @@ mod tests {
     fn the_speaker_prefix_ends_at_the_colon() {
         let Decision::Yes(s) = speaker("**Ada:**  yes", true, &names()) else { panic!() };
         assert_eq!(&"**Ada:**  yes"[s.len..], "**  yes");
-    }
-
-    #[test]
-    fn markers_match_any_case_and_tolerate_blanks() {
-        let all = [Marker::CloseSpeak, Marker::CloseConfer, Marker::OpenAnswer];
-        assert_eq!(marker("</Speak >x", &all), Decision::Yes((Marker::CloseSpeak, 9)));
-        assert_eq!(marker("</CONFER>", &all), Decision::Yes((Marker::CloseConfer, 9)));
-        assert_eq!(marker("<Pass who", &all), Decision::Yes((Marker::OpenAnswer, 5)));
-        assert_eq!(marker("</spe", &all), Decision::Partial);
-        assert_eq!(marker("<b>", &all), Decision::No);
-        assert_eq!(marker("<speaker>", &all), Decision::No);
-    }
-
-    #[test]
-    fn tags_are_read_by_attribute_name_in_any_case() {
-        let t = Tag::parse("<Speak tone=\"x\" WHO='Ada'>").unwrap();
-        assert_eq!((t.name.as_str(), t.attr("who"), t.attr("tone")), ("speak", Some("Ada"), Some("x")));
-        let t = Tag::parse("< /Speak >").unwrap();
-        assert_eq!(t.name, "/speak");
-        let t = Tag::parse("<pass who=Cleo/>").unwrap();
-        assert!(t.self_closing);
-        assert_eq!(t.attr("who"), Some("Cleo"));
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! model is told and what it is held to cannot drift apart.
 //!
 //! - A panel turn: a confer of 1 to `depth + 2` lines `Name: text` (at
-//!   most [`CONFER_LINE`] characters each), then replies — a speak or a pass per character, each name
-//!   at most once, in any order, at least one speak. "At most once" needs a
-//!   rule per set of names still to answer, so it is exact up to
+//!   most [`CONFER_LINE`] characters each), then replies — a speak or a
+//!   pass per character, each name at most once, in any order, at least
+//!   one speak. "At most once" needs a rule per set of names still to
+//!   answer, so it is exact up to
 //!   [`EXACT_CAST`] characters; a larger cast gets a grammar that bounds the
 //!   number of replies but not who repeats.
 //! - An @-addressed turn: exactly one speak by that character, no confer.
@@ -19,12 +20,21 @@
 //! span lines — up to [`SPEAK_LINES`] of at most [`SPEAK_LINE`] characters,
 //! so a small model that starts repeating itself is made to close the speak
 //! (measured: a 135M model otherwise loops inside its first speak until
-//! `max_tokens`) — but cannot open a tag (`<`); confer text stays on its line.
+//! `max_tokens`) — but cannot open a tag (`<`), nor open a line with an
+//! on-stage name and a colon (`guard`: no speaking for others); confer text
+//! stays on its line. Those numbers are ceilings: the turn's own bounds come
+//! from its `max_tokens` ([`bounds`]), so the longest turn the grammar admits
+//! still fits the budget and can always close.
 //! The output is GBNF as llama.cpp reads it: literals, character classes,
 //! groups, `?` and `{m,n}` repetition, which vLLM's GBNF-reading backend
 //! (xgrammar) takes too.
 
+mod budget;
+mod guard;
+
 use std::fmt::Write as _;
+
+pub use budget::{BYTES_PER_TOKEN, Bounds, estimated_tokens};
 
 use crate::event::TurnMode;
 use crate::templates::FormatWords;
@@ -33,30 +43,35 @@ use crate::templates::FormatWords;
 /// (its rule count doubles with each character: 2 × 2^n).
 pub const EXACT_CAST: usize = 6;
 
-/// Most lines one speak may run to (paragraphs and their blank lines).
+/// Most lines one speak may run to (paragraphs and their blank lines),
+/// whatever the budget.
 pub const SPEAK_LINES: usize = 8;
-/// Most characters on one line of a speak.
+/// Most characters on one line of a speak, whatever the budget.
 pub const SPEAK_LINE: usize = 600;
-/// Most characters of one confer line's text.
+/// Most characters of one confer line's text, whatever the budget.
 pub const CONFER_LINE: usize = 200;
 
 /// The grammar for one turn. `cast`: the on-stage names; `to`: the
-/// addressee's name for an addressed turn.
-pub fn for_turn(words: &FormatWords, mode: TurnMode, cast: &[&str], to: Option<&str>, depth: u8) -> String {
+/// addressee's name for an addressed turn; `max_tokens`: the turn's budget,
+/// which the longest admitted turn fits.
+pub fn for_turn(
+    words: &FormatWords,
+    mode: TurnMode,
+    cast: &[&str],
+    to: Option<&str>,
+    depth: u8,
+    max_tokens: u32,
+) -> String {
     let mut g = Grammar::default();
-    let alone = match mode {
-        TurnMode::Addressed => to.or(cast.first().copied()),
-        TurnMode::OneToOne => cast.first().copied(),
-        TurnMode::Panel if cast.len() == 1 => cast.first().copied(),
-        TurnMode::Panel => None,
-    };
-    speak_text(&mut g);
+    let alone = alone(mode, cast, to);
+    let b = budget::for_budget(words, cast, alone, depth, max_tokens);
+    speak_text(&mut g, cast, b);
     if let Some(name) = alone {
         g.rule("root", &format!("{} text {} \"\\n\"?", lit(&words.speak_open(name)), lit(&words.speak_close)));
         return g.0;
     }
     g.rule("root", &format!("confer r-{}-0", (1u32 << cast.len().min(EXACT_CAST)) - 1));
-    confer(&mut g, words, cast, depth);
+    confer(&mut g, words, cast, b);
     for (i, name) in cast.iter().enumerate() {
         g.rule(
             &format!("sp-{i}"),
@@ -70,6 +85,28 @@ pub fn for_turn(words: &FormatWords, mode: TurnMode, cast: &[&str], to: Option<&
         replies_bounded(&mut g, cast.len());
     }
     g.0
+}
+
+/// The bounds [`for_turn`] builds the same turn's grammar with.
+pub fn bounds(
+    words: &FormatWords,
+    mode: TurnMode,
+    cast: &[&str],
+    to: Option<&str>,
+    depth: u8,
+    max_tokens: u32,
+) -> Bounds {
+    budget::for_budget(words, cast, alone(mode, cast, to), depth, max_tokens)
+}
+
+/// The one speaker of a turn that has no confer.
+fn alone<'a>(mode: TurnMode, cast: &[&'a str], to: Option<&'a str>) -> Option<&'a str> {
+    match mode {
+        TurnMode::Addressed => to.or(cast.first().copied()),
+        TurnMode::OneToOne => cast.first().copied(),
+        TurnMode::Panel if cast.len() == 1 => cast.first().copied(),
+        TurnMode::Panel => None,
+    }
 }
 
 #[derive(Default)]
@@ -99,18 +136,22 @@ fn lit(text: &str) -> String {
     out
 }
 
-/// `text`: one to [`SPEAK_LINES`] lines, none opening a tag.
-fn speak_text(g: &mut Grammar) {
-    g.rule("line", &format!("[^<\\n]{{0,{SPEAK_LINE}}}"));
+/// `text`: one to `speak_lines` lines, none opening a tag or a name's line.
+fn speak_text(g: &mut Grammar, cast: &[&str], b: Bounds) {
+    guard::line(g, cast, b.speak_line);
+    if b.speak_lines == 1 {
+        g.rule("text", "line");
+        return;
+    }
     g.rule("text", "line tl-2?");
-    for k in 2..SPEAK_LINES {
+    for k in 2..b.speak_lines {
         g.rule(&format!("tl-{k}"), &format!("\"\\n\" line tl-{}?", k + 1));
     }
-    g.rule(&format!("tl-{SPEAK_LINES}"), "\"\\n\" line");
+    g.rule(&format!("tl-{}", b.speak_lines), "\"\\n\" line");
 }
 
-fn confer(g: &mut Grammar, words: &FormatWords, cast: &[&str], depth: u8) {
-    let most = usize::from(depth) + 2;
+fn confer(g: &mut Grammar, words: &FormatWords, cast: &[&str], b: Bounds) {
+    let most = b.confer_lines.max(1);
     g.rule("confer", &format!("{} \"\\n\" cl-1 {} \"\\n\"", lit(&words.confer_open), lit(&words.confer_close)));
     // cl-k: line k, and optionally the rest, up to `most` lines.
     for k in 1..most {
@@ -120,7 +161,7 @@ fn confer(g: &mut Grammar, words: &FormatWords, cast: &[&str], depth: u8) {
     g.rule("cline", "cname \": \" ctext \"\\n\"");
     let names: Vec<String> = cast.iter().map(|n| lit(n)).collect();
     g.rule("cname", &names.join(" | "));
-    g.rule("ctext", &format!("[^\\n<]{{1,{CONFER_LINE}}}"));
+    g.rule("ctext", &format!("[^\\n<]{{1,{}}}", b.confer_line.max(1)));
 }
 
 /// `r-M-S`: the replies still to come when the names in bit set `M` have not
@@ -171,11 +212,11 @@ mod tests {
     #[test]
     fn a_larger_cast_grows_the_grammar_by_rules_not_beyond_reason() {
         let names = ["A", "B", "C", "D", "E", "F"];
-        let g = for_turn(&FormatWords::default(), TurnMode::Panel, &names, None, 4);
+        let g = for_turn(&FormatWords::default(), TurnMode::Panel, &names, None, 4, 4096);
         assert!(g.len() < 64 * 1024, "{} bytes", g.len());
         let names: Vec<String> = (0..12).map(|i| format!("N{i}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let g = for_turn(&FormatWords::default(), TurnMode::Panel, &names, None, 4);
+        let g = for_turn(&FormatWords::default(), TurnMode::Panel, &names, None, 4, 4096);
         assert!(g.contains("rb-12 ::= reply"), "{g}");
     }
 }
