@@ -18,6 +18,7 @@
 //! - [`parser`]: the incremental, lossless parser of the model's output;
 //!   [`grammar`]: the per-turn GBNF that holds a local model to that format.
 //! - [`replay`]: a session's state rebuilt from its log alone.
+//! - [`dynamics`]: a deliberation's metrics (turns, characters, session) from its events alone.
 //! - [`session`]: the session actor and its turn lifecycle.
 //! - [`continuation`]: a session carried into a fresh one, or branched.
 //! - [`model_client`] and [`provider`]: streaming completions; the offline
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod cache_clock;
 pub mod cards;
 pub mod continuation;
+pub mod dynamics;
 pub mod event;
 pub mod event_log;
 pub mod gateway;
