@@ -15,6 +15,7 @@
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod export;
 pub mod guard;
