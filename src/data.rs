@@ -22,8 +22,11 @@ use crate::config::{DataArgs, DataFormat};
 /// Bumped when a column changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// (table, [(column, type, meaning)]), in column order.
-pub const SCHEMA: [(&str, &[(&str, &str, &str)]); 4] = [
+/// A column: its name, type and meaning.
+pub type Column = (&'static str, &'static str, &'static str);
+
+/// (table, its columns), in column order.
+pub const SCHEMA: [(&str, &[Column]); 4] = [
     (
         "acts",
         &[

@@ -71,7 +71,7 @@ impl Cast {
                 let full = name.to_lowercase();
                 let first = full.split_whitespace().next().unwrap_or_default().to_owned();
                 let full_words: Vec<&str> = full.split_whitespace().collect();
-                spoken.iter().any(|w| *w == first)
+                spoken.contains(&first)
                     || (full_words.len() > 1
                         && spoken.windows(full_words.len()).any(|s| s.iter().eq(full_words.iter())))
             })
