@@ -17,7 +17,7 @@ use crate::config::ExportArgs;
 const VIEWER: [&str; 7] =
     ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/library.js", "js/timeline.js", "js/viewer.js"];
 /// A recorded session's files.
-const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md"];
+const SESSION_FILES: [&str; 4] = ["events.jsonl", "session.json", "transcript.md", "dynamics.json"];
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let logs = &args.logs.logs;

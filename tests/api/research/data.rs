@@ -190,3 +190,33 @@ fn panel_data_of_an_unknown_session_fails_and_writes_nothing() {
     assert!(!done.status.success());
     assert!(!out.exists());
 }
+
+#[actix_web::test]
+async fn a_closed_session_carries_its_dynamics_beside_its_artefacts_and_into_an_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, ids) = recorded(dir.path());
+    let app = spawn_with(Options { logs: Some(logs.clone()), ..Options::default() }).await;
+    let id = &ids[0];
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(logs.join(id).join("dynamics.json")).unwrap()).unwrap();
+    let (status, api) = app.get(&format!("/api/sessions/{id}/dynamics")).await;
+    assert_eq!(status, 200);
+    assert_eq!(file, api, "the file and the API are the same numbers");
+    let site = dir.path().join("site");
+    let export = panel()
+        .args(["export", id, "--out"])
+        .arg(&site)
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--static")
+        .arg(repo("static"))
+        .arg("--roster")
+        .arg(repo("roster"))
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let exported: Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("logs").join(id).join("dynamics.json")).unwrap())
+            .unwrap();
+    assert_eq!(exported, api);
+}
