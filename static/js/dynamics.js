@@ -73,3 +73,47 @@ export async function renderDynamics(root, d) {
   });
   await Promise.all(jobs);
 }
+
+/**
+ * The live app's Dynamics drawer: the open session's charts from the API,
+ * redrawn when a turn ends (the chat view announces `panel:turn-end`).
+ */
+export class Drawer {
+  constructor(root, toggle) {
+    this.root = root;
+    this.toggle = toggle;
+    this.id = null;
+    toggle.addEventListener('click', () => this.setOpen(root.hidden));
+    document.addEventListener('panel:turn-end', (e) => {
+      if (e.detail.session === this.id && !this.root.hidden) this.refresh();
+    });
+  }
+
+  /** Offers the drawer for session `id` (none: hides it). */
+  show(id) {
+    this.id = id;
+    this.toggle.hidden = !id;
+    if (!id) this.setOpen(false);
+    else if (!this.root.hidden) this.refresh();
+  }
+
+  setOpen(open) {
+    this.root.hidden = !open;
+    this.toggle.setAttribute('aria-expanded', String(open));
+    if (open) this.refresh();
+  }
+
+  async refresh() {
+    const id = this.id;
+    try {
+      const res = await fetch(`/api/sessions/${id}/dynamics`, { headers: { Accept: 'application/json' } });
+      if (!res.ok) throw new Error(`dynamics: ${res.status}`);
+      const d = await res.json();
+      if (id !== this.id) return;
+      await renderDynamics(this.root, d);
+      this.root.dataset.turns = String(d.session.turns);
+    } catch (e) {
+      clear(this.root).append(h('p', { class: 'error-text' }, e.message));
+    }
+  }
+}

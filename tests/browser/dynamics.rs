@@ -1,7 +1,8 @@
 //! The Dynamics view: six charts, each in a `data-chart` element, drawn by
 //! the vendored Vega-Lite from the metrics module's `dynamics.json`, in the
-//! viewer served by panel and in an export served by a plain static server,
-//! with no console errors.
+//! viewer served by panel, in an export served by a plain static server,
+//! and in the live app's drawer (redrawn when a turn ends), with no console
+//! errors.
 
 use std::process::{Child, Command, Stdio};
 
@@ -39,22 +40,31 @@ async fn static_server(dir: &std::path::Path) -> (StaticServer, u16) {
 async fn six_charts(browser: &Browser, base: &str, id: &str) {
     browser.goto(&format!("{base}/viewer.html#/")).await;
     browser.until("the viewer loads", "document.querySelector('.sessions-page')").await;
+    catch_errors(browser).await;
+    browser.js(&format!("location.hash = '#/s/{id}/dynamics'; return true;")).await;
+    charts_drawn(browser, "").await;
+}
+
+async fn catch_errors(browser: &Browser) {
     browser
         .js("window.__errors = []; const e = console.error; console.error = (...a) => { window.__errors.push(a.join(' ')); e(...a); }; window.addEventListener('error', (x) => window.__errors.push(String(x.message))); return true;")
         .await;
-    browser.js(&format!("location.hash = '#/s/{id}/dynamics'; return true;")).await;
+}
+
+/// The six charts under `scope` (a CSS prefix) have drawn, with their downloads.
+async fn charts_drawn(browser: &Browser, scope: &str) {
     for chart in CHARTS {
         // Drawn marks, not just an empty frame: a sized SVG with at least one mark item.
         let drawn = format!(
-            "(() => {{ const s = document.querySelector('[data-chart={chart}] svg'); \
+            "(() => {{ const s = document.querySelector('{scope} [data-chart={chart}] svg'); \
              return s && s.getBoundingClientRect().width > 100 && \
              s.querySelectorAll('.mark-rect path, .mark-symbol path, .mark-line path').length > 0; }})()"
         );
         browser.until(&format!("the {chart} chart draws"), &drawn).await;
-        let links = browser.count(&format!("[data-chart={chart}] a[download]")).await;
+        let links = browser.count(&format!("{scope} [data-chart={chart}] a[download]")).await;
         assert_eq!(links, 2, "{chart}: its CSV and its spec");
     }
-    assert_eq!(browser.count("[data-chart]").await, 6);
+    assert_eq!(browser.count(&format!("{scope} [data-chart]")).await, 6);
     assert_eq!(browser.count(".error-text").await, 0);
     let errors = browser.js("return window.__errors").await;
     assert_eq!(errors, serde_json::json!([]), "no console errors");
@@ -93,5 +103,34 @@ async fn the_six_charts_render_in_the_viewer_and_in_an_export_on_a_plain_static_
     drop(app);
     let (_server, port) = static_server(&site).await;
     six_charts(&browser, &format!("http://127.0.0.1:{port}"), &id).await;
+    browser.finish().await;
+}
+
+#[actix_web::test]
+async fn the_live_drawer_draws_the_six_charts_and_redraws_when_a_turn_ends() {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron", "cleo"]).await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    app.say(&id, "What should a city automate first?").await;
+    sse.until("turn-end").await;
+
+    let browser = Browser::launch("dynamics-drawer").await;
+    browser.goto(&format!("{}/#/s/{id}", app.address)).await;
+    browser.until("the chat loads", "document.querySelector('#dynamics-toggle:not([hidden])')").await;
+    catch_errors(&browser).await;
+    browser.click("#dynamics-toggle").await;
+    browser.until("the drawer shows turn 1", "document.getElementById('dynamics-drawer').dataset.turns === '1'").await;
+    charts_drawn(&browser, "#dynamics-drawer").await;
+
+    app.say(&id, "@Cleo has this happened before?").await;
+    sse.until("turn-end").await;
+    browser
+        .until("the drawer redraws for turn 2", "document.getElementById('dynamics-drawer').dataset.turns === '2'")
+        .await;
+    charts_drawn(&browser, "#dynamics-drawer").await;
+    let leads = browser
+        .js("return document.querySelectorAll('#dynamics-drawer [data-chart=leads] .mark-rect path').length")
+        .await;
+    assert_eq!(leads, 2, "a lead cell per turn");
     browser.finish().await;
 }
