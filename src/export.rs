@@ -14,10 +14,24 @@ use crate::commands::ids;
 use crate::config::ExportArgs;
 
 /// The viewer's files, relative to the static folder.
-const VIEWER: [&str; 7] =
-    ["viewer.html", "app.css", "js/api.js", "js/dom.js", "js/library.js", "js/timeline.js", "js/viewer.js"];
+const VIEWER: [&str; 14] = [
+    "viewer.html",
+    "app.css",
+    "js/api.js",
+    "js/dom.js",
+    "js/library.js",
+    "js/timeline.js",
+    "js/viewer.js",
+    "js/dynamics.js",
+    "vendor/vega.min.js",
+    "vendor/vega-lite.min.js",
+    "vendor/vega-embed.min.js",
+    "vendor/LICENSE.vega-lite",
+    "vendor/LICENSE.vega-embed",
+    "vendor/README.md",
+];
 /// A recorded session's files.
-const SESSION_FILES: [&str; 3] = ["events.jsonl", "session.json", "transcript.md"];
+const SESSION_FILES: [&str; 4] = ["events.jsonl", "session.json", "transcript.md", "dynamics.json"];
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let logs = &args.logs.logs;
@@ -35,6 +49,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     let out = &args.out;
     std::fs::create_dir_all(out.join("js"))?;
+    std::fs::create_dir_all(out.join("vendor"))?;
     for file in VIEWER {
         copy(&args.static_dir.join(file), &out.join(file))?;
     }

@@ -28,6 +28,7 @@ pub const LAYERS: &[&[&str]] = &[
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod export;
 pub mod guard;

@@ -11,8 +11,10 @@ use panel::{commands, export};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs what it does; the commands print their own output.
-    let quiet =
-        matches!(cli.command, Some(Command::Tail(_) | Command::Run(_) | Command::Report(_) | Command::Roster(_)));
+    let quiet = matches!(
+        cli.command,
+        Some(Command::Tail(_) | Command::Run(_) | Command::Report(_) | Command::Data(_) | Command::Roster(_))
+    );
     env_logger::init_from_env(env_logger::Env::new().default_filter_or(if quiet { "warn" } else { "info" }));
     let outcome = match cli.command {
         None => serve(cli.serve),
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some(Command::Tail(args)) => panel::tail::tail(args),
         Some(Command::Run(args)) => panel::run::run(args),
         Some(Command::Report(args)) => panel::report::report(args),
+        Some(Command::Data(args)) => panel::data::data(args),
         Some(Command::Roster(args)) => panel::library::roster(args),
     };
     match outcome {

@@ -2,14 +2,15 @@
 //! model, turns, tokens by kind, USD, cache-read share, speaks and passes
 //! per character, who led each turn, time to first byte (mean and p95).
 //! The same table ends `panel run`, so one script played on several models
-//! gives one table to compare.
+//! gives one table to compare. The figures are `panel_actors::dynamics`'s.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context as _;
-use panel_actors::event::{Event, EventBody, Totals};
+use panel_actors::dynamics;
+use panel_actors::event::{Event, EventBody};
 use panel_actors::id::SessionId;
 use serde::Serialize;
 
@@ -46,53 +47,36 @@ fn round(x: f64, places: i32) -> f64 {
     (x * k).round() / k
 }
 
-/// The row of a session whose events are `events`.
+/// The row of a session whose events are `events`. Every figure comes from
+/// [`panel_actors::dynamics`], the one place they are computed, so the
+/// report, the API and `panel data` agree.
 pub fn row(events: &[Event]) -> anyhow::Result<Row> {
     let first = events.first().context("an empty log")?;
-    let EventBody::SessionOpen { config, model, participants, .. } = &first.body else {
+    if !matches!(first.body, EventBody::SessionOpen { .. }) {
         anyhow::bail!("the log does not start with session-open");
-    };
-    let mut names: BTreeMap<String, String> = participants.iter().map(|c| (c.id.to_string(), c.name.clone())).collect();
+    }
+    let d = dynamics::compute(events);
+    let s = &d.session;
     let mut r = Row {
-        id: first.session.to_string(),
-        title: config.title.clone(),
-        provider: config.provider.clone(),
-        model: model.clone(),
+        id: s.session.clone(),
+        title: s.title.clone(),
+        provider: s.provider.clone(),
+        model: s.model.clone(),
+        turns: s.turns,
+        input: s.input_tokens,
+        cache_write: s.cache_write_tokens,
+        cache_read: s.cache_read_tokens,
+        output: s.output_tokens,
+        usd: s.usd,
+        cache_read_share: s.cache_read_share,
         ..Row::default()
     };
-    let mut totals = Totals::default();
-    let mut ttfb = Vec::new();
-    let mut led_this_turn = false;
-    for e in events {
-        let name = |names: &BTreeMap<String, String>, id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
-        match &e.body {
-            EventBody::Join { character, materials: Some(m) } => {
-                names.insert(character.to_string(), m.name.clone());
-            }
-            EventBody::TurnStart { .. } => {
-                r.turns = r.turns.max(e.turn);
-                led_this_turn = false;
-            }
-            EventBody::Speak { speaker, .. } => {
-                let part = r.parts.entry(name(&names, speaker.as_str())).or_default();
-                part.speaks += 1;
-                if !led_this_turn {
-                    part.led += 1;
-                    led_this_turn = true;
-                }
-            }
-            EventBody::Pass { speaker } => r.parts.entry(name(&names, speaker.as_str())).or_default().passes += 1,
-            // Turns and keep-warm pings, counted as the session's totals count them.
-            EventBody::Cost(_) | EventBody::KeepWarm { .. } => totals.add_event(&e.body),
-            EventBody::TurnEnd { provenance: Some(p), .. } => ttfb.extend(p.ttfb_ms),
-            _ => {}
-        }
+    // Only those who answered at least once, keyed by display name.
+    for c in d.characters.iter().filter(|c| c.speaks + c.passes > 0) {
+        let part = r.parts.entry(c.name.clone()).or_default();
+        (part.speaks, part.passes, part.led) = (part.speaks + c.speaks, part.passes + c.passes, part.led + c.leads);
     }
-    let Totals { input, cache_write, cache_read, output, usd, .. } = totals;
-    (r.input, r.cache_write, r.cache_read, r.output, r.usd) = (input, cache_write, cache_read, output, usd);
-    let all = r.input + r.cache_write + r.cache_read;
-    r.cache_read_share = if all == 0 { 0.0 } else { round(r.cache_read as f64 / all as f64, 4) };
-    r.usd = round(r.usd, 6);
+    let mut ttfb: Vec<f64> = d.turns.iter().filter_map(|t| t.ttfb_ms).collect();
     if !ttfb.is_empty() {
         ttfb.sort_by(f64::total_cmp);
         r.ttfb_mean_ms = Some(round(ttfb.iter().sum::<f64>() / ttfb.len() as f64, 1));

@@ -27,7 +27,9 @@
 //!    `events.jsonl`, with crash repair; [`pricing`]: prices per model.
 //! 6. [`megaprompt`]: the immutable head and the growing tail, with cache
 //!    marks; [`gateway`]: fan-out to subscribers; [`grammar`]: the per-turn
-//!    GBNF for local models; [`cache_clock`]: when a cached prefix goes cold.
+//!    GBNF for local models; [`cache_clock`]: when a cached prefix goes cold;
+//!    [`dynamics`]: a deliberation's metrics (turns, characters, session)
+//!    from its events alone, the one place every view reads them from.
 //! 7. [`event`]: the one event vocabulary, as logged and as streamed, with
 //!    its plain value types (settings, costs, the delivered conversation).
 //! 8. [`templates`]: the prompt templates; [`cards`]: Character Cards in
@@ -46,7 +48,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["continuation", "replay", "audit"],
     &["model_client", "record"],
     &["provider", "event_log", "pricing"],
-    &["megaprompt", "gateway", "grammar", "cache_clock"],
+    &["megaprompt", "gateway", "grammar", "cache_clock", "dynamics"],
     &["event"],
     &["templates", "cards"],
     &["roster"],
@@ -58,6 +60,7 @@ pub mod audit;
 pub mod cache_clock;
 pub mod cards;
 pub mod continuation;
+pub mod dynamics;
 pub mod event;
 pub mod event_log;
 pub mod gateway;

@@ -15,7 +15,7 @@ use panel_actors::event_log::Durability;
 use panel_actors::provider::CacheTtl;
 use panel_actors::registry::Constrain;
 pub use providers::{ProviderArg, ProviderChoice};
-pub use research::{CardFormat, OnFull, ReportArgs, RosterAction, RosterArgs, RunArgs, TailArgs};
+pub use research::{CardFormat, DataArgs, DataFormat, OnFull, ReportArgs, RosterAction, RosterArgs, RunArgs, TailArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]
@@ -44,6 +44,8 @@ pub enum Command {
     Run(RunArgs),
     /// One comparable row per session: tokens, cost, who spoke and led, time to first byte.
     Report(ReportArgs),
+    /// Long-format tables (acts, turns, characters, sessions) and their schema, for notebooks.
+    Data(DataArgs),
     /// The character library: import and export Character Cards.
     Roster(RosterArgs),
 }

@@ -125,3 +125,23 @@ pub enum CardFormat {
     Png,
     Json,
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// The sessions to tabulate.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Folder to write the tables and schema.json into (created if need be).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: DataFormat,
+    #[command(flatten)]
+    pub logs: LogsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataFormat {
+    Csv,
+    Jsonl,
+}

@@ -1,6 +1,7 @@
 //! The HTTP surface: REST for scripts, SSE for watchers, WebSocket for the
 //! browser, and the static app.
 
+mod dynamics;
 mod events;
 mod meta;
 mod multiplex;
@@ -96,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Pat
                 .route("/sessions/{id}/actor", web::post().to(sessions::start_actor))
                 .route("/sessions/{id}/actor/panic", web::post().to(sessions::panic_actor))
                 .route("/sessions/{id}/events", web::get().to(events::stream))
+                .route("/sessions/{id}/dynamics", web::get().to(dynamics::get))
                 .route("/sessions/{id}/ws", web::get().to(ws::connect))
                 .default_service(web::to(not_found)),
         )

@@ -299,6 +299,8 @@ export class ChatView {
       document.getElementById('session-title').textContent = ev.config.title;
     }
     if (DETAIL_KINDS.has(ev.kind) && !this.loading) this.refreshDetail();
+    // The Dynamics drawer redraws when a turn ends.
+    if (ev.kind === 'turn-end' && !this.loading) document.dispatchEvent(new CustomEvent('panel:turn-end', { detail: { session: this.id } }));
     if (ev.kind === 'error' && ev.code === 'context-full') this.context.markFull();
     if (ev.kind === 'session-close') {
       this.chatEl.append(h('li', { class: 'marker' }, h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer')));

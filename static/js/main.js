@@ -1,12 +1,14 @@
 // The app shell: a hash router between the sessions page and a live chat,
-// and the model badge in the header.
+// the model badge in the header, and the Dynamics drawer of the open session.
 
 import { api } from './api.js';
 import { showSessions } from './sessions.js';
 import { ChatView } from './chat.js';
+import { Drawer } from './dynamics.js';
 
 const view = document.getElementById('view');
 let current = null;
+const drawer = new Drawer(document.getElementById('dynamics-drawer'), document.getElementById('dynamics-toggle'));
 
 async function route() {
   if (current && current.close) current.close();
@@ -16,6 +18,7 @@ async function route() {
   document.getElementById('session-ttl').hidden = true;
   document.getElementById('session-model').hidden = true;
   const match = location.hash.match(/^#\/s\/([a-z0-9-]+)/);
+  drawer.show(match ? match[1] : null);
   if (match) {
     current = new ChatView(view, match[1]);
     await current.open();

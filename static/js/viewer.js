@@ -3,7 +3,8 @@
 // can be published to any static host.
 //
 // Routes: #/ the list · #/s/<id> a session · #/s/<id>/t/<n> a session
-// played up to the end of turn n.
+// played up to the end of turn n · #/s/<id>/dynamics its charts (from the
+// dynamics.json written beside it).
 //
 // A continued session links to its parent, and a parent to the sessions
 // continued from it (found in index.json). "Branch from here" calls panel's
@@ -13,6 +14,7 @@
 import { api } from './api.js';
 import { h, clear, usd, when, count, toast } from './dom.js';
 import { Timeline } from './timeline.js';
+import { renderDynamics } from './dynamics.js';
 import { avatarsFromExport, face } from './library.js';
 
 const view = document.getElementById('view');
@@ -215,7 +217,21 @@ async function showSession(id, turn) {
   if (turn) document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
 }
 
+async function showDynamics(id) {
+  player?.close();
+  player = null;
+  const root = h('div', { class: 'dynamics-page' });
+  clear(view).append(h('div', { class: 'sessions-page' }, h('a', { href: `#/s/${id}` }, '← The session'), root));
+  try {
+    await renderDynamics(root, await fetchJson(`logs/${id}/dynamics.json`));
+  } catch (e) {
+    clear(root).append(h('p', { class: 'error-text' }, e.message));
+  }
+}
+
 function route() {
+  const d = location.hash.match(/^#\/s\/([a-z0-9-]+)\/dynamics$/);
+  if (d) return showDynamics(d[1]);
   const m = location.hash.match(/^#\/s\/([a-z0-9-]+)(?:\/t\/(\d+))?/);
   if (m) showSession(m[1], m[2] ? Number(m[2]) : null);
   else {

@@ -20,6 +20,7 @@ mod cache;
 mod chat;
 mod composer;
 mod continuation;
+mod dynamics;
 mod library;
 mod sessions;
 mod tabs;

@@ -271,6 +271,9 @@ fn write_artefacts(logs: &Path, id: &SessionId, events: &[Arc<Logged>]) -> Resul
     let a = artefacts(events).ok_or_else(|| RecordError::NoOpen(id.clone()))?;
     let dir = logs.join(id.as_str());
     write_atomic(&dir.join("session.json"), &a.manifest)?;
+    // The figures the viewer's Dynamics view reads, offline and in exports.
+    let plain: Vec<Event> = events.iter().map(|l| l.event.clone()).collect();
+    write_atomic(&dir.join("dynamics.json"), &pretty(&crate::dynamics::compute(&plain)))?;
     write_atomic(&dir.join("transcript.md"), &a.transcript)
 }
 

@@ -5,6 +5,7 @@ mod gbnf;
 mod helpers;
 
 mod cards;
+mod dynamics;
 mod event_log;
 mod gateway;
 mod grammar;

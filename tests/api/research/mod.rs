@@ -3,6 +3,7 @@
 //! `panel audit` when absent; `panel tail` and `panel run` / `panel report`
 //! in their own files. The helpers here run `panel` as a child process.
 
+mod data;
 mod run;
 mod tail;
 

@@ -1,0 +1,73 @@
+//! Per-session figures: turns, USD (turns and keep-warm pings, as the
+//! session's totals count them), cache-read share, pass rate, and the Gini
+//! coefficient of the characters' shares of words.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CharacterStats, TurnStats, round};
+use crate::event::{Event, EventBody, Totals};
+
+/// One session's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionStats {
+    pub session: String,
+    pub title: String,
+    pub provider: String,
+    pub model: String,
+    /// Turns started (aborted ones included).
+    pub turns: u32,
+    pub input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub output_tokens: u64,
+    /// Turns and keep-warm pings (6 places).
+    pub usd: f64,
+    /// Cache reads over all prompt tokens (0–1, 4 places).
+    pub cache_read_share: f64,
+    /// Passes over answers (speaks and passes; 0–1, 4 places).
+    pub pass_rate: f64,
+    /// Gini of the characters' word shares (0 = everyone equal; 4 places).
+    pub gini: f64,
+    pub keep_warm_pings: u32,
+}
+
+impl SessionStats {
+    pub(crate) fn of(events: &[Event], turns: &[TurnStats], characters: &[CharacterStats]) -> Self {
+        let mut s = Self::default();
+        if let Some(first) = events.first() {
+            s.session = first.session.to_string();
+            if let EventBody::SessionOpen { config, model, .. } = &first.body {
+                (s.title, s.provider, s.model) = (config.title.clone(), config.provider.clone(), model.clone());
+            }
+        }
+        let mut totals = Totals::default();
+        for e in events {
+            totals.add_event(&e.body);
+            s.keep_warm_pings += u32::from(matches!(e.body, EventBody::KeepWarm { .. }));
+        }
+        s.turns = turns.len() as u32;
+        (s.input_tokens, s.cache_write_tokens, s.cache_read_tokens, s.output_tokens) =
+            (totals.input, totals.cache_write, totals.cache_read, totals.output);
+        s.usd = round(totals.usd, 6);
+        let prompt = totals.input + totals.cache_write + totals.cache_read;
+        s.cache_read_share = if prompt == 0 { 0.0 } else { round(totals.cache_read as f64 / prompt as f64, 4) };
+        let (speaks, passes): (u32, u32) = turns.iter().fold((0, 0), |(a, b), t| (a + t.speaks, b + t.passes));
+        s.pass_rate = if speaks + passes == 0 { 0.0 } else { round(f64::from(passes) / f64::from(speaks + passes), 4) };
+        let words: Vec<f64> = characters.iter().map(|c| f64::from(c.words)).collect();
+        s.gini = round(gini(&words), 4);
+        s
+    }
+}
+
+/// The Gini coefficient of `xs` (mean absolute difference over twice the
+/// mean): 0 when all are equal, (n−1)/n when one holds everything; 0 for an
+/// empty or all-zero list.
+pub fn gini(xs: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    let sum: f64 = xs.iter().sum();
+    if xs.is_empty() || sum == 0.0 {
+        return 0.0;
+    }
+    let diffs: f64 = xs.iter().flat_map(|a| xs.iter().map(move |b| (a - b).abs())).sum();
+    diffs / (2.0 * n * sum)
+}
