@@ -12,8 +12,9 @@
 //!    static site of recorded sessions.
 //! 3. [`guard`]: the localhost guard (Host allow-list, Origin check, token);
 //!    [`routes`]: one module per surface; [`client`]: the HTTP client of the
-//!    research commands; [`commands`], [`report`], [`library`]: the
-//!    commands on recorded sessions and the character library.
+//!    research commands; [`commands`], [`report`], [`data`], [`library`]:
+//!    the commands on recorded sessions (reports and tidy tables) and the
+//!    character library.
 //! 4. [`config`]: the command line and its environment variables;
 //!    [`error`]: every error as `{"error":{"code":…,"message":…}}`.
 
@@ -21,7 +22,7 @@
 pub const LAYERS: &[&[&str]] = &[
     &["run"],
     &["startup", "tail", "export"],
-    &["guard", "routes", "client", "commands", "report", "library"],
+    &["guard", "routes", "client", "commands", "report", "data", "library"],
     &["config", "error"],
 ];
 
