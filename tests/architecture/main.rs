@@ -242,9 +242,11 @@ fn violations(src: &Path, layers: &[&[&str]]) -> Vec<String> {
             ));
         }
     }
+    let mut circles = std::collections::BTreeSet::new();
     for a in &found {
         if let Some(b) = found.iter().find(|b| b.from == a.to && b.to == a.from)
             && a.from < a.to
+            && circles.insert((a.from.clone(), a.to.clone()))
         {
             problems.push(format!(
                 "`{}` and `{}` import each other: {}:{} (`{}`) and {}:{} (`{}`)",

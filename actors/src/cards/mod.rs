@@ -153,13 +153,7 @@ pub fn read(bytes: &[u8]) -> Result<Imported, CardError> {
     Err(CardError::NotACard(what))
 }
 
-/// `text` without control characters (C0 but newline and tab, DEL, C1 —
-/// ESC among them): card text reaches terminals and logs, and an escape
-/// sequence in a greeting must not retitle a window, write a clipboard or
-/// clear a screen. What is left of a sequence shows as plain text.
-pub fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect()
-}
+pub use crate::roster::printable;
 
 /// A string, however it came: numbers as written, null and other shapes as
 /// "", control characters dropped.

@@ -61,3 +61,11 @@ impl Avatar {
         Some(Self { bytes, ext })
     }
 }
+
+/// `text` without control characters (C0 but newline and tab, DEL, C1 —
+/// ESC among them): card text reaches terminals and logs, and an escape
+/// sequence in a greeting must not retitle a window, write a clipboard or
+/// clear a screen. What is left of a sequence shows as plain text.
+pub fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect()
+}

@@ -16,7 +16,7 @@ mod draft;
 mod library;
 pub mod write;
 
-pub use draft::{Avatar, Draft, Source};
+pub use draft::{Avatar, Draft, Source, printable};
 pub use library::Library;
 
 use std::collections::BTreeMap;

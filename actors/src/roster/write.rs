@@ -81,7 +81,7 @@ fn candidate(base: &str, n: usize) -> String {
 /// The character file's text for `front` and `materials`.
 fn render(front: &FrontMatter, materials: &str) -> Result<String, WriteError> {
     let toml = toml::to_string(front).map_err(|e| WriteError::Invalid(e.to_string()))?;
-    Ok(format!("+++\n{toml}+++\n\n{}\n", crate::cards::printable(materials.trim())))
+    Ok(format!("+++\n{toml}+++\n\n{}\n", super::printable(materials.trim())))
 }
 
 /// A temporary file of this write's own in `dir`, holding `bytes`. Its
@@ -155,12 +155,12 @@ pub fn add(
     // Checked under a stand-in id first, so that a bad draft reserves nothing.
     let check = |id: &str, avatar_name: Option<String>| {
         let front = FrontMatter {
-            name: crate::cards::printable(&draft.name),
-            tagline: crate::cards::printable(&draft.tagline),
+            name: super::printable(&draft.name),
+            tagline: super::printable(&draft.tagline),
             colour: draft.colour.clone(),
-            farewell: draft.farewell.as_deref().map(crate::cards::printable),
+            farewell: draft.farewell.as_deref().map(super::printable),
             avatar: avatar_name,
-            creator_notes: draft.creator_notes.as_deref().map(crate::cards::printable),
+            creator_notes: draft.creator_notes.as_deref().map(super::printable),
             source: draft.source.clone(),
         };
         let text = render(&front, &draft.materials)?;
@@ -220,10 +220,10 @@ pub fn update(dir: &Path, id: &CharacterId, edit: &Edit, avatar: Option<&Avatar>
     let old = std::fs::read_to_string(&md).map_err(|_| WriteError::NotFound(id.to_string()))?;
     let (before, info): (_, LibraryInfo) = parse_entry(&md, &old).map_err(WriteError::Invalid)?;
     let front = FrontMatter {
-        name: crate::cards::printable(edit.name.trim()),
-        tagline: crate::cards::printable(edit.tagline.trim()),
+        name: super::printable(edit.name.trim()),
+        tagline: super::printable(edit.tagline.trim()),
         colour: edit.colour.trim().to_owned(),
-        farewell: edit.farewell.as_deref().filter(|f| !f.trim().is_empty()).map(crate::cards::printable),
+        farewell: edit.farewell.as_deref().filter(|f| !f.trim().is_empty()).map(super::printable),
         avatar: avatar.map(|a| versioned_avatar_name(id, a)).or(before.avatar.clone()),
         creator_notes: info.creator_notes,
         source: info.source,
