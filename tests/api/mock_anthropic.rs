@@ -6,6 +6,9 @@
 //! and records what is wrong; it simulates the prefix cache (breakpoints,
 //! lookback, minimum length, TTL) and reports usage as the API would; it
 //! streams in irregular chunks; and it injects faults on demand.
+//!
+//! One file (about 500 lines) on purpose: the cost bench includes it by path,
+//! and the wire checks, the simulated cache and the faults share its state.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -34,6 +34,10 @@
 //!   resolved against the cast by the longest name that fits.
 //! - **Panic-free.** It only slices at positions of ASCII bytes, or at
 //!   lengths the lexicon measured on the same text.
+//!
+//! It stays one file (about 430 lines) on purpose: it is one state machine,
+//! and its states and transitions read best side by side; the lexicon it
+//! leans on is already apart, in `lexicon/`.
 
 mod lexicon;
 

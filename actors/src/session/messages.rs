@@ -1,5 +1,6 @@
 //! The session actor's vocabulary: the messages it answers, what it needs
 //! to run, and its errors. Plain types, so the HTTP edge only adapts them.
+//! One file on purpose: it is the session's whole interface, read in one go.
 
 use std::path::PathBuf;
 use std::sync::Arc;
