@@ -265,3 +265,19 @@ async fn the_floors_pace_is_learned_from_every_pause_between_its_lines() {
         assert_eq!(detail["cache"]["floor_pause_s"].is_number(), n >= 2, "a median once three are seen: {detail}");
     }
 }
+
+#[actix_web::test]
+async fn a_cast_change_during_a_ping_lands_at_once_as_its_answer_says() {
+    let (mock, app) = scaled(Duration::from_secs(1800)).await;
+    mock.set_ping_delay(Duration::from_secs(3));
+    let id = create(&app, "always").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    turn(&app, &mut sse, &id, "What fails first?").await;
+    until_a_ping_arrives(&mock).await;
+    let (status, answer) = app.post(&format!("/api/sessions/{id}/cast"), json!({ "add": "otto" })).await;
+    assert_eq!((status, answer["pending"].as_bool()), (202, Some(false)), "{answer}");
+    let seen = sse.until("join").await;
+    assert!(seen.iter().all(|e| e.event != "keep-warm"), "the join landed before the ping came back");
+    let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+    assert!(detail["on_stage"].as_array().unwrap().iter().any(|c| c["id"] == "otto"), "{detail}");
+}

@@ -25,14 +25,16 @@ impl Session {
         if self.inflight.is_some() {
             return;
         }
+        // Cast changes land even while a ping is out: they only append to the
+        // tail, after the prefix the ping is warming.
+        if let Err(e) = self.land_cast_changes() {
+            return self.fail_hard(&e, ctx);
+        }
         if self.warmth.pinging() {
             if !self.queue.is_empty() {
                 self.wait_for_ping(ctx);
             }
             return;
-        }
-        if let Err(e) = self.land_cast_changes() {
-            return self.fail_hard(&e, ctx);
         }
         while let Some(next) = self.queue.pop_front() {
             match self.start_turn(next, ctx) {
