@@ -119,7 +119,9 @@ impl LogWriter {
             publish,
             released: false,
         };
-        appender.send(Job::Attach { key, log, failure });
+        // The one control job that waits for room itself: every write of this
+        // log must queue behind it. It comes once, as a session opens.
+        let _ = appender.lane.send(Job::Attach { key, log, failure });
         appender
     }
 
@@ -127,7 +129,7 @@ impl LogWriter {
     pub fn release(&self, key: u64) -> impl Future<Output = Result<(), LogError>> + use<> {
         let lane = self.lanes[(key % self.lanes.len() as u64) as usize].clone();
         let (reply, done) = oneshot::channel();
-        let queued = lane.send(Job::Release { key, reply: Some(reply) }).is_ok();
+        let queued = send_control(&lane, Job::Release { key, reply: Some(reply) });
         async move {
             if !queued {
                 return Ok(());
@@ -237,8 +239,27 @@ impl Appender {
     }
 
     fn send(&self, job: Job) -> bool {
-        // Control jobs are rare and must not be lost to a full queue.
-        self.lane.send(job).is_ok()
+        send_control(&self.lane, job)
+    }
+}
+
+/// Queues a control job (watch, flush, release), which must not be lost to
+/// a full queue — nor block the actor's thread while a sick disk keeps the
+/// queue full: then a thread of its own waits for room. Whether it was (or
+/// will be) queued: false only once the writer has stopped.
+fn send_control(lane: &SyncSender<Job>, job: Job) -> bool {
+    match lane.try_send(job) {
+        Ok(()) => true,
+        Err(TrySendError::Disconnected(_)) => false,
+        Err(TrySendError::Full(job)) => {
+            let lane = lane.clone();
+            std::thread::Builder::new()
+                .name("panel-log-control".into())
+                .spawn(move || {
+                    let _ = lane.send(job);
+                })
+                .is_ok()
+        }
     }
 }
 
@@ -247,7 +268,7 @@ impl Drop for Appender {
         // A session that dies without releasing its log (a panic) still lets
         // go of the file once its queued lines are written.
         if !self.released {
-            let _ = self.lane.send(Job::Release { key: self.key, reply: None });
+            send_control(&self.lane, Job::Release { key: self.key, reply: None });
         }
     }
 }
@@ -330,5 +351,29 @@ fn run(rx: &Receiver<Job>, observer: Option<&(dyn Fn(&Logged) + Send + Sync)>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+
+    use super::{Job, send_control};
+
+    #[test]
+    fn a_control_job_on_a_full_queue_neither_blocks_nor_is_lost() {
+        let (lane, jobs) = sync_channel(1);
+        assert!(send_control(&lane, Job::Release { key: 1, reply: None }));
+        // The queue is full and nobody drains it: this must return at once.
+        assert!(send_control(&lane, Job::Release { key: 2, reply: None }));
+        let keys: Vec<u64> = (0..2)
+            .map(|_| match jobs.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(Job::Release { key, .. }) => key,
+                _ => panic!("a release was lost"),
+            })
+            .collect();
+        assert_eq!(keys, [1, 2]);
+        drop(jobs);
+        assert!(!send_control(&lane, Job::Release { key: 3, reply: None }), "a stopped writer says so");
     }
 }
