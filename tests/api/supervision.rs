@@ -97,12 +97,12 @@ async fn an_actor_whose_log_cannot_be_written_backs_off_gives_up_and_tries_again
     let mut sse = Sse::from_response(res);
     // An earlier rebuild may have fitted its own note under the limit; the
     // one that matters is the restart once there is room.
-    loop {
+    let restart = loop {
         let restart = logged(&sse.until("actor-restart").await).pop().unwrap();
         if restart.json()["reason"] == "restarted after a failure" {
-            break;
+            break restart;
         }
-    }
+    };
     let turn = logged(&sse.until("turn-end").await).pop().unwrap();
     assert_eq!(turn.json()["turn"], restart.json()["turn"].as_u64().unwrap() + 1, "the floor's line was answered");
     let d = get(&client, server.url(&detail)).await;
