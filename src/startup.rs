@@ -144,7 +144,7 @@ impl Application {
             directory: directory.clone(),
             streams: Default::default(),
         });
-        let guard_config = web::Data::new(GuardConfig { token: settings.token.clone() });
+        let guard_config = web::Data::new(GuardConfig::new(settings.token.clone(), local.port()));
         let static_dir = settings.static_dir.clone();
         let logs_dir = settings.logs.clone();
         let mut server = HttpServer::new(move || {

@@ -1,0 +1,124 @@
+//! Browser sessions behind `--token`, the way Jupyter does it: a browser
+//! shows the token once, gets a session cookie, and from then on every
+//! request it makes — assets, API, SSE, WebSocket, the shared worker, the
+//! viewer's `logs/…` fetches — is let in by the cookie.
+//!
+//! Invariants:
+//! - A cookie value is 256 random bits from the OS, never derived from the
+//!   token: a leaked cookie does not reveal the token, and the token never
+//!   has to sit in a cookie jar.
+//! - Only values this process issued are accepted; they live in memory, so a
+//!   restart signs every browser out (the token lets it back in).
+//! - The store is bounded: when full, the oldest value is forgotten, so no
+//!   stream of requests can grow it without limit.
+//! - The cookie's name carries the bound port. Cookies ignore ports, so two
+//!   servers on one host would otherwise overwrite each other's sessions.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header;
+
+/// Most browser sessions remembered at once.
+const CAPACITY: usize = 4096;
+
+/// The cookie values this server has issued.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    inner: Mutex<Store>,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    known: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Sessions {
+    /// A fresh value, remembered as valid. `None` only if the OS has no
+    /// randomness to give, in which case no cookie is set (the token still works).
+    pub fn issue(&self) -> Option<String> {
+        let mut bytes = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut bytes) {
+            log::error!("no randomness for a session cookie: {e}");
+            return None;
+        }
+        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if store.order.len() >= CAPACITY
+            && let Some(oldest) = store.order.pop_front()
+        {
+            store.known.remove(&oldest);
+        }
+        store.known.insert(value.clone());
+        store.order.push_back(value.clone());
+        Some(value)
+    }
+
+    pub fn is_valid(&self, value: &str) -> bool {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).known.contains(value)
+    }
+}
+
+/// The name of this server's session cookie.
+pub fn name(port: u16) -> String {
+    format!("panel-session-{port}")
+}
+
+/// The value of the cookie `name` the request carries, if any.
+pub fn carried(req: &ServiceRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// The `Set-Cookie` value for a fresh session: script-proof (`HttpOnly`),
+/// never sent on requests other sites start (`SameSite=Strict`), for every path.
+pub fn set_cookie(name: &str, value: &str) -> String {
+    ::cookie::Cookie::build((name, value))
+        .http_only(true)
+        .same_site(::cookie::SameSite::Strict)
+        .path("/")
+        .build()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_values_are_long_random_and_remembered() {
+        let sessions = Sessions::default();
+        let a = sessions.issue().unwrap();
+        let b = sessions.issue().unwrap();
+        assert_eq!(a.len(), 64, "256 bits in hex");
+        assert_ne!(a, b);
+        assert!(sessions.is_valid(&a) && sessions.is_valid(&b));
+        assert!(!sessions.is_valid("0123"));
+    }
+
+    #[test]
+    fn a_full_store_forgets_its_oldest_value() {
+        let sessions = Sessions::default();
+        let first = sessions.issue().unwrap();
+        for _ in 0..CAPACITY {
+            sessions.issue();
+        }
+        assert!(!sessions.is_valid(&first));
+        assert_eq!(sessions.inner.lock().unwrap().known.len(), CAPACITY);
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_for_every_path() {
+        let text = set_cookie("panel-session-7878", "abc");
+        for part in ["panel-session-7878=abc", "HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(text.contains(part), "{text}");
+        }
+    }
+}
