@@ -145,3 +145,86 @@ async fn with_a_token_every_request_must_carry_it() {
     let res = app.client.get(app.url("/api/sessions?token=wrong")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
+
+#[actix_web::test]
+async fn another_local_port_may_change_nothing_and_the_servers_own_origin_may() {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let other = if app.port == 8000 { 8001 } else { 8000 };
+    let foreign = [format!("http://localhost:{other}"), format!("http://127.0.0.1:{other}")];
+    let routes: [(&str, String, Value); 8] = [
+        ("POST", "/api/sessions".into(), json!({ "cast": ["ada"] })),
+        ("POST", format!("/api/sessions/{id}/say"), json!({ "text": "hi" })),
+        ("POST", format!("/api/sessions/{id}/cast"), json!({ "add": "cleo" })),
+        ("POST", format!("/api/sessions/{id}/settings"), json!({ "keep_warm": "off" })),
+        ("POST", format!("/api/sessions/{id}/close"), json!({})),
+        ("POST", "/api/roster/import".into(), json!({})),
+        ("POST", "/api/roster".into(), json!({ "name": "Zed" })),
+        ("DELETE", format!("/api/sessions/{id}/actor"), json!({})),
+    ];
+    for origin in &foreign {
+        for (method, path, body) in &routes {
+            let req = match *method {
+                "DELETE" => app.client.delete(app.url(path)),
+                _ => app.client.post(app.url(path)),
+            };
+            let mut res = req.insert_header(("Origin", origin.as_str())).send_json(body).await.unwrap();
+            assert_eq!(res.status().as_u16(), 403, "{method} {path} from {origin}");
+            assert_eq!(code(&res.json().await.unwrap()), "forbidden-origin", "{method} {path} from {origin}");
+        }
+        let err = app.client.ws(app.url(&format!("/api/sessions/{id}/ws"))).origin(origin.as_str()).connect().await;
+        assert!(format!("{:?}", err.err()).contains("403"), "a WebSocket from {origin} is refused");
+    }
+    let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+    assert_eq!((detail["turns"].as_u64(), detail["closed"].as_bool()), (Some(0), Some(false)), "{detail}");
+
+    let own = format!("http://127.0.0.1:{}", app.port);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/sessions/{id}/say")))
+        .insert_header(("Origin", own.as_str()))
+        .send_json(&json!({ "text": "From the app itself." }))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 202, "the server's own origin may speak");
+    let ws = app.client.ws(app.url(&format!("/api/sessions/{id}/ws"))).origin(own.as_str()).connect().await;
+    assert!(ws.is_ok(), "and connect");
+}
+
+#[actix_web::test]
+async fn a_browser_with_the_token_gets_a_cookie_that_lets_in_everything_after_and_never_sees_the_token_again() {
+    const TOKEN: &str = "s3cret-token-0123456789";
+    let app = spawn_with(Options { token: Some(TOKEN.into()), ..Options::default() }).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let page = |path: String| {
+        client
+            .get(app.url(&path))
+            .insert_header(("Sec-Fetch-Site", "none"))
+            .insert_header(("Sec-Fetch-Mode", "navigate"))
+            .insert_header(("Sec-Fetch-Dest", "document"))
+    };
+    let mut res = page(format!("/?token={TOKEN}&x=1")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "the token leaves the address bar");
+    let location = res.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    assert!(!location.contains(TOKEN) && location.contains("x=1"), "{location}");
+    let set = res.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_owned();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains(TOKEN), "{set}");
+    let body = res.body().await.unwrap();
+    assert!(!String::from_utf8_lossy(&body).contains(TOKEN));
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    for path in ["/", "/app.css", "/js/main.js", "/viewer.html", "/api/providers", "/api/sessions"] {
+        let res = client.get(app.url(path)).insert_header(("Cookie", cookie.as_str())).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path} with the cookie");
+        for (_, v) in res.headers().iter() {
+            assert!(!v.to_str().unwrap_or("").contains(TOKEN), "{path} echoes the token in a header");
+        }
+    }
+    let res = client.get(app.url("/app.css")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401, "nothing without the cookie or the token");
+    let mut res = page("/?token=wrong".into()).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401, "a wrong token is refused");
+    assert!(res.headers().get("set-cookie").is_none());
+    let body = res.body().await.unwrap();
+    assert!(!String::from_utf8_lossy(&body).contains("wrong"), "the token given is not echoed");
+}
