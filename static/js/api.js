@@ -1,10 +1,7 @@
 // Talking to the panel server: REST with JSON errors, SSE and WebSocket URLs.
-// A `?token=` in the page URL (printed by `panel serve --token`) is kept for
-// the tab and sent with every request.
-
-const params = new URLSearchParams(location.search);
-if (params.get('token')) sessionStorage.setItem('panel-token', params.get('token'));
-export const token = sessionStorage.getItem('panel-token');
+// Behind `panel serve --token`, the server turns the `?token=` of the first
+// visit into an HttpOnly session cookie and drops it from the address bar, so
+// the page never holds the token: every request here is let in by the cookie.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -14,15 +11,9 @@ export class ApiError extends Error {
   }
 }
 
-export function withToken(path) {
-  if (!token) return path;
-  return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
-}
-
 export async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
   let res;
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -39,12 +30,12 @@ export async function api(method, path, body) {
 
 /** A file the server serves (e.g. a session's live log), as text. */
 export async function fetchText(path) {
-  const res = await fetch(withToken(path), { cache: 'no-store' });
+  const res = await fetch(path, { cache: 'no-store' });
   if (!res.ok) throw new ApiError(res.status, 'http', `${path}: ${res.status} ${res.statusText}`);
   return res.text();
 }
 
 export function socketUrl(id) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return withToken(`${scheme}://${location.host}/api/sessions/${encodeURIComponent(id)}/ws?events=none`);
+  return `${scheme}://${location.host}/api/sessions/${encodeURIComponent(id)}/ws?events=none`;
 }

@@ -8,7 +8,6 @@
 // 'state' | 'gap' | 'stream-error' | 'directory', … }.
 
 import { Multiplexer } from './multiplex.js';
-import { token } from './api.js';
 
 class Hub {
   constructor() {
@@ -29,7 +28,7 @@ class Hub {
       }
     }
     // Fallback: this tab's own stream, closed while hidden and resumed on return.
-    this.local = new Multiplexer({ token });
+    this.local = new Multiplexer();
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) this.local.unfollow(this);
       else this.local.follow(this, this.current(), (m) => this.handler(m));
@@ -45,7 +44,7 @@ class Hub {
     this.wish = wish;
     this.handler = handler;
     this.since = since;
-    if (this.worker) this.worker.port.postMessage({ type: 'watch', token, ...wish });
+    if (this.worker) this.worker.port.postMessage({ type: 'watch', ...wish });
     else if (!document.hidden) this.local.follow(this, wish, (m) => this.handler(m));
   }
 }

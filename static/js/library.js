@@ -3,14 +3,14 @@
 // the page), make a new character or edit one, download one as a card.
 // Card text is untrusted: everything here is set as text, never as HTML.
 
-import { api, token, withToken } from './api.js';
+import { api } from './api.js';
 import { h, clear, toast } from './dom.js';
 
 // Where avatars come from: panel's API, or (in a static export, which has
 // no API) the files `panel export` put beside the viewer. Either way by the
 // file name the session recorded: an avatar replaced since is still the one
 // this session showed.
-let avatarSource = (c) => `/api/roster/${encodeURIComponent(c.id)}/avatar?file=${encodeURIComponent(c.avatar)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
+let avatarSource = (c) => `/api/roster/${encodeURIComponent(c.id)}/avatar?file=${encodeURIComponent(c.avatar)}`;
 
 /** Avatars are read from the export's `avatars/` folder from now on. */
 export function avatarsFromExport() {
@@ -36,7 +36,7 @@ export function face(c, colour) {
 /** Sends a card file to the server; returns the new character. */
 export async function importCard(file) {
   const kind = file.type || (file.name.endsWith('.json') ? 'application/json' : file.name.match(/\.(charx|zip)$/i) ? 'application/zip' : 'image/png');
-  const path = `/api/roster/import?filename=${encodeURIComponent(file.name)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
+  const path = `/api/roster/import?filename=${encodeURIComponent(file.name)}`;
   const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': kind, Accept: 'application/json' }, body: file });
   const data = await res.json().catch(() => null);
   if (!res.ok) throw new Error(data?.error?.message || `${res.status} ${res.statusText}`);
@@ -140,8 +140,8 @@ export function libraryButton({ roster, taken, onAdd, onChanged }) {
           kept.length ? h('p', { class: 'small muted' }, `Kept from the card, not used: ${kept.join('; ')}.`) : null,
           h('div', { class: 'form-row small' },
             h('button', { type: 'button', class: 'link edit-character', onclick: async () => { menu.hidden = true; if (await characterDialog(c)) await onChanged(); } }, 'Edit'),
-            h('a', { class: 'link', href: withToken(`/api/roster/${c.id}/card.png`), download: `${c.id}.png` }, 'Card (PNG)'),
-            h('a', { class: 'link', href: withToken(`/api/roster/${c.id}/card.json`), download: `${c.id}.json` }, 'Card (JSON)'))));
+            h('a', { class: 'link', href: `/api/roster/${c.id}/card.png`, download: `${c.id}.png` }, 'Card (PNG)'),
+            h('a', { class: 'link', href: `/api/roster/${c.id}/card.json`, download: `${c.id}.json` }, 'Card (JSON)'))));
     });
     clear(menu).append(
       h('p', { class: 'muted small' }, 'Add to the panel'),

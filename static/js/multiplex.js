@@ -21,10 +21,9 @@ const KINDS = ['session-open', 'human-speak', 'turn-start', 'deliberation', 'spe
 const RECENT = 500;
 
 export class Multiplexer {
-  /** `base`: where /api lives; `token`: the server's token, if any. */
-  constructor({ base = '', token = null } = {}) {
+  /** `base`: where /api lives. */
+  constructor({ base = '' } = {}) {
     this.base = base;
-    this.token = token;
     this.followers = new Map(); // follower → { sessions: Map<id, { since, deltas }>, directory, send }
     this.positions = new Map(); // session → last seq delivered
     this.recent = new Map(); // session → recent events, oldest first
@@ -90,7 +89,6 @@ export class Multiplexer {
     const params = new URLSearchParams({ sessions: ids.join(','), since: since.join(',') || '0' });
     if (deltas.length) params.set('deltas', deltas.join(','));
     if (directory) params.set('directory', '1');
-    if (this.token) params.set('token', this.token);
     this.open(`${this.base}/api/events?${params}`);
   }
 

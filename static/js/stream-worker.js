@@ -12,8 +12,7 @@ onconnect = (event) => {
   port.onmessage = (e) => {
     const msg = e.data;
     if (msg.type === 'watch') {
-      // The first tab's token serves all: one origin, one server.
-      hub ||= new Multiplexer({ token: msg.token || null });
+      hub ||= new Multiplexer();
       hub.follow(port, msg, (m) => port.postMessage(m));
     } else if (msg.type === 'bye' && hub) {
       hub.unfollow(port);

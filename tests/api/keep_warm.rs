@@ -281,3 +281,47 @@ async fn a_cast_change_during_a_ping_lands_at_once_as_its_answer_says() {
     let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
     assert!(detail["on_stage"].as_array().unwrap().iter().any(|c| c["id"] == "otto"), "{detail}");
 }
+
+/// The `cache_read` of every `cost` and `keep-warm` event in `events`.
+fn billed_reads(events: &[SseEvent]) -> u64 {
+    logged(events)
+        .iter()
+        .filter(|e| e.event == "cost" || e.event == "keep-warm")
+        .map(|e| e.json()["cache_read"].as_u64().unwrap())
+        .sum()
+}
+
+#[actix_web::test]
+async fn a_ping_in_flight_when_the_session_closes_is_logged_and_counted_before_the_close() {
+    let (mock, app) = scaled(Duration::from_secs(1800)).await;
+    mock.set_ping_delay(Duration::from_millis(700));
+    let id = create(&app, "always").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    turn(&app, &mut sse, &id, "What fails first?").await;
+    until_a_ping_arrives(&mock).await;
+    let (status, body) = app.post_empty(&format!("/api/sessions/{id}/close")).await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = app.sse(&id, Some(0)).await.until("session-close").await;
+    let kinds = kinds(&events);
+    let ping = kinds.iter().rposition(|k| *k == "keep-warm").expect("the ping the provider billed is logged");
+    assert!(ping < kinds.len() - 1, "and logged before the close: {kinds:?}");
+    let totals = &events.last().unwrap().json()["totals"];
+    assert_eq!(totals["cache_read"].as_u64(), Some(billed_reads(&events)), "the totals count it: {totals}");
+}
+
+#[actix_web::test]
+async fn a_ping_in_flight_when_the_actor_stops_is_logged_before_its_log_is_let_go() {
+    let (mock, app) = scaled(Duration::from_secs(1800)).await;
+    mock.set_ping_delay(Duration::from_millis(700));
+    let id = create(&app, "always").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    turn(&app, &mut sse, &id, "What fails first?").await;
+    until_a_ping_arrives(&mock).await;
+    let (status, body) = app.delete(&format!("/api/sessions/{id}/actor")).await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = app.sse(&id, Some(0)).await.until("keep-warm").await;
+    let (_, detail) = app.get(&format!("/api/sessions/{id}")).await;
+    assert_eq!(detail["totals"]["cache_read"].as_u64(), Some(billed_reads(&events)), "{detail}");
+}

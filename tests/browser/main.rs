@@ -24,4 +24,5 @@ mod dynamics;
 mod library;
 mod sessions;
 mod tabs;
+mod token;
 mod viewer;

@@ -10,6 +10,7 @@ use super::{
     CastAccepted, CastChange, ChangeCast, Close, Inspect, Panic, Passivate, Queued, Restarted, Say, SayAccepted,
     Session, SessionError, Stop,
 };
+use super::keep_warm::PING_GRACE;
 use crate::event::{EventBody, Totals};
 use crate::event_log::{LogError, LogFailed};
 
@@ -114,18 +115,23 @@ impl Handler<Close> for Session {
         if let Err(e) = self.refuse_if_gone() {
             return Box::pin(std::future::ready(Err(e)));
         }
-        let result = self.wind_down("session closed", ctx).and_then(|()| {
-            let totals = self.totals.clone();
-            self.emit(self.turns, EventBody::SessionClose { totals: totals.clone() })?;
-            Ok(totals)
-        });
-        self.closed = true;
+        let wound_down = self.wind_down("session closed", ctx);
         self.stopping = true;
-        let released = self.log.release();
-        ctx.stop();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.after_pings(ctx, move |act, ctx| {
+            let result = wound_down.and_then(|()| {
+                let totals = act.totals.clone();
+                act.emit(act.turns, EventBody::SessionClose { totals: totals.clone() })?;
+                Ok(totals)
+            });
+            act.closed = true;
+            let _ = tx.send((result, act.log.release()));
+            ctx.stop();
+        });
         // Answer once `session-close` is on disk and the log is let go of,
         // so the artefacts written next see the whole log.
         Box::pin(async move {
+            let (result, released) = rx.await.map_err(|_| SessionError::Stopping)?;
             let totals = result?;
             released.await?;
             Ok(totals)
@@ -143,14 +149,35 @@ impl Handler<Stop> for Session {
             log::error!("session {}: could not log its wind-down: {e}", self.id);
         }
         self.stopping = true;
-        let released = self.log.release();
-        ctx.stop();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.after_pings(ctx, move |act, ctx| {
+            let _ = tx.send(act.log.release());
+            ctx.stop();
+        });
         let id = self.id.clone();
         Box::pin(async move {
+            let Ok(released) = rx.await else { return };
             if let Err(e) = released.await {
                 log::error!("session {id}: its log did not close cleanly: {e}");
             }
         })
+    }
+}
+
+impl Session {
+    /// Runs `then` once every ping out has been answered and logged — a
+    /// ping the provider bills belongs in the log and the totals — but no
+    /// later than [`PING_GRACE`]: a provider that holds a ping must not hold
+    /// a close. With no ping out, `then` runs at once.
+    fn after_pings(&mut self, ctx: &mut Context<Self>, then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static) {
+        let settled = self.warmth.settled();
+        let id = self.id.clone();
+        let waited = async move {
+            if tokio::time::timeout(PING_GRACE, settled).await.is_err() {
+                log::warn!("session {id}: a ping still unanswered after {PING_GRACE:?} is left out of the log");
+            }
+        };
+        ctx.spawn(waited.into_actor(self).map(move |(), act, ctx| then(act, ctx)));
     }
 }
 

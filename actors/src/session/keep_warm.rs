@@ -67,6 +67,11 @@ pub(super) struct Warmth {
     /// A ping failed: no more until the floor speaks again. The cache may go
     /// cold, but a provider refusing pings is not hammered with them.
     failed: bool,
+    /// Pings sent and not yet answered (one may outlive the turn it let go).
+    unanswered: u32,
+    /// Told once no ping is unanswered: a close or stop waits for them, since
+    /// a ping the provider bills must reach the log and the totals.
+    settled: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Warmth {
@@ -77,7 +82,29 @@ impl Warmth {
 
     /// A ping is due: the actor should not be passivated before it.
     pub(super) fn wants_to_stay(&self) -> bool {
-        self.timer.is_some() || self.waiting_for.is_some()
+        self.timer.is_some() || self.waiting_for.is_some() || self.unanswered > 0
+    }
+
+    /// Resolves once every ping sent has been answered and recorded, or at
+    /// once when none is out. A close or stop waits on it, at most
+    /// [`PING_GRACE`].
+    pub(super) fn settled(&mut self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.unanswered == 0 {
+            let _ = tx.send(());
+        } else {
+            self.settled.push(tx);
+        }
+        rx
+    }
+
+    fn answered(&mut self) {
+        self.unanswered = self.unanswered.saturating_sub(1);
+        if self.unanswered == 0 {
+            for tx in self.settled.drain(..) {
+                let _ = tx.send(());
+            }
+        }
     }
 
     pub(super) fn floor_spoke(&mut self) {
@@ -195,6 +222,7 @@ impl Session {
         self.warmth.sent += 1;
         let number = self.warmth.sent;
         self.warmth.waiting_for = Some(number);
+        self.warmth.unanswered += 1;
         self.deps
             .model
             .send(Prewarm { provider: provider.name.clone(), request })
@@ -216,6 +244,7 @@ impl Session {
                     }
                     Err(_) => Ok(()),
                 };
+                act.warmth.answered();
                 if let Err(e) = recorded {
                     return act.fail_hard(&e, ctx);
                 }
