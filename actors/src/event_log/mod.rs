@@ -73,17 +73,26 @@ pub enum LogError {
     NotFound(SessionId),
     #[error("session {0}'s log is held by another writer (is a panel server serving it?)")]
     Locked(SessionId),
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", shown(path))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}, line {line}: {message}")]
+    #[error("{}, line {line}: {message}", shown(path))]
     Corrupt { path: PathBuf, line: usize, message: String },
     /// The log failed earlier (see the error logged then) and takes no more events.
     #[error("session {0}'s log failed and takes no more events: {1}")]
     Failed(SessionId, String),
+}
+
+/// A log's path as messages show it: the session's folder and the file
+/// (`<session>/events.jsonl`), never where the logs folder sits on this
+/// machine — these messages reach API answers and logged events.
+fn shown(path: &std::path::Path) -> String {
+    let mut parts: Vec<_> = path.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy()).collect();
+    parts.reverse();
+    parts.join("/")
 }
 
 /// What [`EventLog::open`] found and did.
@@ -343,5 +352,19 @@ fn turn_state(body: &EventBody) -> Option<bool> {
         b if b.closes_turn() => Some(false),
         EventBody::HumanSpeak { .. } | EventBody::TurnStart { .. } => Some(true),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_error_names_the_session_and_its_file_but_not_the_machines_folders() {
+        let path = PathBuf::from("/home/someone/work/logs/abc123/events.jsonl");
+        let io = LogError::Io { path: path.clone(), source: std::io::Error::other("File too large") };
+        assert_eq!(io.to_string(), "abc123/events.jsonl: File too large");
+        let corrupt = LogError::Corrupt { path, line: 7, message: "not JSON".into() };
+        assert_eq!(corrupt.to_string(), "abc123/events.jsonl, line 7: not JSON");
     }
 }
