@@ -49,9 +49,7 @@ async fn behind_a_token_the_app_and_the_viewer_load_and_a_session_is_created_spo
 
     // A state-changing request from the app's own page gets in by the cookie.
     let closed = b
-        .js(&format!(
-            "const r = await fetch('/api/sessions/{id}/close', {{ method: 'POST' }}); return r.status;"
-        ))
+        .js(&format!("const r = await fetch('/api/sessions/{id}/close', {{ method: 'POST' }}); return r.status;"))
         .await;
     assert_eq!(closed, json!(200));
 

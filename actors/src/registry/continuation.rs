@@ -11,11 +11,12 @@
 use actix::prelude::*;
 
 use super::{Continued, Create, Registry, RegistryError};
-use crate::continuation::{Carried, collect};
+use crate::continuation::{Carried, CarryError, collect};
 use crate::event::{Carry, Cost, Parent, TurnMode};
 use crate::event_log;
 use crate::id::SessionId;
 use crate::model_client::WindowOf;
+use crate::prefix_cache::estimate_tokens;
 use crate::provider::{Brief, CompletionRequest, Task};
 use crate::session::SessionInfo;
 
@@ -58,8 +59,10 @@ impl Handler<Continue> for Registry {
                 .or(default_window);
 
             let (text, opening_cost) = match carry {
-                // Half the window: the rest is for the conversation to go on.
-                Carry::Transcript => (carried.transcript(&renderer, window.map(|w| w / 2))?, None),
+                Carry::Transcript => {
+                    let head = renderer.head(carried.config.depth, &carried.cast).map_err(CarryError::from)?;
+                    (carried.transcript(&renderer, window.map(|w| transcript_budget(w, estimate_tokens(&head))))?, None)
+                }
                 Carry::Recap => {
                     let room = RECAP_TOKENS.min(max_tokens);
                     let budget = window.map(|w| w.saturating_sub(u64::from(room) + 1024));
@@ -133,4 +136,25 @@ fn last_finished(events: &[std::sync::Arc<crate::event::Logged>]) -> u32 {
         .rev()
         .find(|l| matches!(l.event.body, crate::event::EventBody::TurnEnd { .. }))
         .map_or(0, |l| l.event.turn)
+}
+
+/// The tokens a carried transcript may take in a fresh session of `window`
+/// tokens whose head takes `head`: at most half the window, and never so
+/// much that the head, the transcript and a quarter of the window for the
+/// conversation to go on exceed it — else the continuation would refuse its
+/// own first turn.
+fn transcript_budget(window: u64, head: u64) -> u64 {
+    (window / 2).min(window.saturating_sub(head + window / 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transcript_budget;
+
+    #[test]
+    fn a_carried_transcript_leaves_a_quarter_of_the_window_beside_the_head() {
+        assert_eq!(transcript_budget(200_000, 3_000), 100_000, "a roomy window: half of it");
+        assert_eq!(transcript_budget(9_000, 4_000), 2_750, "a tight one: what the head and the quarter leave");
+        assert_eq!(transcript_budget(4_000, 5_000), 0, "a head past the window: nothing carried");
+    }
 }

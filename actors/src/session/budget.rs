@@ -50,7 +50,10 @@ impl Budget {
     pub(super) fn new(deps: &SessionDeps, model: &str, context: &Megaprompt) -> Self {
         Self {
             window: deps.pricing.context_tokens(model).or(deps.default_window),
-            tokens: bytes_to_tokens(context.len_bytes()),
+            // What is already sent; the pending stage directions (a
+            // continuation's carry among them) are counted with the next
+            // floor line, in `estimate`, once.
+            tokens: bytes_to_tokens(context.len_bytes() - context.pending_bytes()),
             last_output: 0,
             outputs: VecDeque::new(),
             last_needed: 0,

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+use super::keep_warm::PING_GRACE;
 use super::{
     CastAccepted, CastChange, ChangeCast, Close, Inspect, Panic, Passivate, Queued, Restarted, Say, SayAccepted,
     Session, SessionError, Stop,
 };
-use super::keep_warm::PING_GRACE;
 use crate::event::{EventBody, Totals};
 use crate::event_log::{LogError, LogFailed};
 

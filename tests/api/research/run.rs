@@ -165,10 +165,19 @@ async fn a_run_that_fills_the_window_reports_what_it_recorded_and_says_where_it_
 
 #[actix_web::test]
 async fn with_on_full_continue_a_run_carries_on_in_continuations_and_reports_the_chain_as_one() {
+    for carry in ["recap", "transcript"] {
+        carries_on_in_continuations(carry);
+    }
+}
+
+/// The continuation's carry (a transcript as much as a recap) must leave
+/// its own turns room: it was once counted twice against the window, so a
+/// transcript continuation refused its very first turn.
+fn carries_on_in_continuations(carry: &str) {
     let dir = tempfile::tempdir().unwrap();
     let script = long_script(dir.path(), 80);
     let logs = dir.path().join("logs");
-    let out = run_long(&script, &logs, &["--on-full", "continue=recap"]);
+    let out = run_long(&script, &logs, &["--on-full", &format!("continue={carry}")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("continued as "), "{stdout}");
