@@ -36,6 +36,7 @@ fn log() -> Vec<Event> {
             templates: Box::new(Templates::load(&root.join("prompts")).unwrap()),
             parent: None,
             carry: None,
+            study: None,
         },
     )];
     for turn in 1..=TURNS {

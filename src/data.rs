@@ -98,6 +98,14 @@ pub const SCHEMA: [(&str, &[Column]); 4] = [
             ("cache_read_share", "number", "cache reads over all prompt tokens (0-1)"),
             ("pass_rate", "number", "passes over answers (0-1)"),
             ("gini", "number", "Gini coefficient of the characters' word shares (0 = equal)"),
+            ("words_per_speak", "number", "words spoken on stage per speak"),
+            ("lead_share", "number", "share of turns led by the most frequent leader (0-1)"),
+            ("confer_lines_per_turn", "number", "confer lines per turn"),
+            ("ttfb_mean_ms", "number", "mean time to first byte, ms (empty when none was measured)"),
+            ("seed", "integer", "the sampling seed (empty for logs recorded before seeds)"),
+            ("study", "string", "the study the session belongs to (empty when none)"),
+            ("condition", "string", "the study condition it plays (empty when none)"),
+            ("repeat", "integer", "which repeat of its condition, from 1 (empty when none)"),
         ],
     ),
 ];
@@ -165,6 +173,14 @@ struct SessionRow<'a> {
     cache_read_share: f64,
     pass_rate: f64,
     gini: f64,
+    words_per_speak: f64,
+    lead_share: f64,
+    confer_lines_per_turn: f64,
+    ttfb_mean_ms: Option<f64>,
+    seed: Option<u64>,
+    study: Option<&'a str>,
+    condition: Option<&'a str>,
+    repeat: Option<u32>,
 }
 
 fn acts(events: &[Event]) -> Vec<Act<'_>> {
@@ -293,6 +309,14 @@ pub fn write(logs: &[Vec<Event>], dir: &Path, format: DataFormat) -> anyhow::Res
             cache_read_share: s.cache_read_share,
             pass_rate: s.pass_rate,
             gini: s.gini,
+            words_per_speak: s.words_per_speak,
+            lead_share: s.lead_share,
+            confer_lines_per_turn: s.confer_lines_per_turn,
+            ttfb_mean_ms: s.ttfb_mean_ms,
+            seed: s.seed,
+            study: s.study.as_ref().map(|t| t.id.as_str()),
+            condition: s.study.as_ref().map(|t| t.condition.as_str()),
+            repeat: s.study.as_ref().map(|t| t.repeat),
         });
     }
     std::fs::create_dir_all(dir).context("cannot create the output folder")?;

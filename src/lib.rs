@@ -6,28 +6,33 @@
 //! layers below its own. [`LAYERS`] writes the order once, and the
 //! architecture test (`tests/architecture`) holds every `use crate::…` to it.
 //!
-//! 1. [`run`]: `panel run`, playing a script against a server it starts.
-//! 2. [`startup`]: [`startup::Application`], built the same way by `main`
+//! 1. [`study`]: `panel study`, one script under several conditions, each
+//!    repeated, played through [`run`].
+//! 2. [`run`]: `panel run`, playing a script against a server it starts.
+//! 3. [`startup`]: [`startup::Application`], built the same way by `main`
 //!    and by the tests; [`tail`]: following a session live; [`export`]: a
-//!    static site of recorded sessions.
-//! 3. [`guard`]: the localhost guard (Host allow-list, Origin check, token);
+//!    static site of recorded sessions; [`compare`]: sessions lined up turn
+//!    by turn.
+//! 4. [`guard`]: the localhost guard (Host allow-list, Origin check, token);
 //!    [`routes`]: one module per surface; [`client`]: the HTTP client of the
 //!    research commands; [`commands`], [`report`], [`data`], [`library`]:
 //!    the commands on recorded sessions (reports and tidy tables) and the
 //!    character library.
-//! 4. [`config`]: the command line and its environment variables;
+//! 5. [`config`]: the command line and its environment variables;
 //!    [`error`]: every error as `{"error":{"code":…,"message":…}}`.
 
 /// The layers of this crate, top to bottom (see the crate's opening comment).
 pub const LAYERS: &[&[&str]] = &[
+    &["study"],
     &["run"],
-    &["startup", "tail", "export"],
+    &["startup", "tail", "export", "compare"],
     &["guard", "routes", "client", "commands", "report", "data", "library"],
     &["config", "error"],
 ];
 
 pub mod client;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -38,4 +43,5 @@ pub mod report;
 pub mod routes;
 pub mod run;
 pub mod startup;
+pub mod study;
 pub mod tail;

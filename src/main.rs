@@ -13,7 +13,15 @@ fn main() -> ExitCode {
     // The server logs what it does; the commands print their own output.
     let quiet = matches!(
         cli.command,
-        Some(Command::Tail(_) | Command::Run(_) | Command::Report(_) | Command::Data(_) | Command::Roster(_))
+        Some(
+            Command::Tail(_)
+                | Command::Run(_)
+                | Command::Report(_)
+                | Command::Data(_)
+                | Command::Roster(_)
+                | Command::Study(_)
+                | Command::Compare(_)
+        )
     );
     env_logger::init_from_env(env_logger::Env::new().default_filter_or(if quiet { "warn" } else { "info" }));
     let outcome = match cli.command {
@@ -28,6 +36,8 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => panel::report::report(args),
         Some(Command::Data(args)) => panel::data::data(args),
         Some(Command::Roster(args)) => panel::library::roster(args),
+        Some(Command::Study(args)) => panel::study::study(args),
+        Some(Command::Compare(args)) => panel::compare::compare(args),
     };
     match outcome {
         Ok(code) => code,

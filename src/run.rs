@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -36,25 +36,28 @@ use crate::config::{OnFull, RunArgs};
 use crate::report::{self, Row};
 use crate::startup::Application;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
     pub title: String,
     pub cast: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub depth: Option<u8>,
     #[serde(rename = "turn", default)]
     pub turns: Vec<ScriptTurn>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptTurn {
     pub say: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retire: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pause_s: Option<f64>,
 }
 
@@ -62,47 +65,35 @@ impl Script {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let script: Self = toml::from_str(&text).with_context(|| format!("bad script {}", path.display()))?;
-        if script.cast.is_empty() {
-            bail!("{}: the cast is empty", path.display());
+        script.check(&path.display().to_string())?;
+        Ok(script)
+    }
+
+    /// Whether the script can be played; `origin` names it in errors.
+    pub fn check(&self, origin: &str) -> anyhow::Result<()> {
+        if self.cast.is_empty() {
+            bail!("{origin}: the cast is empty");
         }
-        if script.turns.is_empty() {
-            bail!("{}: no [[turn]] to play", path.display());
+        if self.turns.is_empty() {
+            bail!("{origin}: no [[turn]] to play");
         }
-        for (i, t) in script.turns.iter().enumerate() {
+        for (i, t) in self.turns.iter().enumerate() {
             if t.say.trim().is_empty() {
-                bail!("{}: turn {} says nothing", path.display(), i + 1);
+                bail!("{origin}: turn {} says nothing", i + 1);
             }
             if t.pause_s.is_some_and(|p| !(0.0..=86_400.0).contains(&p)) {
-                bail!("{}: turn {}'s pause_s is not between 0 and 86400", path.display(), i + 1);
+                bail!("{origin}: turn {}'s pause_s is not between 0 and 86400", i + 1);
             }
         }
-        Ok(script)
+        Ok(())
     }
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let script = Script::load(&args.script)?;
     actix_web::rt::System::new().block_on(async move {
-        // In-process: the same server `panel serve` runs, on a free loopback port.
-        let local = match &args.url {
-            Some(_) => None,
-            None => {
-                let mut settings = args.serve.clone().settings(|k| std::env::var(k).ok())?;
-                settings.addr = ([127, 0, 0, 1], 0).into();
-                settings.workers = 1;
-                let app = Application::build(settings).await?;
-                let port = app.port();
-                let stopper = app.stopper();
-                actix_web::rt::spawn(app.run_until_stopped());
-                Some((port, stopper))
-            }
-        };
-        let base = match (&args.url, &local) {
-            (Some(url), _) => url.clone(),
-            (None, Some((port, _))) => format!("http://127.0.0.1:{port}"),
-            (None, None) => unreachable!(),
-        };
-        let api = Api::new(&base, args.serve.token.clone());
+        let (api, local) = connect(args.url.as_deref(), &args.serve).await?;
+        let options = PlayOptions::of(&args);
         let mut chains = Vec::new();
         let mut failure = None;
         for n in 1..=args.repeat {
@@ -111,7 +102,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             } else {
                 script.title.clone()
             };
-            let played = play(&api, &script, &title, &args).await;
+            let played = play(&api, &script, &title, &options, &create_body(&script, &title, &args)).await;
             if !played.chain.is_empty() {
                 chains.push(played.chain);
             }
@@ -136,8 +127,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             rows.push(chain_row(chain, events)?);
         }
-        if let Some((_, stopper)) = local {
-            stopper.stop().await;
+        if let Some(local) = local {
+            local.stop().await;
         }
         println!("\nrecorded: {}", chains.iter().map(|c| c.join(" ")).collect::<Vec<_>>().join(" "));
         let stdout = std::io::stdout();
@@ -153,9 +144,74 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The in-process server a command started, stopped when it is done.
+pub struct Local {
+    stopper: crate::startup::Stopper,
+}
+
+impl Local {
+    pub async fn stop(self) {
+        self.stopper.stop().await;
+    }
+}
+
+/// The server to play on: `url`, or — in-process — the same server `panel
+/// serve` runs, on a free loopback port, with `serve`'s settings.
+pub async fn connect(url: Option<&str>, serve: &crate::config::ServeArgs) -> anyhow::Result<(Api, Option<Local>)> {
+    if let Some(url) = url {
+        return Ok((Api::new(url, serve.token.clone()), None));
+    }
+    let mut settings = serve.clone().settings(|k| std::env::var(k).ok())?;
+    settings.addr = ([127, 0, 0, 1], 0).into();
+    settings.workers = 1;
+    let app = Application::build(settings).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let stopper = app.stopper();
+    actix_web::rt::spawn(app.run_until_stopped());
+    Ok((Api::new(&base, serve.token.clone()), Some(Local { stopper })))
+}
+
+/// How the turns of a play are driven.
+#[derive(Debug, Clone, Copy)]
+pub struct PlayOptions {
+    pub on_full: OnFull,
+    pub time_scale: f64,
+    /// Print a line per turn (a study prints one per session instead).
+    pub verbose: bool,
+    /// Print where to watch each session (on a running server).
+    pub watch: bool,
+}
+
+impl PlayOptions {
+    fn of(args: &RunArgs) -> Self {
+        Self { on_full: args.on_full, time_scale: args.serve.time_scale, verbose: true, watch: args.url.is_some() }
+    }
+}
+
+/// The create request of `panel run`'s sessions.
+fn create_body(script: &Script, title: &str, args: &RunArgs) -> serde_json::Value {
+    let mut body = json!({ "cast": script.cast, "title": title });
+    if let Some(d) = script.depth {
+        body["depth"] = json!(d);
+    }
+    if let Some(seed) = args.seed {
+        body["seed"] = json!(seed);
+    }
+    // With --url, --provider and --model choose the session's model; in-process they are the server's defaults.
+    if args.url.is_some() {
+        if let Some(p) = args.serve.provider {
+            body["provider"] = json!(p.name());
+        }
+        if let Some(m) = &args.serve.model {
+            body["model"] = json!(m);
+        }
+    }
+    body
+}
+
 /// One row for a chain of continuations: their events read as one session
 /// whose turns run on from each parent's last, under all the chain's ids.
-fn chain_row(chain: &[String], logs: Vec<Vec<panel_actors::event::Event>>) -> anyhow::Result<Row> {
+pub fn chain_row(chain: &[String], logs: Vec<Vec<panel_actors::event::Event>>) -> anyhow::Result<Row> {
     let mut all = Vec::new();
     let mut offset = 0;
     for mut events in logs {
@@ -172,17 +228,24 @@ fn chain_row(chain: &[String], logs: Vec<Vec<panel_actors::event::Event>>) -> an
 }
 
 /// How one play of the script went.
-struct Played {
+pub struct Played {
     /// The sessions it recorded, in order: one, or a chain of continuations.
-    chain: Vec<String>,
+    pub chain: Vec<String>,
     /// Why it stopped, if it did not play to the end.
-    stopped: Option<anyhow::Error>,
+    pub stopped: Option<anyhow::Error>,
 }
 
-/// Plays the script once, closing every session it opens.
-async fn play(api: &Api, script: &Script, title: &str, args: &RunArgs) -> Played {
+/// Plays the script once on a session created with `create` (the create
+/// request's body), closing every session it opens.
+pub async fn play(
+    api: &Api,
+    script: &Script,
+    title: &str,
+    options: &PlayOptions,
+    create: &serde_json::Value,
+) -> Played {
     let mut chain = Vec::new();
-    let mut stopped = play_turns(api, script, title, args, &mut chain).await.err();
+    let mut stopped = play_turns(api, script, title, options, create, &mut chain).await.err();
     if let Some(last) = chain.last()
         && let Err(e) = api.post(&format!("/api/sessions/{last}/close"), &json!({})).await
     {
@@ -197,27 +260,17 @@ async fn play_turns(
     api: &Api,
     script: &Script,
     title: &str,
-    args: &RunArgs,
+    options: &PlayOptions,
+    create: &serde_json::Value,
     chain: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let mut body = json!({ "cast": script.cast, "title": title });
-    if let Some(d) = script.depth {
-        body["depth"] = json!(d);
-    }
-    // With --url, --provider and --model choose the session's model; in-process they are the server's defaults.
-    if args.url.is_some() {
-        if let Some(p) = args.serve.provider {
-            body["provider"] = json!(p.name());
-        }
-        if let Some(m) = &args.serve.model {
-            body["model"] = json!(m);
-        }
-    }
-    let info = api.post("/api/sessions", &body).await?;
+    let info = api.post("/api/sessions", create).await?;
     let mut id = info["id"].as_str().context("the server gave no session id")?.to_owned();
     chain.push(id.clone());
-    println!("session {id}: {} on {} ({} turns)", title, info["model"].as_str().unwrap_or("?"), script.turns.len());
-    if args.url.is_some() {
+    if options.verbose {
+        println!("session {id}: {} on {} ({} turns)", title, info["model"].as_str().unwrap_or("?"), script.turns.len());
+    }
+    if options.watch {
         println!("  watch it at {}/#/s/{id}", api.base());
     }
     let mut rx = follow(api, &id);
@@ -234,7 +287,7 @@ async fn play_turns(
                 // A pause is a cache duration like any other: on a scaled clock
                 // (offline, or a server and mock run with the same --time-scale)
                 // it shrinks with the TTLs it is there to test.
-                let scale = panel_actors::cache_clock::TimeScale::new(args.serve.time_scale);
+                let scale = panel_actors::cache_clock::TimeScale::new(options.time_scale);
                 actix_web::rt::time::sleep(scale.shrink(Duration::from_secs_f64(p))).await;
             }
             for (kind, list) in [("add", &t.add), ("retire", &t.retire)] {
@@ -252,10 +305,10 @@ async fn play_turns(
             Ok(ack) => ack,
             Err(e) => {
                 let full = e.downcast_ref::<Refused>().is_some_and(|r| r.code == "context-full");
-                let carry = match args.on_full {
+                let carry = match options.on_full {
                     OnFull::Continue(carry) if full && !continued => carry,
                     _ => {
-                        let hint = match args.on_full {
+                        let hint = match options.on_full {
                             OnFull::Stop if full => "; --on-full continue carries on in a fresh continuation",
                             OnFull::Continue(_) if full => "; even its fresh continuation has no room for it",
                             _ => "",
@@ -284,7 +337,9 @@ async fn play_turns(
         continued = false;
         let turn = ack["turn"].as_u64().context("the say was not acknowledged with a turn")?;
         let summary = until_turn_ends(&mut rx, turn, &mut names).await?;
-        println!("  turn {}/{total} · {summary} · {:.1} s", i + 1, started.elapsed().as_secs_f64());
+        if options.verbose {
+            println!("  turn {}/{total} · {summary} · {:.1} s", i + 1, started.elapsed().as_secs_f64());
+        }
         i += 1;
     }
     Ok(())

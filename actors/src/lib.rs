@@ -24,7 +24,8 @@
 //!    artefacts of a closed session.
 //! 5. [`provider`]: Anthropic, OpenAI-compatible servers and the offline
 //!    [`provider::rehearsal`] engine; [`event_log`]: the append-only
-//!    `events.jsonl`, with crash repair; [`pricing`]: prices per model.
+//!    `events.jsonl`, with crash repair; [`pricing`]: prices per model;
+//!    [`comparison`]: sessions lined up turn by turn (from [`dynamics`]).
 //! 6. [`megaprompt`]: the immutable head and the growing tail, with cache
 //!    marks; [`gateway`]: fan-out to subscribers; [`grammar`]: the per-turn
 //!    GBNF for local models; [`cache_clock`]: when a cached prefix goes cold;
@@ -47,7 +48,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["session"],
     &["continuation", "replay", "audit"],
     &["model_client", "record"],
-    &["provider", "event_log", "pricing"],
+    &["provider", "event_log", "pricing", "comparison"],
     &["megaprompt", "gateway", "grammar", "cache_clock", "dynamics"],
     &["event"],
     &["templates", "cards"],
@@ -59,6 +60,7 @@ pub const LAYERS: &[&[&str]] = &[
 pub mod audit;
 pub mod cache_clock;
 pub mod cards;
+pub mod comparison;
 pub mod continuation;
 pub mod dynamics;
 pub mod event;

@@ -54,7 +54,7 @@ pub const RECENT: usize = 8;
 /// compiling them again for every session.
 pub fn replay(events: &[Arc<Logged>], shared: Option<&Arc<Renderer>>) -> Result<Replayed, ReplayError> {
     let Some((first, rest)) = events.split_first() else { return Err(ReplayError::NoOpen) };
-    let EventBody::SessionOpen { config, model, head, participants, templates, parent, carry } = &first.event.body
+    let EventBody::SessionOpen { config, model, head, participants, templates, parent, carry, .. } = &first.event.body
     else {
         return Err(ReplayError::NoOpen);
     };

@@ -166,6 +166,48 @@ impl Templates {
         Renderer::new(templates.clone()).with_context(|| format!("bad template in {}", dir.display()))?;
         Ok(templates)
     }
+
+    /// These templates with some of their files replaced — a study
+    /// condition's `prompts`. `files` maps a file name of `roster/prompts/`
+    /// (`head.md.j2`, `panel.toml`, …) to its new text; every template must
+    /// still compile. Errors name files, never where they were read from.
+    pub fn with_files(&self, files: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let mut t = self.clone();
+        for (name, text) in files {
+            let slot = match name.as_str() {
+                "panel.toml" => {
+                    let settings: Settings = toml::from_str(text).with_context(|| format!("bad settings in {name}"))?;
+                    (t.version, t.default_farewell, t.stop_sequences, t.default_depth, t.format) = (
+                        settings.version,
+                        settings.default_farewell,
+                        settings.stop_sequences,
+                        settings.default_depth,
+                        settings.format,
+                    );
+                    continue;
+                }
+                "head.md.j2" => &mut t.head,
+                "floor.txt.j2" => &mut t.floor,
+                "floor-to.txt.j2" => &mut t.floor_to,
+                "join.txt.j2" => &mut t.join,
+                "returns.txt.j2" => &mut t.returns,
+                "leave.txt.j2" => &mut t.leave,
+                "only-one-left.txt.j2" => &mut t.only_one_left,
+                "carry-transcript.txt.j2" => &mut t.carry.transcript,
+                "recap-system.md.j2" => &mut t.carry.recap_system,
+                "recap-request.txt.j2" => &mut t.carry.recap_request,
+                "carry-recap.txt.j2" => &mut t.carry.recap,
+                _ => anyhow::bail!(
+                    "{name:?} is not a prompt file; these can be replaced: panel.toml, {}, {}",
+                    FILES.join(", "),
+                    CARRY_FILES.join(", ")
+                ),
+            };
+            *slot = text.clone();
+        }
+        Renderer::new(t.clone()).context("a replaced prompt template does not compile")?;
+        Ok(t)
+    }
 }
 
 /// Renders the megaprompt's pieces from one set of [`Templates`].

@@ -15,7 +15,10 @@ use panel_actors::event_log::Durability;
 use panel_actors::provider::CacheTtl;
 use panel_actors::registry::Constrain;
 pub use providers::{ProviderArg, ProviderChoice};
-pub use research::{CardFormat, DataArgs, DataFormat, OnFull, ReportArgs, RosterAction, RosterArgs, RunArgs, TailArgs};
+pub use research::{
+    CardFormat, CompareArgs, DataArgs, DataFormat, OnFull, ReportArgs, RosterAction, RosterArgs, RunArgs, StudyArgs,
+    TailArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]
@@ -46,6 +49,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Long-format tables (acts, turns, characters, sessions) and their schema, for notebooks.
     Data(DataArgs),
+    /// Play a script under several conditions, each repeated, and report per condition.
+    Study(StudyArgs),
+    /// Line sessions up turn by turn and mark where they differ.
+    Compare(CompareArgs),
     /// The character library: import and export Character Cards.
     Roster(RosterArgs),
 }

@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// and report the chain as one run.
     #[arg(long, default_value = "stop", value_parser = on_full, value_name = "stop|continue[=transcript|recap]")]
     pub on_full: OnFull,
+    /// The sessions' sampling seed: two plays of one script with one seed and
+    /// the same settings are identical on the rehearsal engine (default: a
+    /// fresh seed per session, recorded in its log).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// In-process: the server settings (--logs, --provider, --model, …).
     /// With --url: --provider and --model choose the sessions' model, and
     /// --token is sent to the server.
@@ -144,4 +149,38 @@ pub struct DataArgs {
 pub enum DataFormat {
     Csv,
     Jsonl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StudyArgs {
+    /// The study: `title`, `script` (or `cast`/`depth`/`[[turn]]` inline),
+    /// `repeat`, `seed` and `[[condition]]` entries.
+    pub file: PathBuf,
+    /// Drive this running server through its API (each session can be
+    /// watched live); without it, the study runs in-process on --logs.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Sessions played at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub parallel: u32,
+    /// Print the report as CSV.
+    #[arg(long)]
+    pub csv: bool,
+    /// Resume study ID: play only the sessions it is missing.
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The sessions to line up, turn by turn (two or more).
+    #[arg(required = true, num_args = 2..)]
+    pub ids: Vec<String>,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub logs: LogsArg,
 }

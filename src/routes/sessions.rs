@@ -3,7 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use panel_actors::event::{Carry, KeepWarm};
+use std::collections::BTreeMap;
+
+use panel_actors::event::{Carry, KeepWarm, StudyTag};
 use panel_actors::id::CharacterId;
 use panel_actors::provider::CacheTtl;
 use panel_actors::registry::{
@@ -28,6 +30,26 @@ pub struct CreateBody {
     model: Option<String>,
     cache_ttl: Option<CacheTtl>,
     keep_warm: Option<KeepWarm>,
+    /// The sampling seed (default: a fresh one, recorded in `session-open`).
+    seed: Option<u64>,
+    /// A study's session: `{id, condition, repeat}` (set by `panel study`).
+    study: Option<StudyTag>,
+    /// Prompt files replacing the server's for this session, by file name
+    /// (a study condition's `prompts`).
+    prompts: Option<BTreeMap<String, String>>,
+}
+
+/// A study tag a reader can trust: short, printable names, a repeat from 1.
+fn check_study(tag: &StudyTag) -> Result<(), ApiError> {
+    let printable = |s: &str| !s.trim().is_empty() && s.chars().count() <= 200 && !s.chars().any(char::is_control);
+    if !(printable(&tag.id) && printable(&tag.condition)) || tag.repeat == 0 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-study",
+            "a study tag needs an id and a condition (1–200 printable characters) and a repeat from 1",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
@@ -39,7 +61,13 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreateBody>) -> 
             "a title has at most 200 characters",
         ));
     }
+    if let Some(tag) = &body.study {
+        check_study(tag)?;
+    }
     let create = Create {
+        seed: body.seed,
+        study: body.study,
+        prompts: body.prompts,
         title: body.title,
         depth: body.depth,
         provider: body.provider,

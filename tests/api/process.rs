@@ -155,6 +155,7 @@ pub fn opening(title: &str) -> (panel_actors::event::EventBody, Vec<panel_actors
         templates: Box::new(templates),
         parent: None,
         carry: None,
+        study: None,
     };
     (open, ids)
 }

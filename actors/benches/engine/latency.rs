@@ -139,6 +139,7 @@ pub fn byte_to_log(roster: &Roster, templates: &Templates) {
             ),
             depth: 5,
             task: Task::Turn,
+            seed: 7,
         };
         let text = rehearsal.compose(&brief);
         expected.push(settling_bytes(&text, &names));

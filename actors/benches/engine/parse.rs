@@ -31,6 +31,7 @@ pub fn throughput(roster: &Roster) {
             floor: format!("Question number {turn} about hospitals, trust and evidence"),
             depth: 4,
             task: Task::Turn,
+            seed: 7,
         };
         text.push_str(&rehearsal.compose(&brief));
     }

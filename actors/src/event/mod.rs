@@ -27,7 +27,7 @@ mod settings;
 
 pub use cost::{Cost, Totals, Usage};
 pub use delivered::{DeliveredTurn, Line};
-pub use settings::{CacheTtl, Carry, Dialect, KeepWarm, Parent, Provenance, SessionConfig, TurnMode};
+pub use settings::{CacheTtl, Carry, Dialect, KeepWarm, Parent, Provenance, SessionConfig, StudyTag, TurnMode};
 
 /// The `error` code that records a server refused the format grammar: the
 /// session drops the constraint for good, and a replay of the log reads it
@@ -97,6 +97,9 @@ pub enum EventBody {
         /// carrying the conversation so far.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         carry: Option<String>,
+        /// For a study's session: which study, condition and repeat it plays.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        study: Option<StudyTag>,
     },
     HumanSpeak {
         text: String,

@@ -28,12 +28,36 @@ pub struct SessionConfig {
     /// How the server holds turns to the format, when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraint: Option<Dialect>,
+    /// The session's sampling seed. The rehearsal engine draws each turn
+    /// from it and the conversation so far, so two plays of one script with
+    /// one seed and the same settings are identical. Absent in logs recorded
+    /// before seeds were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl SessionConfig {
     pub fn new(title: String, depth: u8, provider: String) -> Self {
-        Self { title, depth, provider, cache_ttl: None, keep_warm: KeepWarm::Off, max_tokens: None, constraint: None }
+        Self {
+            title,
+            depth,
+            provider,
+            cache_ttl: None,
+            keep_warm: KeepWarm::Off,
+            max_tokens: None,
+            constraint: None,
+            seed: None,
+        }
     }
+}
+
+/// Where a study's session belongs: the study, the condition it plays and
+/// which repeat of it (from 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudyTag {
+    pub id: String,
+    pub condition: String,
+    pub repeat: u32,
 }
 
 /// Keeping the provider's prompt cache warm through the floor's pauses.

@@ -38,6 +38,24 @@ pub struct Brief {
     pub depth: u8,
     /// What is asked: a turn, or (continuing a session) recap notes.
     pub task: Task,
+    /// The sampling seed for this request: the session's seed mixed with
+    /// the conversation so far (see [`Brief::seed_for`]). The rehearsal
+    /// engine draws from it; real providers are not sent it.
+    pub seed: u64,
+}
+
+impl Brief {
+    /// The seed of a request whose prompt hashes to `prefix_hash`, in a
+    /// session seeded with `seed`: equal seeds and equal conversations give
+    /// equal draws, and any difference so far gives different ones.
+    pub fn seed_for(seed: u64, prefix_hash: &str) -> u64 {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(seed.to_le_bytes());
+        h.update(prefix_hash.as_bytes());
+        let digest = h.finalize();
+        u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+    }
 }
 
 /// What a request asks the model for.

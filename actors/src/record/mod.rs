@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::event::{Event, EventBody, Logged, Parent, Timestamp, Totals};
+use crate::event::{Event, EventBody, Logged, Parent, StudyTag, Timestamp, Totals};
 use crate::event_log::{self, LogError};
 use crate::id::{CharacterId, SessionId};
 
@@ -56,6 +56,12 @@ pub struct Manifest {
     /// The session this one continues or branches from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<Parent>,
+    /// The sampling seed the session ran with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The study, condition and repeat a study's session plays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study: Option<StudyTag>,
 }
 
 /// One line of `index.json`.
@@ -72,6 +78,8 @@ pub struct IndexEntry {
     /// The session this one continues or branches from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Parent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<StudyTag>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +99,7 @@ pub enum RecordError {
 /// The manifest of a session, from its events.
 pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
     let first = &events.first()?.event;
-    let EventBody::SessionOpen { config, model, participants, templates, parent, .. } = &first.body else {
+    let EventBody::SessionOpen { config, model, participants, templates, parent, study, .. } = &first.body else {
         return None;
     };
     let mut parts: Vec<Part> = participants
@@ -158,6 +166,8 @@ pub fn manifest(events: &[Arc<Logged>]) -> Option<Manifest> {
         totals,
         events: events.len() as u64,
         parent: parent.clone(),
+        seed: config.seed,
+        study: study.clone(),
     })
 }
 
@@ -224,6 +234,7 @@ fn entry_of(m: Manifest) -> Option<IndexEntry> {
         turns: m.totals.sum.turns,
         usd: m.totals.sum.usd,
         parent: m.parent,
+        study: m.study,
     })
 }
 

@@ -77,6 +77,7 @@ impl Handler<Continue> for Registry {
                             floor: String::new(),
                             depth: carried.config.depth,
                             task: Task::Recap(carried.turns.clone()),
+                            seed: carried.config.seed.unwrap_or_default(),
                         },
                         model: carried.model.clone(),
                         max_tokens: room,

@@ -1,6 +1,7 @@
 //! Opening sessions: a new one, a fork with the same cast, the providers on
 //! offer, and a running session's settings.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use actix::fut::{ActorFutureExt as _, WrapFuture as _};
@@ -9,7 +10,7 @@ use actix::prelude::*;
 use super::catalog::ProviderListing;
 use super::messages::{ready, retry_after};
 use super::{Access, Registry, RegistryError, Slot};
-use crate::event::{Cost, KeepWarm, Parent};
+use crate::event::{Cost, KeepWarm, Parent, StudyTag};
 use crate::id::{CharacterId, SessionId};
 use crate::model_client::Facts;
 use crate::provider::{CacheTtl, Dialect};
@@ -33,6 +34,12 @@ pub struct Create {
     /// A continued session: its cast as the parent had it (not as the roster
     /// has it now), where it comes from, and the direction carrying the conversation.
     pub continued: Option<Continued>,
+    /// The sampling seed (a fresh one when `None`).
+    pub seed: Option<u64>,
+    /// A study's session: which study, condition and repeat.
+    pub study: Option<StudyTag>,
+    /// Prompt files replacing the server's for this session, by file name.
+    pub prompts: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +63,9 @@ impl Create {
             cache_ttl: None,
             keep_warm: None,
             continued: None,
+            seed: None,
+            study: None,
+            prompts: None,
         }
     }
 }
@@ -136,6 +146,14 @@ impl Registry {
         constraint: Option<Dialect>,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<SessionInfo, RegistryError>> {
+        let templates = match msg.prompts.as_ref().map(|files| self.deps.renderer.templates().with_files(files)) {
+            Some(Err(e)) => {
+                let message = format!("{e:#}");
+                return Box::pin(fut::ready(Err(RegistryError::BadRequest { code: "bad-prompts", message })));
+            }
+            Some(Ok(t)) => Some(t),
+            None => None,
+        };
         // Ids carry the second and a random suffix; the directory knows every
         // session, so a clash is noticed here, and a few tries settle it.
         let Some(id) = (0..5)
@@ -157,6 +175,9 @@ impl Registry {
         new.cache_ttl = msg.cache_ttl;
         new.keep_warm = msg.keep_warm;
         new.constraint = constraint;
+        new.seed = msg.seed;
+        new.study = msg.study;
+        new.templates = templates;
         if let Some(c) = msg.continued {
             new.parent = Some(c.parent);
             new.carry = Some(c.carry);

@@ -209,6 +209,7 @@ impl Session {
             floor: String::new(),
             depth: self.config.depth,
             task: Task::Turn,
+            seed: self.seed(),
         };
         let request = CompletionRequest {
             prompt,

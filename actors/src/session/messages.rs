@@ -10,7 +10,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::cache_clock::{CacheState, TimeScale};
-use crate::event::{Cost, KeepWarm, Parent, SessionConfig, Totals};
+use crate::event::{Cost, KeepWarm, Parent, SessionConfig, StudyTag, Totals};
 use crate::event_log::{Durability, LogError, LogWriter};
 use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{CastError, MegapromptError};
@@ -19,7 +19,7 @@ use crate::pricing::Pricing;
 use crate::provider::{CacheTtl, Dialect, ProviderInfo};
 use crate::replay::ReplayError;
 use crate::roster::{Character, Library};
-use crate::templates::Renderer;
+use crate::templates::{Renderer, Templates};
 
 /// Bounds that keep one session from growing without limit.
 #[derive(Debug, Clone, Copy)]
@@ -219,6 +219,13 @@ pub struct NewSession {
     pub carry: Option<String>,
     /// What writing the carry cost, logged as the session's first `cost`.
     pub opening_cost: Option<Cost>,
+    /// The sampling seed (a fresh one when `None`).
+    pub seed: Option<u64>,
+    /// The study, condition and repeat the session plays, if any.
+    pub study: Option<StudyTag>,
+    /// Prompt templates replacing the server's for this session (a study
+    /// condition's `prompts`); snapshotted in `session-open` like any.
+    pub templates: Option<Templates>,
 }
 
 impl NewSession {
@@ -236,6 +243,9 @@ impl NewSession {
             parent: None,
             carry: None,
             opening_cost: None,
+            seed: None,
+            study: None,
+            templates: None,
         }
     }
 }

@@ -46,7 +46,7 @@ use crate::id::{CharacterId, SessionId};
 use crate::megaprompt::{Cast, Megaprompt};
 use crate::model_client::StreamId;
 use crate::parser::Parser;
-use crate::provider::ProviderInfo;
+use crate::provider::{Brief, ProviderInfo};
 use crate::replay::replay;
 
 struct Inflight {
@@ -122,7 +122,12 @@ impl Session {
         let provider_name = new.provider.unwrap_or_else(|| deps.provider.name.clone());
         let provider =
             deps.provider_named(&provider_name).cloned().ok_or(SessionError::UnknownProvider(provider_name))?;
-        let renderer = deps.renderer.clone();
+        let renderer = match new.templates {
+            Some(t) => std::sync::Arc::new(
+                crate::templates::Renderer::new(t).map_err(crate::megaprompt::MegapromptError::from)?,
+            ),
+            None => deps.renderer.clone(),
+        };
         let templates = renderer.templates().clone();
         let depth = new.depth.unwrap_or(templates.default_depth);
         if !(1..=12).contains(&depth) {
@@ -137,6 +142,7 @@ impl Session {
         }
         config.max_tokens = Some(deps.max_tokens);
         config.constraint = new.constraint;
+        config.seed = Some(new.seed.unwrap_or_else(|| fastrand::u64(..)));
         let model = new.model.unwrap_or_else(|| provider.model.clone());
         let file = EventLog::create(&deps.logs, &new.id, deps.durability)?;
         let mut log = deps.writer.attach(file, publisher);
@@ -148,6 +154,7 @@ impl Session {
             templates: Box::new(templates),
             parent: new.parent.clone(),
             carry: new.carry.clone(),
+            study: new.study,
         };
         log.append(0, open)?;
         let opening = new.opening_cost.map(EventBody::Cost);
@@ -300,6 +307,11 @@ impl Session {
     /// Nothing in flight, nothing waiting.
     fn idle(&self) -> bool {
         self.inflight.is_none() && self.queue.is_empty() && self.cast_queue.is_empty() && !self.warmth.pinging()
+    }
+
+    /// The session's seed; a log recorded before seeds were draws from its id.
+    fn seed(&self) -> u64 {
+        self.config.seed.unwrap_or_else(|| Brief::seed_for(0, self.id.as_str()))
     }
 
     fn refuse_if_gone(&self) -> Result<(), SessionError> {

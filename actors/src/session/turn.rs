@@ -111,6 +111,7 @@ impl Session {
 
         let to = input.to.as_ref().and_then(|id| on_stage.iter().find(|c| c.id == *id));
         let constraint = self.constraint_for(mode, &on_stage, to);
+        let prefix_hash = self.context.prefix_hash();
         let brief = Brief {
             session: self.id.clone(),
             turn,
@@ -120,6 +121,7 @@ impl Session {
             floor: input.text,
             depth: self.config.depth,
             task: Task::Turn,
+            seed: Brief::seed_for(self.seed(), &prefix_hash),
         };
         let request = CompletionRequest {
             prompt: self.context.prompt(),
@@ -131,7 +133,6 @@ impl Session {
         };
         let stream = StreamId::next();
         let sent = (Instant::now(), Timestamp::now());
-        let prefix_hash = self.context.prefix_hash();
         self.inflight = Some(Inflight {
             stream,
             parser: Some(parser),

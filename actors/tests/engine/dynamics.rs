@@ -50,6 +50,7 @@ pub fn fixed_log() -> Vec<Event> {
                 templates: Box::new(templates()),
                 parent: None,
                 carry: None,
+                study: None,
             },
         ),
         (1, EventBody::HumanSpeak { text: "What now?".into(), to: None }),

@@ -35,6 +35,7 @@ fn rehearsal_output(session: &str, turn: u32, mode: TurnMode, cast: &[&str], to:
         floor: format!("Question {turn}: what fails first, and who notices?"),
         depth: 4,
         task: Task::Turn,
+        seed: 7,
     };
     Rehearsal::embedded(Duration::ZERO).compose(&brief)
 }

@@ -25,6 +25,7 @@ fn brief(turn: u32, cast: &[&str], to: Option<&str>, floor: &str) -> Brief {
         floor: floor.into(),
         depth: 4,
         task: Task::Turn,
+        seed: 7,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod data;
 mod run;
+mod study;
 mod tail;
 
 use std::io::{BufRead as _, BufReader};

@@ -170,7 +170,7 @@ fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> Option<&'a str> {
 
 pub(super) fn seed(brief: &Brief) -> u64 {
     let mut h = Sha256::new();
-    h.update(brief.session.as_str());
+    h.update(brief.seed.to_le_bytes());
     h.update(brief.turn.to_le_bytes());
     h.update(&brief.floor);
     h.update(brief.to.as_ref().map_or("", |t| t.as_str()));

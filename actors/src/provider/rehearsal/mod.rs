@@ -2,7 +2,8 @@
 //!
 //! It writes the real output format, so everything downstream (parser, log,
 //! gateway, UI) runs exactly as with a real model. Its output is:
-//! - deterministic for the same session, turn, floor line and cast (a seeded
+//! - deterministic for the same seed, conversation so far, turn, floor line
+//!   and cast (a seeded
 //!   RNG), so tests and demos repeat;
 //! - drawn from each character's materials ("Sample lines", "Cares about"),
 //!   so voices differ;
