@@ -6,7 +6,8 @@
 //! layers below its own. [`LAYERS`] writes the order once, and the
 //! architecture test (`tests/architecture`) holds every `use crate::…` to it.
 //!
-//! 1. [`run`]: `panel run`, playing a script against a server it starts.
+//! 1. [`run`]: `panel run`, playing a script against a server it starts;
+//!    [`launch`]: opening the browser, printing shell completions.
 //! 2. [`startup`]: [`startup::Application`], built the same way by `main`
 //!    and by the tests; [`tail`]: following a session live; [`export`]: a
 //!    static site of recorded sessions.
@@ -17,22 +18,28 @@
 //!    character library.
 //! 4. [`config`]: the command line and its environment variables;
 //!    [`error`]: every error as `{"error":{"code":…,"message":…}}`.
+//! 5. [`assets`]: the browser app and the default roster, built into the
+//!    binary; [`exit`]: exit codes and one-line errors.
 
 /// The layers of this crate, top to bottom (see the crate's opening comment).
 pub const LAYERS: &[&[&str]] = &[
-    &["run"],
+    &["run", "launch"],
     &["startup", "tail", "export"],
     &["guard", "routes", "client", "commands", "report", "data", "library"],
     &["config", "error"],
+    &["assets", "exit"],
 ];
 
+pub mod assets;
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod exit;
 pub mod export;
 pub mod guard;
+pub mod launch;
 pub mod library;
 pub mod report;
 pub mod routes;

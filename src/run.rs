@@ -90,6 +90,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 let mut settings = args.serve.clone().settings(|k| std::env::var(k).ok())?;
                 settings.addr = ([127, 0, 0, 1], 0).into();
                 settings.workers = 1;
+                settings.ready_folders()?;
                 let app = Application::build(settings).await?;
                 let port = app.port();
                 let stopper = app.stopper();
