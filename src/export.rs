@@ -1,6 +1,8 @@
 //! `panel export`: closed sessions as a static site — the viewer, the
 //! sessions' files and the avatars they show — that any static host serves.
 //! Only relative URLs are used, so the folder can be published anywhere.
+//! The viewer comes from the binary (see `crate::assets`), or from the
+//! `--static` folder when one is given.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,10 +12,11 @@ use panel_actors::id::SessionId;
 use panel_actors::record;
 use panel_actors::roster::write::is_avatar_name;
 
+use crate::assets;
 use crate::commands::ids;
 use crate::config::ExportArgs;
 
-/// The viewer's files, relative to the static folder.
+/// The viewer's files, relative to the browser app's folder.
 const VIEWER: [&str; 14] = [
     "viewer.html",
     "app.css",
@@ -50,11 +53,17 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let out = &args.out;
     std::fs::create_dir_all(out.join("js"))?;
     std::fs::create_dir_all(out.join("vendor"))?;
-    for file in VIEWER {
-        copy(&args.static_dir.join(file), &out.join(file))?;
-    }
     // The viewer is the site's front page too.
-    copy(&args.static_dir.join("viewer.html"), &out.join("index.html"))?;
+    for (file, to) in VIEWER.iter().map(|f| (*f, *f)).chain([("viewer.html", "index.html")]) {
+        match &args.static_dir {
+            Some(dir) => copy(&dir.join(file), &out.join(to))?,
+            None => {
+                let asset = assets::app_file(file).with_context(|| format!("the built-in app has no {file}"))?;
+                let to = out.join(to);
+                std::fs::write(&to, &asset.bytes).with_context(|| format!("cannot write {}", to.display()))?;
+            }
+        }
+    }
     for id in &chosen {
         let dir = out.join("logs").join(id.as_str());
         std::fs::create_dir_all(&dir)?;

@@ -7,7 +7,8 @@
 //! architecture test (`tests/architecture`) holds every `use crate::…` to it.
 //!
 //! 1. [`study`]: `panel study`, one script under several conditions, each
-//!    repeated, played through [`run`].
+//!    repeated, played through [`run`]; [`launch`]: opening the browser,
+//!    printing shell completions.
 //! 2. [`run`]: `panel run`, playing a script against a server it starts.
 //! 3. [`startup`]: [`startup::Application`], built the same way by `main`
 //!    and by the tests; [`tail`]: following a session live; [`export`]: a
@@ -20,24 +21,30 @@
 //!    character library.
 //! 5. [`config`]: the command line and its environment variables;
 //!    [`error`]: every error as `{"error":{"code":…,"message":…}}`.
+//! 6. [`assets`]: the browser app and the default roster, built into the
+//!    binary; [`exit`]: exit codes and one-line errors.
 
 /// The layers of this crate, top to bottom (see the crate's opening comment).
 pub const LAYERS: &[&[&str]] = &[
-    &["study"],
+    &["study", "launch"],
     &["run"],
     &["startup", "tail", "export", "compare"],
     &["guard", "routes", "client", "commands", "report", "data", "library"],
     &["config", "error"],
+    &["assets", "exit"],
 ];
 
+pub mod assets;
 pub mod client;
 pub mod commands;
 pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod exit;
 pub mod export;
 pub mod guard;
+pub mod launch;
 pub mod library;
 pub mod report;
 pub mod routes;

@@ -164,6 +164,7 @@ pub async fn connect(url: Option<&str>, serve: &crate::config::ServeArgs) -> any
     let mut settings = serve.clone().settings(|k| std::env::var(k).ok())?;
     settings.addr = ([127, 0, 0, 1], 0).into();
     settings.workers = 1;
+    settings.ready_folders()?;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let stopper = app.stopper();

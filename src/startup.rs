@@ -9,7 +9,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_lab::middleware::CatchPanic;
-use anyhow::Context as _;
 use panel_actors::event_log::LogWriter;
 use panel_actors::event_log::recovery::recover_all;
 use panel_actors::pricing::Pricing;
@@ -23,6 +22,7 @@ use panel_actors::session::{Limits, SessionDeps};
 use panel_actors::templates::{Renderer, Templates};
 
 use crate::config::{ProviderChoice, Settings};
+use crate::exit::Exit;
 use crate::guard::{GuardConfig, guard};
 use crate::routes::{self, AppState};
 
@@ -36,12 +36,15 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         if !settings.addr.ip().is_loopback() && settings.token.is_none() {
-            anyhow::bail!("listening on {} (beyond loopback) needs --token", settings.addr);
+            return Err(Exit::Usage.error(format!("listening on {} (beyond loopback) needs --token", settings.addr)));
+        }
+        if let Some(dir) = &settings.static_dir {
+            anyhow::ensure!(dir.is_dir(), "the --static folder {} does not exist", dir.display());
         }
         // The port first: a taken port must fail before any thread, arbiter
         // or writer exists, so nothing is torn down half-started.
-        let listener =
-            TcpListener::bind(settings.addr).with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let listener = TcpListener::bind(settings.addr)
+            .map_err(|e| Exit::CannotStart.error(format!("cannot listen on {}: {e}", settings.addr)))?;
         let characters = settings.roster.join("characters");
         let library = Library::open(&characters)?;
         let roster = library.current();
@@ -67,8 +70,9 @@ impl Application {
         let providers: Vec<ProviderInfo> = offered.iter().map(|(info, _)| info.clone()).collect();
         let factories: Vec<(String, ProviderFactory)> =
             offered.into_iter().map(|(info, factory)| (info.name, factory)).collect();
-        std::fs::create_dir_all(&settings.logs)
-            .with_context(|| format!("cannot create the logs folder {}", settings.logs.display()))?;
+        std::fs::create_dir_all(&settings.logs).map_err(|e| {
+            Exit::CannotStart.error(format!("cannot create the logs folder {}: {e}", settings.logs.display()))
+        })?;
 
         // Repair what a crash left behind before anyone can watch it, so no
         // tailer ever sees a turn that can no longer end.
@@ -151,7 +155,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(guard_config.clone())
-                .configure(|cfg| routes::configure(cfg, &static_dir, &logs_dir))
+                .configure(|cfg| routes::configure(cfg, static_dir.as_deref(), &logs_dir))
                 .wrap(from_fn(guard))
                 .wrap(CatchPanic::default())
         })
@@ -290,9 +294,17 @@ fn banner(settings: &Settings, local: std::net::SocketAddr, info: &ProviderInfo)
     } else {
         String::new()
     };
+    let why = |w: &Option<String>| w.as_ref().map(|w| format!(" ({w})")).unwrap_or_default();
+    let app = match &settings.static_dir {
+        Some(dir) => format!("{} (--static)", dir.display()),
+        None => "built in".to_owned(),
+    };
     format!(
-        "panel is listening on http://{host}/{token}\n  model:  {model}\n  roster: {}\n  logs:   {}{pace}",
+        "panel is listening on http://{host}/{token}\n  model:  {model}\n  roster: {}{}\n  logs:   {}{}\n  app:    \
+         {app}{pace}",
         settings.roster.display(),
-        settings.logs.display()
+        why(&settings.roster_why),
+        settings.logs.display(),
+        why(&settings.logs_why),
     )
 }

@@ -1,5 +1,7 @@
 //! The command line. Every option also reads an environment variable, so a
-//! `.env`-style setup and scripts work the same way.
+//! `.env`-style setup and scripts work the same way. The roster and logs
+//! folders default to where [`home`] finds them, so `panel` runs from any
+//! folder.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod home;
 mod providers;
 mod research;
 
@@ -21,7 +24,13 @@ pub use research::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "panel", version, about = "A live conversation with a panel of AI characters, voiced by one model.")]
+#[command(
+    name = "panel",
+    version,
+    about = "A live conversation with a panel of AI characters, voiced by one model.",
+    after_help = "Exit codes: 0 done · 1 failed (or a check found problems) · 2 usage (a wrong command line or \
+                  settings refused together) · 3 cannot start here (address taken, data folder not writable)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -55,12 +64,18 @@ pub enum Command {
     Compare(CompareArgs),
     /// The character library: import and export Character Cards.
     Roster(RosterArgs),
+    /// Print a shell completion script: `panel completions bash > …` (also zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArg {
-    /// Folder of session logs and artefacts.
-    #[arg(long, env = "PANEL_LOGS", default_value = "logs")]
+    /// Folder of session logs and artefacts (default: ./logs if it exists,
+    /// else under PANEL_HOME, else the data folder).
+    #[arg(long, env = "PANEL_LOGS", default_value_os_t = home::default_logs())]
     pub logs: PathBuf,
 }
 
@@ -71,8 +86,10 @@ pub struct CloseArgs {
     pub ids: Vec<String>,
     #[command(flatten)]
     pub logs: LogsArg,
-    /// Folder holding characters/ and prompts/.
-    #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+    /// Folder holding characters/ and prompts/ (default: ./roster if it
+    /// exists, else under PANEL_HOME, else the data folder, written out there
+    /// from the built-in roster on first run).
+    #[arg(long, env = "PANEL_ROSTER", default_value_os_t = home::default_roster())]
     pub roster: PathBuf,
 }
 
@@ -96,11 +113,11 @@ pub struct ExportArgs {
     pub ids: Vec<String>,
     #[command(flatten)]
     pub logs: LogsArg,
-    /// Folder of the browser app, where the viewer lives.
-    #[arg(long = "static", env = "PANEL_STATIC", default_value = "static")]
-    pub static_dir: PathBuf,
+    /// Copy the viewer from this folder instead of the one built in.
+    #[arg(long = "static", env = "PANEL_STATIC")]
+    pub static_dir: Option<PathBuf>,
     /// Folder holding characters/, whose avatars the sessions show.
-    #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+    #[arg(long, env = "PANEL_ROSTER", default_value_os_t = home::default_roster())]
     pub roster: PathBuf,
 }
 
@@ -109,15 +126,24 @@ pub struct ServeArgs {
     /// Address to listen on. Anything but loopback needs --token.
     #[arg(long, env = "PANEL_ADDR", default_value = "127.0.0.1:7878")]
     pub addr: SocketAddr,
-    /// Folder of session logs and artefacts.
-    #[arg(long, env = "PANEL_LOGS", default_value = "logs")]
+    /// Folder of session logs and artefacts (default: ./logs if it exists,
+    /// else under PANEL_HOME, else the data folder).
+    #[arg(long, env = "PANEL_LOGS", default_value_os_t = home::default_logs())]
     pub logs: PathBuf,
-    /// Folder holding characters/ and prompts/.
-    #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+    /// Folder holding characters/ and prompts/ (default: ./roster if it
+    /// exists, else under PANEL_HOME, else the data folder, written out there
+    /// from the built-in roster on first run).
+    #[arg(long, env = "PANEL_ROSTER", default_value_os_t = home::default_roster())]
     pub roster: PathBuf,
-    /// Folder of the browser app.
-    #[arg(long = "static", env = "PANEL_STATIC", default_value = "static")]
-    pub static_dir: PathBuf,
+    /// Serve the browser app from this folder instead of the one built in
+    /// (for working on the app: edits show on reload).
+    #[arg(long = "static", env = "PANEL_STATIC")]
+    pub static_dir: Option<PathBuf>,
+    /// Open the app in the browser once the server listens (PANEL_OPENER:
+    /// a command to open it with instead of the system's; the address is
+    /// added as its last argument).
+    #[arg(long, env = "PANEL_OPEN")]
+    pub open: bool,
     /// Require this token on every request (header `Authorization: Bearer …`
     /// or `?token=…`). Required to listen beyond loopback.
     #[arg(long, env = "PANEL_TOKEN", hide_env_values = true)]
@@ -210,7 +236,11 @@ pub struct Settings {
     pub addr: SocketAddr,
     pub logs: PathBuf,
     pub roster: PathBuf,
-    pub static_dir: PathBuf,
+    /// Why these two folders, for the banner (`None`: not said).
+    pub roster_why: Option<String>,
+    pub logs_why: Option<String>,
+    /// The browser app's folder; `None`: the one built into the binary.
+    pub static_dir: Option<PathBuf>,
     pub token: Option<String>,
     pub durability: Durability,
     pub rehearsal_pace: Duration,
@@ -250,12 +280,19 @@ pub struct Settings {
 impl Settings {
     /// A server on a free loopback port with the defaults `panel serve` has,
     /// for tools, tests and benchmarks that set a few fields on top.
-    pub fn local(logs: PathBuf, roster: PathBuf, static_dir: PathBuf, provider: ProviderChoice) -> Self {
+    pub fn local(
+        logs: PathBuf,
+        roster: PathBuf,
+        static_dir: impl Into<Option<PathBuf>>,
+        provider: ProviderChoice,
+    ) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             logs,
             roster,
-            static_dir,
+            roster_why: None,
+            logs_why: None,
+            static_dir: static_dir.into(),
             token: None,
             durability: Durability::PerTurn,
             rehearsal_pace: Duration::from_millis(40),
@@ -281,6 +318,24 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Makes the roster folder ready to load: a home roster missing on
+    /// first run is written out ([`home::ready_roster`]), and the banner
+    /// will say so.
+    pub fn ready_folders(&mut self) -> anyhow::Result<()> {
+        let done = match home::ready_roster(&self.roster)? {
+            home::Seeded::Untouched => return Ok(()),
+            home::Seeded::Created => "written out from the built-in roster just now".to_owned(),
+            home::Seeded::Completed(n) => format!("added {n} prompt template(s) it lacked"),
+        };
+        self.roster_why = Some(match self.roster_why.take() {
+            Some(why) => format!("{why}; {done}"),
+            None => done,
+        });
+        Ok(())
+    }
+}
+
 impl ServeArgs {
     /// The settings these arguments and `env` describe.
     pub fn settings(self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
@@ -288,6 +343,8 @@ impl ServeArgs {
         // What the flags do not set stays as `local` has it: one list of defaults.
         Ok(Settings {
             addr: self.addr,
+            roster_why: Some(home::why(&self.roster, home::Folder::Roster)),
+            logs_why: Some(home::why(&self.logs, home::Folder::Logs)),
             token: self.token.filter(|t| !t.is_empty()),
             durability: self.durability.into(),
             rehearsal_pace: Duration::from_millis(self.rehearsal_pace_ms),

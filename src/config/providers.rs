@@ -15,6 +15,7 @@ use panel_actors::provider::http::ApiKey;
 use panel_actors::provider::openai::OpenAiConfig;
 
 use super::ServeArgs;
+use crate::exit::Exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProviderArg {
@@ -83,7 +84,9 @@ impl ServeArgs {
         };
         let anthropic = |required: bool| -> anyhow::Result<Option<ProviderChoice>> {
             let Some(key) = var("ANTHROPIC_API_KEY") else {
-                anyhow::ensure!(!required, "the anthropic provider needs ANTHROPIC_API_KEY in the environment");
+                if required {
+                    return Err(Exit::Usage.error("the anthropic provider needs ANTHROPIC_API_KEY in the environment"));
+                }
                 return Ok(None);
             };
             Ok(Some(ProviderChoice::Anthropic(AnthropicConfig {
@@ -103,13 +106,13 @@ impl ServeArgs {
             };
             let key = var("OPENAI_API_KEY");
             if key.is_none() && base_url.contains("api.openai.com") {
-                anyhow::bail!(
+                return Err(Exit::Usage.error(format!(
                     "the openai provider needs OPENAI_API_KEY for {base_url} (set OPENAI_BASE_URL for a local server)"
-                );
+                )));
             }
             let model = model_for(ProviderArg::Openai, "PANEL_OPENAI_MODEL");
             let Some(model) = model.or_else(|| (!required).then(|| "default".to_owned())) else {
-                anyhow::bail!("the openai provider needs a model: set PANEL_MODEL or --model");
+                return Err(Exit::Usage.error("the openai provider needs a model: set PANEL_MODEL or --model"));
             };
             Ok(Some(ProviderChoice::OpenAi(OpenAiConfig {
                 base_url,

@@ -106,8 +106,8 @@ pub enum RosterAction {
         /// The card files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Folder holding characters/ and prompts/.
-        #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+        /// Folder holding characters/ and prompts/ (default as for `serve`).
+        #[arg(long, env = "PANEL_ROSTER", default_value_os_t = super::home::default_roster())]
         roster: PathBuf,
     },
     /// Write a character out as a V3 Character Card.
@@ -119,8 +119,8 @@ pub enum RosterAction {
         /// Where to write the card.
         #[arg(long)]
         out: PathBuf,
-        /// Folder holding characters/ and prompts/.
-        #[arg(long, env = "PANEL_ROSTER", default_value = "roster")]
+        /// Folder holding characters/ and prompts/ (default as for `serve`).
+        #[arg(long, env = "PANEL_ROSTER", default_value_os_t = super::home::default_roster())]
         roster: PathBuf,
     },
 }

@@ -1,7 +1,8 @@
 //! The HTTP surface: REST for scripts, SSE for watchers, WebSocket for the
-//! browser, and the static app.
+//! browser, and the static app (built in, or a `--static` folder).
 
 mod dynamics;
+mod embedded;
 mod events;
 mod meta;
 mod multiplex;
@@ -58,7 +59,8 @@ impl Drop for StreamCount {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Path) {
+/// `static_dir`: the browser app's folder, or `None` for the built-in app.
+pub fn configure(cfg: &mut web::ServiceConfig, static_dir: Option<&Path>, logs_dir: &Path) {
     cfg.app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(json_error))
         .app_data(web::PayloadConfig::default().limit(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -102,8 +104,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, logs_dir: &Pat
                 .default_service(web::to(not_found)),
         )
         // Recorded sessions, for the viewer: the same layout as an export.
-        .service(actix_files::Files::new("/logs", logs_dir))
-        .service(actix_files::Files::new("/", static_dir).index_file("index.html"));
+        .service(actix_files::Files::new("/logs", logs_dir));
+    match static_dir {
+        Some(dir) => cfg.service(actix_files::Files::new("/", dir).index_file("index.html")),
+        None => cfg.default_service(web::to(embedded::serve)),
+    };
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

@@ -171,8 +171,9 @@ async fn sigterm_aborts_the_turn_in_flight_and_the_server_exits_cleanly() {
     assert!(text.ends_with('\n') && text.contains("\"reason\":\"shutdown\""));
 }
 
+/// Exit code 3: cannot start here (see `panel::exit`).
 #[actix_web::test]
-async fn a_port_already_in_use_says_so_in_one_line_and_exits_with_code_one() {
+async fn a_port_already_in_use_says_so_in_one_line_and_exits_with_code_three() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let logs = tempfile::tempdir().unwrap();
@@ -188,7 +189,7 @@ async fn a_port_already_in_use_says_so_in_one_line_and_exits_with_code_one() {
         .output()
         .expect("panel runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line, no panic and no backtrace: {stderr}");
     assert!(lines[0].contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
