@@ -25,3 +25,4 @@ mod library;
 mod sessions;
 mod tabs;
 mod viewer;
+mod window;
