@@ -127,7 +127,7 @@ export class ChatView {
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Close the confer drawer', onclick: () => this.toggleDrawer(false) }, '✕')),
       h('p', { class: 'muted small' }, 'The panel\'s private back-and-forth before each answer.'),
       this.drawerList);
-    this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.toggleDrawer() }, 'Confer');
+    this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.openDrawerAtEnd() }, 'Confer');
     this.strip = h('div', { class: 'strip', 'aria-label': 'On stage' });
     this.finderSlot = h('span', { class: 'finder-slot' });
     this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
@@ -172,6 +172,14 @@ export class ChatView {
     this.drawer.hidden = !open;
     this.drawerButton.setAttribute('aria-expanded', String(open));
     this.drawerButton.classList.toggle('active', open);
+    // A hidden drawer has no size: its window looks at its edges once shown.
+    if (open) this.timeline?.drawer.schedule();
+  }
+
+  /** The drawer's button: it opens on the newest confer. */
+  openDrawerAtEnd() {
+    this.toggleDrawer();
+    if (!this.drawer.hidden && this.timeline?.drawer.atEnd()) this.drawer.scrollTop = this.drawer.scrollHeight;
   }
 
   connection(state) {

@@ -10,6 +10,10 @@
 // only the turns near the reader in the DOM. Until `start()` nothing is
 // rendered at all, so a session's whole history is applied first and then
 // drawn once: the newest turns, or the turn a link asks for.
+//
+// Past 400 lines on purpose: each event's change to the model sits beside
+// its change to a shown turn, so the two ways a turn is drawn (whole, from
+// the model, and in place, as events arrive) are read and kept together.
 
 import { h, usd, count } from './dom.js';
 import { face } from './library.js';
@@ -164,7 +168,7 @@ export class Timeline {
   on_human_speak(ev) {
     const t = this.turn(ev.turn);
     t.floor = { seq: ev.seq, text: ev.text, to: ev.to || null };
-    this.chat.refresh(t);
+    this.redraw(t);
   }
 
   on_turn_start(ev) {
@@ -175,7 +179,7 @@ export class Timeline {
     t.status = confers ? 'The panel is conferring…' : 'Answering…';
     if (confers) this.conferGroup(ev.turn);
     else t.noConfer = true;
-    this.chat.refresh(t);
+    this.redraw(t);
   }
 
   on_deliberation(ev) {
@@ -197,14 +201,11 @@ export class Timeline {
     }
     reply.text += ev.text;
     t.status = `${this.person(ev.speaker).name} is speaking…`;
-    // While typing, only the text and the status change: no new elements.
-    const text = !fresh && t.dom?.texts.get(reply);
-    if (text) {
-      text.textContent = reply.text;
-      t.dom.status.textContent = t.status;
-    } else {
-      this.chat.refresh(t);
-    }
+    if (!t.dom) return;
+    // While typing, only the text and the status change.
+    if (fresh) this.addReply(t, reply);
+    else t.dom.texts.get(reply).textContent = reply.text;
+    t.dom.status.textContent = t.status;
   }
 
   on_speak(ev) {
@@ -213,25 +214,38 @@ export class Timeline {
     if (live) {
       Object.assign(live, { text: ev.text, typing: false, seq: ev.seq });
       t.live.delete(ev.speaker);
+      // The typed bubble becomes the final one, in place.
+      const text = t.dom?.texts.get(live);
+      if (text) this.chat.keep(() => {
+        text.textContent = live.text;
+        text.parentElement.classList.remove('typing');
+        text.parentElement.dataset.seq = live.seq;
+      });
     } else {
-      t.replies.push({ kind: 'speak', speaker: ev.speaker, text: ev.text, typing: false, seq: ev.seq });
+      const reply = { kind: 'speak', speaker: ev.speaker, text: ev.text, typing: false, seq: ev.seq };
+      t.replies.push(reply);
+      this.addReply(t, reply);
     }
-    this.chat.refresh(t);
   }
 
   on_pass(ev) {
     const t = this.turn(ev.turn);
     const live = t.live.get(ev.speaker);
-    if (live) t.replies = t.replies.filter((r) => r !== live);
+    if (live) {
+      t.replies = t.replies.filter((r) => r !== live);
+      t.dom?.texts.get(live)?.parentElement.remove();
+    }
     t.live.delete(ev.speaker);
-    t.replies.push({ kind: 'pass', speaker: ev.speaker, seq: ev.seq });
-    this.chat.refresh(t);
+    const reply = { kind: 'pass', speaker: ev.speaker, seq: ev.seq };
+    t.replies.push(reply);
+    this.addReply(t, reply);
   }
 
   on_unparsed(ev) {
     const t = this.turn(ev.turn);
-    t.replies.push({ kind: 'unparsed', reason: ev.reason, raw: ev.raw, seq: ev.seq });
-    this.chat.refresh(t);
+    const reply = { kind: 'unparsed', reason: ev.reason, raw: ev.raw, seq: ev.seq };
+    t.replies.push(reply);
+    this.addReply(t, reply);
   }
 
   count(ev) {
@@ -254,7 +268,7 @@ export class Timeline {
       title: `${split}${ev.simulated ? ' (simulated)' : ''}`,
       detail: `${split}${ev.simulated ? ' · simulated by the rehearsal engine' : ''} · ${ev.model}`,
     };
-    this.chat.refresh(t);
+    this.redraw(t);
   }
 
   // A keep-warm ping is spent money: it counts in the totals like a turn.
@@ -274,7 +288,7 @@ export class Timeline {
     }
     this.settle(t);
     t.status = '';
-    this.chat.refresh(t);
+    this.redraw(t);
   }
 
   on_turn_aborted(ev) {
@@ -282,7 +296,7 @@ export class Timeline {
     this.settle(t);
     t.aborted = true;
     t.status = `Turn aborted (${ev.reason}).`;
-    this.chat.refresh(t);
+    this.redraw(t);
   }
 
   on_error(ev) {
@@ -344,7 +358,48 @@ export class Timeline {
     return h('li', { class: e.cls, role: e.cls === 'error' ? 'alert' : null, dataset: seq }, e.content());
   }
 
+  // A shown turn changes in place: its head (floor, cost, status) is drawn
+  // again, and replies are added to it, so what is already there — and
+  // announced to a screen reader, the chat being a live region — stays.
+  // A turn that is not shown only changes its model, and is drawn from it
+  // when it comes into view.
+
+  /** Draws a shown turn's head again, and its classes. */
+  redraw(t) {
+    if (!t.dom) return;
+    this.chat.keep(() => {
+      const head = this.head(t);
+      for (const part of ['row', 'detail', 'meta']) t.dom[part].replaceWith(head[part]);
+      Object.assign(t.dom, head);
+      t.el.className = this.turnClass(t);
+      if (t.requestId !== null) t.el.dataset.requestId = t.requestId;
+      for (const [r, text] of t.dom.texts) text.parentElement.classList.toggle('typing', r.typing);
+    });
+  }
+
+  /** Adds a reply to a shown turn. */
+  addReply(t, r) {
+    if (!t.dom) return;
+    this.chat.keep(() => t.dom.replies.append(this.renderReply(r, t.dom.texts)));
+  }
+
+  turnClass(t) {
+    return `turn${t.inFlight ? ' in-flight' : ''}${t.aborted ? ' aborted' : ''}`;
+  }
+
   renderTurn(t) {
+    const n = t.turn;
+    const head = this.head(t);
+    const texts = new Map();
+    const replies = h('div', { class: 'replies' }, t.replies.map((r) => this.renderReply(r, texts)));
+    const data = t.requestId === null ? { turn: n } : { turn: n, requestId: t.requestId };
+    const el = h('li', { class: this.turnClass(t), id: `turn-${n}`, dataset: data }, head.row, head.detail, head.meta, replies);
+    t.dom = { ...head, replies, texts };
+    return el;
+  }
+
+  /** A turn's floor row (cost, number, floor line), cost detail and meta line (links, status). */
+  head(t) {
     const n = t.turn;
     const detail = h('div', { class: 'cost-detail', hidden: !t.detailOpen }, t.cost ? t.cost.detail : '',
       t.provenance ? h('div', { class: 'provenance' }, t.provenance) : null);
@@ -359,18 +414,11 @@ export class Timeline {
       f ? h('span', { class: 'floor-text' }, f.text) : null);
     const status = h('span', { class: 'status', role: 'status' }, t.status,
       t.aborted && this.onRetry && f ? [' ', h('button', { type: 'button', class: 'link retry', onclick: () => this.onRetry(f.text) }, 'Send again')] : null);
-    const texts = new Map();
-    const replies = h('div', { class: 'replies' }, t.replies.map((r) => this.renderReply(r, texts)));
-    const data = t.requestId === null ? { turn: n } : { turn: n, requestId: t.requestId };
-    const el = h('li', { class: `turn${t.inFlight ? ' in-flight' : ''}${t.aborted ? ' aborted' : ''}`, id: `turn-${n}`, dataset: data },
-      h('div', { class: 'floor-row' }, cost,
-        this.turnHref ? h('a', { class: 'turn-no', href: this.turnHref(n), title: 'Link to this turn' }, `Turn ${n}`) : h('span', { class: 'turn-no' }, `Turn ${n}`),
-        floor),
-      detail,
-      h('div', { class: 'turn-meta' }, h('button', { type: 'button', class: 'link confer-link', hidden: t.noConfer, dataset: { turn: n } }, 'confer ›'), branch, status),
-      replies);
-    t.dom = { status, texts };
-    return el;
+    const row = h('div', { class: 'floor-row' }, cost,
+      this.turnHref ? h('a', { class: 'turn-no', href: this.turnHref(n), title: 'Link to this turn' }, `Turn ${n}`) : h('span', { class: 'turn-no' }, `Turn ${n}`),
+      floor);
+    const meta = h('div', { class: 'turn-meta' }, h('button', { type: 'button', class: 'link confer-link', hidden: t.noConfer, dataset: { turn: n } }, 'confer ›'), branch, status);
+    return { row, detail, meta, status };
   }
 
   renderReply(r, texts) {

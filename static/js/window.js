@@ -109,6 +109,8 @@ export class TurnWindow {
     this.lo = lo;
     this.hi = hi;
     this.started = true;
+    // Short entries may not fill the view, and then no scroll would ever ask for more.
+    this.schedule();
   }
 
   bind() {
