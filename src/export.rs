@@ -17,13 +17,15 @@ use crate::commands::ids;
 use crate::config::ExportArgs;
 
 /// The viewer's files, relative to the browser app's folder.
-const VIEWER: [&str; 14] = [
+const VIEWER: [&str; 16] = [
     "viewer.html",
     "app.css",
     "js/api.js",
     "js/dom.js",
     "js/library.js",
     "js/timeline.js",
+    "js/window.js",
+    "js/search.js",
     "js/viewer.js",
     "js/dynamics.js",
     "vendor/vega.min.js",

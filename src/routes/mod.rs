@@ -4,6 +4,7 @@
 mod dynamics;
 mod embedded;
 mod events;
+mod history;
 mod meta;
 mod multiplex;
 mod roster;
@@ -100,6 +101,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: Option<&Path>, logs_d
                 .route("/sessions/{id}/actor/panic", web::post().to(sessions::panic_actor))
                 .route("/sessions/{id}/events", web::get().to(events::stream))
                 .route("/sessions/{id}/dynamics", web::get().to(dynamics::get))
+                .route("/sessions/{id}/history", web::get().to(history::get))
                 .route("/sessions/{id}/ws", web::get().to(ws::connect))
                 .default_service(web::to(not_found)),
         )

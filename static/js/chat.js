@@ -1,13 +1,15 @@
-// The live chat: everything shown comes from the session's log and then
-// its events on the shared stream (hub.js: one connection per browser,
-// resuming where it was after a drop; the timeline ignores what it has
-// already applied); everything sent goes over the WebSocket, and is
-// answered with an ack or an error.
+// The live chat: everything shown comes from the session's history (one
+// request) and then its events on the shared stream (hub.js: one connection
+// per browser, resuming where it was after a drop; the timeline ignores what
+// it has already applied); everything sent goes over the WebSocket, and is
+// answered with an ack or an error. Only a window of turns is in the DOM
+// (window.js); the search box finds text in the whole history (search.js).
 
-import { api, fetchText, socketUrl } from './api.js';
+import { api, socketUrl } from './api.js';
 import { theHub } from './hub.js';
 import { h, clear, toast, usd } from './dom.js';
 import { Timeline } from './timeline.js';
+import { Finder } from './search.js';
 import { Composer } from './composer.js';
 import { CacheMeter } from './cache.js';
 import { ContextMeter, continueSession, takeCarriedLine } from './context.js';
@@ -17,9 +19,11 @@ import { acceptDrops, face, importCard, libraryButton } from './library.js';
 const DETAIL_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
 
 export class ChatView {
-  constructor(view, id) {
+  /** `at`: the turn a link asks for (`#/s/<id>/t/<n>`), or null for the newest. */
+  constructor(view, id, at = null) {
     this.view = view;
     this.id = id;
+    this.at = at;
     this.pending = [];        // cast changes waiting for the boundary: { add | retire }
     this.queued = [];         // floor messages sent but not yet taken: { text, el }
     this.requests = new Map(); // WebSocket request id → { resolve, reject }
@@ -29,6 +33,9 @@ export class ChatView {
 
   async open() {
     let detail, roster;
+    // The history is asked for at once, beside the session's detail.
+    const history = this.fetchHistory();
+    history.catch(() => {});
     try {
       [detail, roster] = await Promise.all([api('GET', `/api/sessions/${this.id}`), api('GET', '/api/roster')]);
     } catch (e) {
@@ -46,7 +53,16 @@ export class ChatView {
       onRetry: (text) => this.composer.fill(text),
       onBranch: (n) => continueSession(this.id, { atTurn: n }),
       sessionHref: (id) => `#/s/${id}`,
+      turnHref: (n) => `#/s/${this.id}/t/${n}`,
+      onConfer: () => this.toggleDrawer(true),
     });
+    this.finder = new Finder({
+      corpus: () => this.timeline.corpus,
+      reveal: (rec) => this.timeline.reveal(rec),
+      jump: (n) => this.jumpTo(n),
+      turns: () => this.timeline.currentTurn(),
+    });
+    this.finderSlot.append(this.finder.el);
     document.title = `${detail.title} · panel`;
     document.getElementById('session-title').textContent = detail.title;
     const model = document.getElementById('session-model');
@@ -56,7 +72,7 @@ export class ChatView {
     this.showDetail(detail);
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);
-    this.connectEvents();
+    this.connectEvents(history);
     this.connectSocket();
     this.renderStrip();
   }
@@ -100,9 +116,10 @@ export class ChatView {
   build() {
     this.chatEl = h('ol', { class: 'chat', 'aria-label': 'Conversation', 'aria-live': 'polite' });
     this.stick = true;
+    // Following the newest line: only while the reader is at the very end.
     this.chatEl.addEventListener('scroll', () => {
       const el = this.chatEl;
-      this.stick = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+      this.stick = el.scrollHeight - el.scrollTop - el.clientHeight < 80 && (!this.timeline || this.timeline.atEnd());
     });
     this.drawerList = h('div', { class: 'drawer-list' });
     this.drawer = h('aside', { class: 'drawer', id: 'confer-drawer', 'aria-label': 'Confer', hidden: true },
@@ -110,8 +127,9 @@ export class ChatView {
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Close the confer drawer', onclick: () => this.toggleDrawer(false) }, '✕')),
       h('p', { class: 'muted small' }, 'The panel\'s private back-and-forth before each answer.'),
       this.drawerList);
-    this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.toggleDrawer() }, 'Confer');
+    this.drawerButton = h('button', { type: 'button', class: 'drawer-toggle', 'aria-controls': 'confer-drawer', 'aria-expanded': 'false', onclick: () => this.openDrawerAtEnd() }, 'Confer');
     this.strip = h('div', { class: 'strip', 'aria-label': 'On stage' });
+    this.finderSlot = h('span', { class: 'finder-slot' });
     this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
     this.formatBadge = h('span', { class: 'badge format-badge', hidden: true }, 'format enforced by the server');
     this.context = new ContextMeter({ id: this.id, pendingLine: () => this.refusedLine || null });
@@ -124,7 +142,7 @@ export class ChatView {
     });
     const main = h('section', { class: 'chat-pane' }, this.chatEl, this.context.banner, this.composer.el);
     this.viewEl = h('div', { class: 'chat-view' },
-      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.formatBadge, this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
+      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.finderSlot, this.formatBadge, this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
       h('div', { class: 'chat-body' }, main, this.drawer));
     clear(this.view).append(this.viewEl);
     // A card file dropped anywhere on the chat joins the library.
@@ -142,12 +160,8 @@ export class ChatView {
       if (!link) return;
       event.preventDefault();
       const turn = link.dataset.turn;
-      if (link.classList.contains('confer-link')) {
-        this.toggleDrawer(true);
-        this.drawer.querySelector(`#confer-${turn}`)?.scrollIntoView({ block: 'start' });
-      } else {
-        document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
-      }
+      if (link.classList.contains('confer-link')) this.timeline.jumpConfer(Number(turn));
+      else this.jumpTo(Number(turn));
     });
     document.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && !this.drawer.hidden) this.toggleDrawer(false);
@@ -158,6 +172,14 @@ export class ChatView {
     this.drawer.hidden = !open;
     this.drawerButton.setAttribute('aria-expanded', String(open));
     this.drawerButton.classList.toggle('active', open);
+    // A hidden drawer has no size: its window looks at its edges once shown.
+    if (open) this.timeline?.drawer.schedule();
+  }
+
+  /** The drawer's button: it opens on the newest confer. */
+  openDrawerAtEnd() {
+    this.toggleDrawer();
+    if (!this.drawer.hidden && this.timeline?.drawer.atEnd()) this.drawer.scrollTop = this.drawer.scrollHeight;
   }
 
   connection(state) {
@@ -167,12 +189,21 @@ export class ChatView {
     el.textContent = { live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', offline: 'offline' }[state];
   }
 
+  /** Shows turn `n` (a link to it, or the jump box), leaving the newest line. */
+  jumpTo(n) {
+    this.at = n;
+    if (!this.timeline.started) return;
+    this.stick = false;
+    this.timeline.jump(n);
+  }
+
   // History comes from the session's log in one request; live events from
   // the shared stream (one connection for all of this browser's tabs),
   // from where the history ends. Events arriving while the history loads
   // wait, so they are applied in order; the timeline ignores any it has.
-  async connectEvents() {
-    await this.loadHistory();
+  // The whole history is applied before anything is drawn, then drawn once.
+  async connectEvents(history) {
+    await this.loadHistory(history);
     theHub().watch(
       { sessions: [{ id: this.id, since: this.timeline.lastSeq, deltas: true }], directory: false },
       (m) => this.fromHub(m),
@@ -180,19 +211,28 @@ export class ChatView {
     );
   }
 
-  async loadHistory() {
+  /** The session's events after `since`, in one request. */
+  fetchHistory(since = 0) {
+    return api('GET', `/api/sessions/${this.id}/history${since ? `?since=${since}` : ''}`);
+  }
+
+  /** Applies the history (`pending`: a request already made, else one after what is applied). */
+  async loadHistory(pending = null) {
     this.held = this.held || [];
     this.loading = true;
     try {
-      const text = await fetchText(`/logs/${this.id}/events.jsonl`);
-      // Whole lines only: a line being written has no newline yet.
-      const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n');
-      for (const line of lines) if (line.trim()) this.timeline.apply(JSON.parse(line));
+      const history = await (pending || this.fetchHistory(this.timeline.lastSeq));
+      for (const ev of history.events) this.timeline.apply(ev);
     } catch (e) {
       toast(e.message);
     } finally {
       this.loading = false;
       for (const ev of this.held.splice(0)) this.timeline.apply(ev);
+      if (!this.timeline.started) {
+        this.timeline.start(this.at);
+        this.stick = !this.at;
+      }
+      this.refreshUi();
       this.refreshDetail();
     }
   }
@@ -253,6 +293,9 @@ export class ChatView {
   }
 
   async say(text) {
+    // What one says is read at the end of the conversation.
+    if (!this.timeline.atEnd()) this.timeline.start();
+    this.stick = true;
     const el = h('li', { class: 'queued' }, h('span', { class: 'floor-text' }, text), h('span', { class: 'badge' }, 'sending…'));
     this.chatEl.append(el);
     const entry = { text: text.trim(), el };
@@ -298,13 +341,20 @@ export class ChatView {
     if (ev.kind === 'session-open') {
       document.getElementById('session-title').textContent = ev.config.title;
     }
-    if (DETAIL_KINDS.has(ev.kind) && !this.loading) this.refreshDetail();
-    // The Dynamics drawer redraws when a turn ends.
-    if (ev.kind === 'turn-end' && !this.loading) document.dispatchEvent(new CustomEvent('panel:turn-end', { detail: { session: this.id } }));
     if (ev.kind === 'error' && ev.code === 'context-full') this.context.markFull();
     if (ev.kind === 'session-close') {
-      this.chatEl.append(h('li', { class: 'marker' }, h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer')));
+      this.timeline.note(() => h('a', { href: `viewer.html#/s/${this.id}` }, 'Replay this session in the viewer'));
     }
+    // While the history loads, nothing is drawn: it is drawn once at the end.
+    if (this.loading) return;
+    if (DETAIL_KINDS.has(ev.kind)) this.refreshDetail();
+    // The Dynamics drawer redraws when a turn ends.
+    if (ev.kind === 'turn-end') document.dispatchEvent(new CustomEvent('panel:turn-end', { detail: { session: this.id } }));
+    this.refreshUi();
+  }
+
+  /** The strip, totals and composer as the timeline stands, and the newest line in view. */
+  refreshUi() {
     // Keep queued placeholders after the newest turn.
     for (const q of this.queued) this.chatEl.append(q.el);
     this.composer.setBusy(this.timeline.inFlight);
@@ -316,7 +366,7 @@ export class ChatView {
 
   /** Keeps the newest line in view, unless the reader has scrolled up to read. */
   follow() {
-    if (this.stick) this.chatEl.scrollTop = this.chatEl.scrollHeight;
+    if (this.stick && this.timeline.atEnd()) this.chatEl.scrollTop = this.chatEl.scrollHeight;
   }
 
   renderTotals() {
@@ -356,7 +406,7 @@ export class ChatView {
       onAdd: (id) => this.change({ type: 'add', character: id }),
       onChanged: () => this.reloadRoster(),
     }).el;
-    clear(this.strip).append(...chips, ...joining, add);
+    clear(this.strip).append(...chips, ...joining, ...(add ? [add] : []));
   }
 
   /** The library again, after an import or an edit. */

@@ -1,4 +1,5 @@
-// The app shell: a hash router between the sessions page and a live chat,
+// The app shell: a hash router between the sessions page and a live chat
+// (`#/s/<id>`, or `#/s/<id>/t/<n>` to land on turn n),
 // the model badge in the header, and the Dynamics drawer of the open session.
 
 import { api } from './api.js';
@@ -11,16 +12,22 @@ let current = null;
 const drawer = new Drawer(document.getElementById('dynamics-drawer'), document.getElementById('dynamics-toggle'));
 
 async function route() {
+  const match = location.hash.match(/^#\/s\/([a-z0-9-]+)(?:\/t\/(\d+))?/);
+  const at = match && match[2] ? Number(match[2]) : null;
+  // A link to a turn of the session already open only scrolls to it.
+  if (match && current instanceof ChatView && current.id === match[1]) {
+    if (at) current.jumpTo(at);
+    return;
+  }
   if (current && current.close) current.close();
   current = null;
   document.getElementById('session-title').textContent = '';
   document.getElementById('connection').hidden = true;
   document.getElementById('session-ttl').hidden = true;
   document.getElementById('session-model').hidden = true;
-  const match = location.hash.match(/^#\/s\/([a-z0-9-]+)/);
   drawer.show(match ? match[1] : null);
   if (match) {
-    current = new ChatView(view, match[1]);
+    current = new ChatView(view, match[1], at);
     await current.open();
   } else {
     document.title = 'panel';

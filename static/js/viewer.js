@@ -14,6 +14,7 @@
 import { api } from './api.js';
 import { h, clear, usd, when, count, toast } from './dom.js';
 import { Timeline } from './timeline.js';
+import { playerFinder } from './search.js';
 import { renderDynamics } from './dynamics.js';
 import { avatarsFromExport, face } from './library.js';
 
@@ -110,6 +111,7 @@ class Player {
       face({ id: p.id, colour: p.colour, avatar: avatars.get(p.id) }, p.colour), p.name));
     return h('div', { class: 'chat-view' },
       h('div', { class: 'substrip' }, h('span', { class: 'chips' }, cast), h('span', { class: 'spacer' }),
+        playerFinder(this).el,
         h('span', { class: 'totals' }, `${t.turns} turns · ${usd(t.usd)} · ${Math.round(t.cache_read_share * 100)}% cache reads · ${count(t.input + t.cache_write + t.cache_read)} input tokens`),
         h('a', { class: 'link small', href: `logs/${this.id}/transcript.md` }, 'transcript')),
       this.children.length ? h('p', { class: 'continued-in muted small' }, 'Continued in: ',
@@ -136,6 +138,8 @@ class Player {
       this.position = 0;
     }
     while (this.position < n) this.timeline.apply(this.events[this.position++]);
+    // Drawn once the events are applied: only the turns near the reader.
+    if (!this.timeline.started) this.timeline.start();
     this.scrubber.value = String(n);
     const turn = this.timeline.currentTurn();
     this.label.textContent = `turn ${turn} of ${this.manifest.totals.turns} · line ${n} of ${this.events.length}`;
@@ -190,15 +194,18 @@ class Player {
 async function showSession(id, turn) {
   if (player && player.id === id) {
     player.seek(turn ? player.endOf(turn) : player.events.length);
-    if (turn) document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
+    if (turn) player.timeline.jump(turn);
     return;
   }
   player?.close();
   clear(view).append(h('p', { class: 'muted' }, 'Loading…'));
   let manifest, text;
+  // Asked for together: the list (for continuations) and the API check too.
+  const others = Promise.all([fetchJson('logs/index.json').catch(() => ({ sessions: [] })), servedByPanel()]);
   try {
+    const log = fetch(`logs/${id}/events.jsonl`);
     manifest = await fetchJson(`logs/${id}/session.json`);
-    const res = await fetch(`logs/${id}/events.jsonl`);
+    const res = await log;
     if (!res.ok) throw new Error(`events.jsonl: ${res.status}`);
     text = await res.text();
   } catch (e) {
@@ -206,7 +213,7 @@ async function showSession(id, turn) {
     return;
   }
   const events = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-  const [index, live] = await Promise.all([fetchJson('logs/index.json').catch(() => ({ sessions: [] })), servedByPanel()]);
+  const [index, live] = await others;
   if (!live) avatarsFromExport();
   const children = index.sessions.filter((s) => s.parent && s.parent.id === id);
   document.getElementById('session-title').textContent = manifest.title;
@@ -214,7 +221,7 @@ async function showSession(id, turn) {
   player = new Player(id, manifest, events, { children, live });
   clear(view).append(player.render());
   player.seek(turn ? player.endOf(turn) : events.length);
-  if (turn) document.getElementById(`turn-${turn}`)?.scrollIntoView({ block: 'start' });
+  if (turn) player.timeline.jump(turn);
 }
 
 async function showDynamics(id) {

@@ -16,6 +16,7 @@ mod constraint;
 mod context;
 mod continuation;
 mod guard;
+mod history;
 mod keep_warm;
 mod multiplex;
 mod providers;

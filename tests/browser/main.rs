@@ -26,3 +26,4 @@ mod sessions;
 mod tabs;
 mod token;
 mod viewer;
+mod window;
