@@ -282,6 +282,17 @@ async fn a_cast_change_during_a_ping_lands_at_once_as_its_answer_says() {
     assert!(detail["on_stage"].as_array().unwrap().iter().any(|c| c["id"] == "otto"), "{detail}");
 }
 
+/// A session one turn in, with a ping the mock holds for 700 ms on its way.
+async fn a_ping_in_flight() -> (MockAnthropic, TestApp, String) {
+    let (mock, app) = scaled(Duration::from_secs(1800)).await;
+    mock.set_ping_delay(Duration::from_millis(700));
+    let id = create(&app, "always").await;
+    let mut sse = app.sse(&id, Some(0)).await;
+    turn(&app, &mut sse, &id, "What fails first?").await;
+    until_a_ping_arrives(&mock).await;
+    (mock, app, id)
+}
+
 /// The `cache_read` of every `cost` and `keep-warm` event in `events`.
 fn billed_reads(events: &[SseEvent]) -> u64 {
     logged(events)
@@ -293,12 +304,7 @@ fn billed_reads(events: &[SseEvent]) -> u64 {
 
 #[actix_web::test]
 async fn a_ping_in_flight_when_the_session_closes_is_logged_and_counted_before_the_close() {
-    let (mock, app) = scaled(Duration::from_secs(1800)).await;
-    mock.set_ping_delay(Duration::from_millis(700));
-    let id = create(&app, "always").await;
-    let mut sse = app.sse(&id, Some(0)).await;
-    turn(&app, &mut sse, &id, "What fails first?").await;
-    until_a_ping_arrives(&mock).await;
+    let (_mock, app, id) = a_ping_in_flight().await;
     let (status, body) = app.post_empty(&format!("/api/sessions/{id}/close")).await;
     assert_eq!(status, 200, "{body}");
 
@@ -312,12 +318,7 @@ async fn a_ping_in_flight_when_the_session_closes_is_logged_and_counted_before_t
 
 #[actix_web::test]
 async fn a_ping_in_flight_when_the_actor_stops_is_logged_before_its_log_is_let_go() {
-    let (mock, app) = scaled(Duration::from_secs(1800)).await;
-    mock.set_ping_delay(Duration::from_millis(700));
-    let id = create(&app, "always").await;
-    let mut sse = app.sse(&id, Some(0)).await;
-    turn(&app, &mut sse, &id, "What fails first?").await;
-    until_a_ping_arrives(&mock).await;
+    let (_mock, app, id) = a_ping_in_flight().await;
     let (status, body) = app.delete(&format!("/api/sessions/{id}/actor")).await;
     assert_eq!(status, 200, "{body}");
 
