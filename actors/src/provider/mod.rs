@@ -48,6 +48,9 @@ pub enum Task {
     Turn,
     /// Notes on these delivered turns, to carry them into a fresh session.
     Recap(Vec<DeliveredTurn>),
+    /// The panel's answer to the floor, played again as one sample of a
+    /// replay (the rehearsal engine draws each sample afresh).
+    Sample(u32),
 }
 
 #[derive(Debug, Clone)]
