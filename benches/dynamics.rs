@@ -82,7 +82,7 @@ fn log() -> Vec<Event> {
     bodies
         .into_iter()
         .enumerate()
-        .map(|(seq, (turn, body))| Event { seq: seq as u64, ts, session: session.clone(), turn, body })
+        .map(|(seq, (turn, body))| Event { seq: seq as u64, ts, session: session.clone(), turn, sample: None, body })
         .collect()
 }
 

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use panel_actors::continuation::CarryError;
+use panel_actors::counterfactual::ReplayError;
 use panel_actors::id::InvalidId;
 use panel_actors::registry::RegistryError;
 use panel_actors::session::SessionError;
@@ -82,12 +83,33 @@ impl From<RegistryError> for ApiError {
             RegistryError::Recap(m) => {
                 (StatusCode::BAD_GATEWAY, if m.code == "context-full" { "context-full" } else { "recap-failed" })
             }
+            RegistryError::Replay(_) => {
+                let RegistryError::Replay(inner) = e else { unreachable!() };
+                return inner.into();
+            }
             RegistryError::Session(_) => {
                 let RegistryError::Session(inner) = e else { unreachable!() };
                 return inner.into();
             }
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> Self {
+        let status = match &e {
+            ReplayError::TurnInFlight(_) | ReplayError::TurnAborted(_) => StatusCode::CONFLICT,
+            ReplayError::NotFound(_) | ReplayError::Log(panel_actors::event_log::LogError::NotFound(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            ReplayError::Rebuild(_) | ReplayError::Log(_) | ReplayError::Unavailable(_) => {
+                log::error!("{e}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.code(), e.to_string())
     }
 }
 

@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_lab::middleware::CatchPanic;
+use panel_actors::counterfactual::book::{BookDeps, Replays};
 use panel_actors::event_log::LogWriter;
 use panel_actors::event_log::recovery::recover_all;
 use panel_actors::pricing::Pricing;
@@ -113,11 +114,22 @@ impl Application {
             }
         });
         let roster = library;
+        let pricing = Arc::new(pricing);
+        // Replays have a book of their own (and a log writer no directory observes).
+        let book = BookDeps {
+            logs: settings.logs.clone(),
+            pricing: pricing.clone(),
+            durability: settings.durability,
+            capacity: settings.subscriber_queue,
+            solo_template: templates.solo.clone(),
+            max_tokens: settings.max_tokens,
+        };
+        let replays = Replays::new(book).start();
         let deps = SessionDeps {
             logs: settings.logs.clone(),
             roster: roster.clone(),
             renderer: Arc::new(Renderer::new(templates)?),
-            pricing: Arc::new(pricing),
+            pricing,
             model: lanes.get(0).model.clone(),
             provider: info.clone(),
             providers: Arc::new(providers),
@@ -135,6 +147,7 @@ impl Application {
         let registry = Registry::new(deps, lanes, settings.subscriber_queue, directory.clone())
             .with_max_running(max_running(settings.max_running))
             .with_constrain(settings.constrain)
+            .with_replays(replays.clone())
             .start();
 
         let local = listener.local_addr()?;
@@ -147,6 +160,7 @@ impl Application {
             keep_alive: settings.keep_alive,
             directory: directory.clone(),
             streams: Default::default(),
+            replays,
         });
         let guard_config = web::Data::new(GuardConfig::new(settings.token.clone(), local.port()));
         let static_dir = settings.static_dir.clone();

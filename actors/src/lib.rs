@@ -16,7 +16,9 @@
 //! 1. [`registry`]: every session's actor — creation, lookup, supervision,
 //!    passivation, continuation and branching.
 //! 2. [`session`]: the session actor and its turn lifecycle (keep-warm,
-//!    budget, constraint).
+//!    budget, constraint); [`counterfactual`]: one turn played again with
+//!    its history held fixed (rerolls, other settings, each voice alone),
+//!    rebuilt by [`replay`] and recorded beside the session, never in it.
 //! 3. [`continuation`]: a session carried into a fresh one, or branched;
 //!    [`replay`]: a session's state rebuilt from its log alone; [`audit`]:
 //!    a recorded session checked against its log.
@@ -45,7 +47,7 @@
 /// the order is written. A module may import from any layer below its own.
 pub const LAYERS: &[&[&str]] = &[
     &["registry"],
-    &["session"],
+    &["session", "counterfactual"],
     &["continuation", "replay", "audit"],
     &["model_client", "record"],
     &["provider", "event_log", "pricing", "comparison"],
@@ -62,6 +64,7 @@ pub mod cache_clock;
 pub mod cards;
 pub mod comparison;
 pub mod continuation;
+pub mod counterfactual;
 pub mod dynamics;
 pub mod event;
 pub mod event_log;

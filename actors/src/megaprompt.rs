@@ -45,6 +45,12 @@ pub struct Message {
     pub role: Role,
     pub text: Arc<str>,
     pub cache: bool,
+    /// A second block closing the message (a solo replay's instruction),
+    /// so `text` stays the very block an earlier request cached. When set,
+    /// `cache` marks the coda, and the block before it is read from the
+    /// cache by lookback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coda: Option<Arc<str>>,
 }
 
 /// A provider-neutral request body: what every provider turns into its own wire format.
@@ -326,7 +332,7 @@ impl Megaprompt {
                 .tail
                 .iter()
                 .enumerate()
-                .map(|(i, (role, text))| Message { role: *role, text: text.clone(), cache: i == last })
+                .map(|(i, (role, text))| Message { role: *role, text: text.clone(), cache: i == last, coda: None })
                 .collect(),
             stop_sequences: self.renderer.templates().stop_sequences.clone(),
         }
@@ -346,13 +352,39 @@ impl Megaprompt {
         let messages = self.tail[..=last_user]
             .iter()
             .enumerate()
-            .map(|(i, (role, text))| Message { role: *role, text: text.clone(), cache: i == last_user })
+            .map(|(i, (role, text))| Message { role: *role, text: text.clone(), cache: i == last_user, coda: None })
             .collect();
         Some(Prompt {
             system: vec![Block { text: self.head.clone(), cache: true }],
             messages,
             stop_sequences: self.renderer.templates().stop_sequences.clone(),
         })
+    }
+
+    /// The open turn's request with `coda` closing its last message: a
+    /// solo replay's instruction after the floor's line, everything before
+    /// it byte for byte as the turn sent it.
+    pub fn prompt_with_coda(&self, coda: &str) -> Prompt {
+        let mut prompt = self.prompt();
+        if let Some(last) = prompt.messages.last_mut() {
+            last.coda = Some(coda.into());
+        }
+        prompt
+    }
+
+    /// The prefix hash of [`Megaprompt::prompt_with_coda`]'s request.
+    pub fn prefix_hash_with_coda(&self, coda: &str) -> String {
+        let mut h = self.committed.clone();
+        if self.open_turn.is_some()
+            && let Some((role, text)) = self.tail.last()
+        {
+            put(&mut h, role_tag(*role), text);
+        }
+        for piece in &self.pending {
+            put(&mut h, b"pending", piece);
+        }
+        put(&mut h, b"coda", coda);
+        format!("{:x}", h.finalize())
     }
 
     /// Bytes of the stage directions waiting for the next floor line.

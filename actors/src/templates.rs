@@ -42,6 +42,10 @@ pub struct Templates {
     /// not part of a session's snapshot.
     #[serde(skip)]
     pub carry: CarryTemplates,
+    /// The last message of a solo replay, asking one character alone. Not
+    /// part of a session's snapshot: a replay's `replay-open` holds it.
+    #[serde(skip)]
+    pub solo: String,
 }
 
 /// The tags of the output format, as `panel.toml`'s `[format]` gives them.
@@ -118,6 +122,9 @@ struct Settings {
 const CARRY_FILES: [&str; 4] =
     ["carry-transcript.txt.j2", "recap-system.md.j2", "recap-request.txt.j2", "carry-recap.txt.j2"];
 
+const SOLO_FILE: &str = "solo.txt.j2";
+const SOLO_SHIPPED: &str = include_str!("../../roster/prompts/solo.txt.j2");
+
 const FILES: [&str; 7] = [
     "head.md.j2",
     "floor.txt.j2",
@@ -142,6 +149,13 @@ impl Templates {
             .with_context(|| format!("bad settings in {}", settings_path.display()))?;
         let [head, floor, floor_to, join, returns, leave, only_one_left] = FILES.map(read);
         let [transcript, recap_system, recap_request, recap] = CARRY_FILES.map(read);
+        // A prompts folder from before replays has no solo template: use the shipped one.
+        let solo = match std::fs::read_to_string(dir.join(SOLO_FILE)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SOLO_SHIPPED.to_owned(),
+            other => {
+                other.with_context(|| format!("cannot read the prompt template {}", dir.join(SOLO_FILE).display()))?
+            }
+        };
         let carry = CarryTemplates {
             transcript: transcript?,
             recap_system: recap_system?,
@@ -162,6 +176,7 @@ impl Templates {
             default_depth: settings.default_depth,
             format: settings.format,
             carry,
+            solo,
         };
         Renderer::new(templates.clone()).with_context(|| format!("bad template in {}", dir.display()))?;
         Ok(templates)
@@ -253,7 +268,8 @@ impl Renderer {
             ("recap_request", &templates.carry.recap_request),
             ("carry_recap", &templates.carry.recap),
         ];
-        for (name, source) in sources.into_iter().chain(carry) {
+        let solo = [("solo", &templates.solo)];
+        for (name, source) in sources.into_iter().chain(carry).chain(solo) {
             env.add_template_owned(name, source.clone())?;
         }
         Ok(Self { env, templates })
@@ -296,6 +312,13 @@ impl Renderer {
 
     pub fn only_one_left(&self, who: &Character) -> Result<String, RenderError> {
         self.render("only_one_left", context! { name => who.name })
+    }
+
+    /// A solo replay's instruction: `who` alone answers the floor's line.
+    pub fn solo(&self, who: &Character) -> Result<String, RenderError> {
+        let f = &self.templates.format;
+        let (speak_open, pass) = (f.speak_open(&who.name), f.pass(&who.name));
+        self.render("solo", context! { name => who.name, speak_open, pass, f })
     }
 
     /// The parting line a retiring character says.

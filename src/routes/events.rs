@@ -33,6 +33,12 @@ pub struct Since {
     since: Option<u64>,
 }
 
+impl Since {
+    pub fn since(&self) -> Option<u64> {
+        self.since
+    }
+}
+
 /// The resume point: `Last-Event-ID` (sent by EventSource on reconnect) wins
 /// over `?since`, which is how a fresh page asks for history.
 pub fn resume_point(req: &HttpRequest, since: Option<u64>) -> Result<Option<u64>, ApiError> {

@@ -7,6 +7,7 @@ mod events;
 mod history;
 mod meta;
 mod multiplex;
+mod replays;
 mod roster;
 mod sessions;
 mod ws;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub directory: Arc<panel_actors::registry::Directory>,
     /// Event streams (SSE responses) open now, single or multiplexed.
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// Where sessions' replays are kept and streamed from.
+    pub replays: Addr<panel_actors::counterfactual::book::Replays>,
 }
 
 /// Counts an open event stream for as long as it lives.
@@ -102,6 +105,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: Option<&Path>, logs_d
                 .route("/sessions/{id}/events", web::get().to(events::stream))
                 .route("/sessions/{id}/dynamics", web::get().to(dynamics::get))
                 .route("/sessions/{id}/history", web::get().to(history::get))
+                .route("/sessions/{id}/replay", web::post().to(replays::start))
+                .route("/sessions/{id}/replays", web::get().to(replays::list))
+                .route("/sessions/{id}/replays/{rid}", web::get().to(replays::detail))
+                .route("/sessions/{id}/replays/{rid}/events", web::get().to(replays::stream))
                 .route("/sessions/{id}/ws", web::get().to(ws::connect))
                 .default_service(web::to(not_found)),
         )

@@ -22,6 +22,7 @@ mod multiplex;
 mod providers;
 mod record;
 mod recovery;
+mod replays;
 mod research;
 mod roster;
 mod sessions;

@@ -72,7 +72,7 @@ fn write_session(logs: &Path, name: &str, turns: u32) -> String {
     let ts = Timestamp::now();
     let mut log = String::new();
     for (seq, (turn, body)) in bodies.into_iter().enumerate() {
-        let event = Event { seq: seq as u64 + 1, ts, session: id.clone(), turn, body };
+        let event = Event { seq: seq as u64 + 1, ts, session: id.clone(), turn, sample: None, body };
         log.push_str(&serde_json::to_string(&event).unwrap());
         log.push('\n');
     }

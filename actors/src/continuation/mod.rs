@@ -153,7 +153,7 @@ impl Carried {
         // Sent once: nothing in it is worth a cache write.
         Ok(Prompt {
             system: vec![Block { text: system.into(), cache: false }],
-            messages: vec![Message { role: Role::User, text: request.into(), cache: false }],
+            messages: vec![Message { role: Role::User, text: request.into(), cache: false, coda: None }],
             stop_sequences: Vec::new(),
         })
     }

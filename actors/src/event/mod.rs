@@ -22,10 +22,12 @@ use crate::roster::Character;
 use crate::templates::Templates;
 
 mod cost;
+mod counterfactual;
 mod delivered;
 mod settings;
 
 pub use cost::{Cost, Totals, Usage};
+pub use counterfactual::{ReplayMode, ReplayOf, SampleSpec};
 pub use delivered::{DeliveredTurn, Line};
 pub use settings::{CacheTtl, Carry, Dialect, KeepWarm, Parent, Provenance, SessionConfig, StudyTag, TurnMode};
 
@@ -71,6 +73,10 @@ pub struct Event {
     pub ts: Timestamp,
     pub session: SessionId,
     pub turn: u32,
+    /// In a replay's log: the sample an event belongs to (absent in a
+    /// session's own log, and on a replay's `replay-open` and `replay-close`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
     #[serde(flatten)]
     pub body: EventBody,
 }
@@ -180,6 +186,34 @@ pub enum EventBody {
     SessionClose {
         totals: Totals,
     },
+    /// The first event of a replay's log (`logs/<session>/replays/<id>.jsonl`):
+    /// which turn is played again, how, and under which settings.
+    ReplayOpen {
+        /// The replay's own id (its file's name).
+        id: String,
+        of: ReplayOf,
+        mode: ReplayMode,
+        /// Samples per character for `solo`, samples for `reroll`.
+        n: u32,
+        provider: String,
+        model: String,
+        depth: u8,
+        /// Whether provider, model and depth are the session's own.
+        same_settings: bool,
+        /// The prefix hash of the turn's context as rebuilt here (for a
+        /// reroll under the session's settings: the one its provenance holds).
+        prefix_hash: String,
+        samples: Vec<SampleSpec>,
+        /// The solo instruction's template, snapshotted so the replay can be
+        /// reproduced after `roster/prompts/` changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        solo_template: Option<String>,
+    },
+    /// The last event of a replay's log: what all its samples cost,
+    /// counted apart from the session's own totals.
+    ReplayClose {
+        totals: Totals,
+    },
 }
 
 impl EventBody {
@@ -204,6 +238,8 @@ impl EventBody {
             Self::Settings { .. } => "settings",
             Self::LogRepair { .. } => "log-repair",
             Self::SessionClose { .. } => "session-close",
+            Self::ReplayOpen { .. } => "replay-open",
+            Self::ReplayClose { .. } => "replay-close",
         }
     }
 

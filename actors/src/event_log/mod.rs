@@ -154,6 +154,22 @@ impl EventLog {
         Ok(Self { path, file, len: 0, next_seq: 1, session: id.clone(), durability })
     }
 
+    /// Creates a new log at `path` (making its folder) for events about
+    /// `session`: a replay's log, which lives beside its session's and is
+    /// never the session's own. Fails rather than touch an existing file.
+    pub fn create_file(path: PathBuf, session: &SessionId, durability: Durability) -> Result<Self, LogError> {
+        let io = |source| LogError::Io { path: path.clone(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = match OpenOptions::new().append(true).create_new(true).open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(LogError::Exists(session.clone())),
+            other => other.map_err(io)?,
+        };
+        lock(&file, &path, session)?;
+        Ok(Self { path, file, len: 0, next_seq: 1, session: session.clone(), durability })
+    }
+
     /// Opens an existing log for appending, repairing a crash's leftovers.
     pub fn open(root: &Path, id: &SessionId, durability: Durability) -> Result<Opened, LogError> {
         let path = events_path(root, id);
@@ -256,7 +272,18 @@ impl EventLog {
 
 /// An event with its seq and a timestamp of now, serialised once.
 pub fn encode(session: &SessionId, seq: u64, turn: u32, body: EventBody) -> Result<Arc<Logged>, String> {
-    let event = Event { seq, ts: Timestamp::now(), session: session.clone(), turn, body };
+    encode_sample(session, seq, turn, None, body)
+}
+
+/// Like [`encode`], for an event of one sample of a replay.
+pub fn encode_sample(
+    session: &SessionId,
+    seq: u64,
+    turn: u32,
+    sample: Option<u32>,
+    body: EventBody,
+) -> Result<Arc<Logged>, String> {
+    let event = Event { seq, ts: Timestamp::now(), session: session.clone(), turn, sample, body };
     let json = serde_json::to_string(&event).map_err(|e| format!("cannot serialise: {e}"))?;
     Ok(Arc::new(Logged { event, json: json.into() }))
 }
@@ -274,7 +301,18 @@ pub fn read(root: &Path, id: &SessionId) -> Result<Vec<Arc<Logged>>, LogError> {
 /// far as needed: a subscriber that is nearly up to date costs a few
 /// kilobytes of reading, not the whole log.
 pub fn read_after(root: &Path, id: &SessionId, since: u64) -> Result<Vec<Arc<Logged>>, LogError> {
-    let path = events_path(root, id);
+    read_after_file(&events_path(root, id), id, since)
+}
+
+/// Reads a log at `path` (a replay's) without opening it for writing, as [`read`] does.
+pub fn read_file(path: &Path, id: &SessionId) -> Result<Vec<Arc<Logged>>, LogError> {
+    let (bytes, whole) = read_bytes(path, id)?;
+    parse_lines(path, &bytes[..whole], 1)
+}
+
+/// The events after `since` of the log at `path` (a replay's), as [`read_after`] reads them.
+pub fn read_after_file(path: &Path, id: &SessionId, since: u64) -> Result<Vec<Arc<Logged>>, LogError> {
+    let path = path.to_owned();
     let io = |source| LogError::Io { path: path.clone(), source };
     let mut file = match File::open(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LogError::NotFound(id.clone())),

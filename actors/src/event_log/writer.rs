@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::{Durability, EventLog, LogError, encode};
+use super::{Durability, EventLog, LogError, encode_sample};
 use crate::event::{EventBody, Logged, Outbound, Publish};
 use crate::id::SessionId;
 
@@ -156,6 +156,11 @@ impl Appender {
     /// Queues one event, assigning its `seq` and `ts`. It is published once
     /// it is written. An error means the log has failed (now or before).
     pub fn append(&mut self, turn: u32, body: EventBody) -> Result<Arc<Logged>, LogError> {
+        self.append_sample(turn, None, body)
+    }
+
+    /// Like [`Appender::append`], for an event of one sample of a replay.
+    pub fn append_sample(&mut self, turn: u32, sample: Option<u32>, body: EventBody) -> Result<Arc<Logged>, LogError> {
         if self.released {
             return Err(LogError::Failed(self.session.clone(), "the log was released".into()));
         }
@@ -163,7 +168,7 @@ impl Appender {
             return Err(LogError::Failed(self.session.clone(), message));
         }
         let sync = self.durability.must_sync(&body);
-        let logged = encode(&self.session, self.next_seq, turn, body)
+        let logged = encode_sample(&self.session, self.next_seq, turn, sample, body)
             .map_err(|message| LogError::Failed(self.session.clone(), message))?;
         let job = Job::Write { key: self.key, logged: logged.clone(), sync, publish: self.publish.clone() };
         match self.lane.try_send(job) {

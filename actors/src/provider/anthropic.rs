@@ -110,7 +110,12 @@ fn body_with(prompt: &Prompt, model: &str, max_tokens: u32, ttl: CacheTtl, strea
             .iter()
             .map(|m| Message {
                 role: if m.role == Role::User { "user" } else { "assistant" },
-                content: vec![block(&m.text, m.cache)],
+                // A coda is a block of its own, and takes the mark: the
+                // block before it stays the one an earlier request cached.
+                content: match &m.coda {
+                    None => vec![block(&m.text, m.cache)],
+                    Some(coda) => vec![block(&m.text, false), block(coda, m.cache)],
+                },
             })
             .collect(),
     };

@@ -45,6 +45,13 @@ pub struct Brief {
 }
 
 impl Brief {
+    /// A session's seed: the one it was given, or (for a log recorded
+    /// before seeds) a draw from its id — the same rule for its turns and
+    /// for any replay of them.
+    pub fn session_seed(given: Option<u64>, session: &str) -> u64 {
+        given.unwrap_or_else(|| Self::seed_for(0, session))
+    }
+
     /// The seed of a request whose prompt hashes to `prefix_hash`, in a
     /// session seeded with `seed`: equal seeds and equal conversations give
     /// equal draws, and any difference so far gives different ones.
@@ -66,6 +73,9 @@ pub enum Task {
     Turn,
     /// Notes on these delivered turns, to carry them into a fresh session.
     Recap(Vec<DeliveredTurn>),
+    /// The panel's answer to the floor, played again as one sample of a
+    /// replay (the rehearsal engine draws each sample afresh).
+    Sample(u32),
 }
 
 #[derive(Debug, Clone)]

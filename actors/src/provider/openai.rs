@@ -54,7 +54,12 @@ pub fn body(prompt: &Prompt, model: &str, max_tokens: u32, constraint: Option<&C
     let mut messages = vec![json!({ "role": "system", "content": system })];
     for m in &prompt.messages {
         let role = if m.role == Role::User { "user" } else { "assistant" };
-        messages.push(json!({ "role": role, "content": &*m.text }));
+        // No cache marks here: a coda simply closes its message's text.
+        let content = match &m.coda {
+            None => m.text.to_string(),
+            Some(coda) => format!("{}\n\n{coda}", m.text),
+        };
+        messages.push(json!({ "role": role, "content": content }));
     }
     let stop: Vec<&String> = prompt.stop_sequences.iter().take(4).collect();
     let mut body = json!({

@@ -90,7 +90,7 @@ pub struct Fork(pub SessionId);
 
 impl Registry {
     /// What lane 0's model client knows about each provider.
-    fn listings(&self) -> impl Future<Output = Vec<ProviderListing>> + use<> {
+    pub(super) fn listings(&self) -> impl Future<Output = Vec<ProviderListing>> + use<> {
         let model = self.lanes.get(0).model.clone();
         let providers = self.deps.providers.clone();
         let pricing = self.deps.pricing.clone();

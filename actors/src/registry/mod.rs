@@ -43,6 +43,7 @@ mod creation;
 mod directory;
 mod lanes;
 mod messages;
+mod replays;
 mod slot;
 mod starting;
 mod supervision;
@@ -54,6 +55,7 @@ pub use creation::*;
 pub use directory::{Directory, SessionSummary, load_summary};
 pub use lanes::{Lane, Lanes};
 pub use messages::*;
+pub use replays::StartReplay;
 use slot::{Access, Failure, Slot, StartFailure};
 
 use crate::event_log::LogError;
@@ -100,6 +102,9 @@ pub enum RegistryError {
     /// The model could not write a continuation's recap; nothing was created.
     #[error("the recap could not be written, so no session was created: {0}")]
     Recap(crate::provider::ModelError),
+    /// A replay that cannot be played as asked.
+    #[error(transparent)]
+    Replay(crate::counterfactual::ReplayError),
 }
 
 impl From<LogError> for RegistryError {
@@ -146,6 +151,8 @@ pub struct Registry {
     max_running: usize,
     /// How OpenAI-compatible sessions' turns are held to the format.
     constrain: Constrain,
+    /// Where replays of sessions are played and kept.
+    replays: Option<Addr<crate::counterfactual::book::Replays>>,
 }
 
 impl Registry {
@@ -160,7 +167,14 @@ impl Registry {
             directory,
             max_running: usize::MAX,
             constrain: Constrain::Auto,
+            replays: None,
         }
+    }
+
+    /// Plays replays of sessions through `book`.
+    pub fn with_replays(mut self, book: Addr<crate::counterfactual::book::Replays>) -> Self {
+        self.replays = Some(book);
+        self
     }
 
     /// How OpenAI-compatible sessions' turns are held to the format.

@@ -311,7 +311,7 @@ impl Session {
 
     /// The session's seed; a log recorded before seeds were draws from its id.
     fn seed(&self) -> u64 {
-        self.config.seed.unwrap_or_else(|| Brief::seed_for(0, self.id.as_str()))
+        Brief::session_seed(self.config.seed, self.id.as_str())
     }
 
     fn refuse_if_gone(&self) -> Result<(), SessionError> {

@@ -98,6 +98,7 @@ pub fn fixed_log() -> Vec<Event> {
             ts: Timestamp::now(),
             session: session.clone(),
             turn,
+            sample: None,
             body,
         })
         .collect()

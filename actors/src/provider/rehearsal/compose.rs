@@ -178,6 +178,11 @@ pub(super) fn seed(brief: &Brief) -> u64 {
         h.update(c.id.as_str());
         h.update([0]);
     }
+    // A replay's samples differ from the turn they replay and from each other.
+    if let Task::Sample(sample) = brief.task {
+        h.update(b"sample");
+        h.update(sample.to_le_bytes());
+    }
     let digest = h.finalize();
     u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
 }

@@ -157,7 +157,8 @@ impl Rehearsal {
 /// The prompt's size, estimated as the simulated cache counts it.
 fn prompt_tokens(prompt: &Prompt) -> u64 {
     let system = prompt.system.iter().map(|b| estimate_tokens(&b.text));
-    system.chain(prompt.messages.iter().map(|m| estimate_tokens(&m.text))).sum()
+    let coda = |m: &crate::megaprompt::Message| m.coda.as_deref().map_or(0, estimate_tokens);
+    system.chain(prompt.messages.iter().map(|m| estimate_tokens(&m.text) + coda(m))).sum()
 }
 
 /// What the simulated cache charges for `prompt`, sent at `at` and asking
@@ -165,7 +166,11 @@ fn prompt_tokens(prompt: &Prompt) -> u64 {
 /// not on an actor thread.
 fn charge(cache: &Mutex<PrefixCache>, prompt: &Prompt, at: Instant, ttl: Duration) -> Usage {
     let texts = prompt.system.iter().map(|b| (&*b.text, b.cache));
-    let texts = texts.chain(prompt.messages.iter().map(|m| (&*m.text, m.cache)));
+    // A coda is a block of its own that takes the message's mark, as the Anthropic provider sends it.
+    let texts = texts.chain(prompt.messages.iter().flat_map(|m| match &m.coda {
+        None => vec![(&*m.text, m.cache)],
+        Some(coda) => vec![(&*m.text, false), (&**coda, m.cache)],
+    }));
     let blocks: Vec<CacheBlock> =
         texts.map(|(text, breakpoint)| CacheBlock { text, tokens: estimate_tokens(text), breakpoint }).collect();
     let charge = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).charge(&blocks, at, ttl);

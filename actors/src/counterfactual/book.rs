@@ -1,0 +1,304 @@
+//! The replay book: the actor that starts replays, knows which are being
+//! played, lists them, and hands out the gateway a replay streams through.
+//!
+//! Invariants:
+//! - A replay is started only once its plan holds (the turn exists and has
+//!   ended, the settings are on offer): a bad request creates no file.
+//! - Its `replay-open` is on disk before the start is answered, so a
+//!   client that subscribes next sees the replay from its first event.
+//! - Replays are written through a log writer of their own, with no
+//!   observer: the session directory (and so the session's listing and
+//!   totals) never hears of them.
+//! - A running replay streams through its gateway; a finished one through
+//!   a fresh gateway per subscriber, whose replay comes from the log — the
+//!   same resume rules as a session's stream (`since` / `Last-Event-ID`).
+//! - `replays/index.json` lists a session's replays for the static viewer;
+//!   it is rewritten (temp file + rename) when one starts and when it ends.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::plan::{Plan, plan};
+use super::run::{Finished, ReplayRun};
+use super::summary::{ReplayListing, Summary, summarise};
+use super::{Offer, ReplayError, ReplayRequest, replays_dir};
+use crate::event::Logged;
+use crate::event_log::{self, Durability, EventLog, LogWriter};
+use crate::gateway::Gateway;
+use crate::id::SessionId;
+use crate::model_client::ModelClient;
+use crate::pricing::Pricing;
+
+/// What the book needs, fixed for the server's life.
+#[derive(Clone)]
+pub struct BookDeps {
+    pub logs: PathBuf,
+    pub pricing: Arc<Pricing>,
+    pub durability: Durability,
+    /// Bounds each subscriber's queue, as for sessions.
+    pub capacity: usize,
+    /// The solo instruction's template, as `roster/prompts/` has it now.
+    pub solo_template: String,
+    /// What a request may write when the session did not say.
+    pub max_tokens: u32,
+}
+
+pub struct Replays {
+    deps: BookDeps,
+    writer: LogWriter,
+    running: HashMap<(SessionId, String), Addr<Gateway>>,
+}
+
+impl Replays {
+    pub fn new(deps: BookDeps) -> Self {
+        // One thread is plenty: a replay writes a turn's worth of lines per sample.
+        Self { deps, writer: LogWriter::start(1, None), running: HashMap::new() }
+    }
+
+    fn listed(&self, session: &SessionId, mut listing: ReplayListing) -> ReplayListing {
+        listing.running = self.running.contains_key(&(session.clone(), listing.id.clone()));
+        listing
+    }
+}
+
+impl Actor for Replays {
+    type Context = Context<Self>;
+}
+
+/// Play turn `ask.turn` of `session` again. `model` is the model client
+/// (and `arbiter` the thread) the replay runs on: the session's own lane.
+#[derive(Message)]
+#[rtype(result = "Result<ReplayListing, ReplayError>")]
+pub struct Begin {
+    pub session: SessionId,
+    pub ask: ReplayRequest,
+    pub offers: Vec<Offer>,
+    pub model: Addr<ModelClient>,
+    pub arbiter: ArbiterHandle,
+}
+
+/// A session's replays, oldest first.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<ReplayListing>, ReplayError>")]
+pub struct ListReplays(pub SessionId);
+
+/// One replay, and what it (with the other replays of its turn) says about that turn.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(ReplayListing, Summary), ReplayError>")]
+pub struct DescribeReplay {
+    pub session: SessionId,
+    pub id: String,
+}
+
+/// The gateway to subscribe to for one replay's events, and its log.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(Addr<Gateway>, PathBuf), ReplayError>")]
+pub struct ReplayGateway {
+    pub session: SessionId,
+    pub id: String,
+}
+
+/// `logs/<session>/replays/<id>.jsonl`, for an id that is a valid path part.
+pub fn replay_path(logs: &Path, session: &SessionId, id: &str) -> Result<PathBuf, ReplayError> {
+    let id = SessionId::parse(id).map_err(|_| ReplayError::NotFound(id.chars().take(80).collect()))?;
+    Ok(replays_dir(logs, session).join(format!("{id}.jsonl")))
+}
+
+/// Every replay log of `session`, read (blocking).
+fn read_all(logs: &Path, session: &SessionId) -> Result<Vec<Vec<Arc<Logged>>>, ReplayError> {
+    let dir = replays_dir(logs, session);
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other.map_err(|source| event_log::LogError::Io { path: dir.clone(), source })?,
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    let mut logs_read = Vec::new();
+    for path in paths {
+        match event_log::read_file(&path, session) {
+            Ok(events) if !events.is_empty() => logs_read.push(events),
+            Ok(_) => {}
+            // One unreadable replay must not hide the others.
+            Err(e) => log::warn!("session {session}: a replay log cannot be read: {e}"),
+        }
+    }
+    Ok(logs_read)
+}
+
+/// Writes `replays/index.json`: every replay of the session, as listed.
+fn write_index(logs: &Path, session: &SessionId, running: &[String]) -> Result<(), ReplayError> {
+    let listings: Vec<ReplayListing> = read_all(logs, session)?
+        .iter()
+        .filter_map(|l| ReplayListing::from_events(l))
+        .map(|mut l| {
+            l.running = running.contains(&l.id);
+            l
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "session": session, "replays": listings }))
+        .unwrap_or_default();
+    crate::record::write_atomic(&replays_dir(logs, session).join("index.json"), &text)
+        .map_err(|e| ReplayError::Unavailable(e.to_string()))
+}
+
+impl Handler<Begin> for Replays {
+    type Result = ResponseActFuture<Self, Result<ReplayListing, ReplayError>>;
+
+    fn handle(&mut self, msg: Begin, _: &mut Self::Context) -> Self::Result {
+        let deps = self.deps.clone();
+        let Begin { session, ask, offers, model, arbiter } = msg;
+        let planning = {
+            let session = session.clone();
+            tokio::task::spawn_blocking(move || -> Result<(Plan, String, EventLog), ReplayError> {
+                let events = event_log::read(&deps.logs, &session)?;
+                let plan = plan(&session, &events, &ask, &offers, &deps.solo_template, deps.max_tokens)?;
+                // Ids sort by time; a clash within a second is tried again.
+                for _ in 0..5 {
+                    let id = SessionId::generate(chrono::Utc::now()).to_string();
+                    let path = replays_dir(&deps.logs, &session).join(format!("{id}.jsonl"));
+                    match EventLog::create_file(path, &session, deps.durability) {
+                        Ok(log) => return Ok((plan, id, log)),
+                        Err(event_log::LogError::Exists(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(ReplayError::Unavailable("no free replay id".into()))
+            })
+        };
+        Box::pin(planning.into_actor(self).then(move |planned, act, ctx| {
+            let planned = planned.unwrap_or_else(|e| Err(ReplayError::Unavailable(e.to_string())));
+            let (plan, id, file) = match planned {
+                Ok(p) => p,
+                Err(e) => return Box::pin(fut::ready(Err(e))) as ResponseActFuture<Self, _>,
+            };
+            let capacity = act.deps.capacity;
+            let gateway_for = session.clone();
+            let gateway = Gateway::start_in_arbiter(&arbiter, move |_| Gateway::new(gateway_for, capacity, None));
+            let mut log = act.writer.attach(file, Some(gateway.clone().recipient()));
+            let opened = log.append_sample(plan.of.turn, None, plan.open_event(&id));
+            let written = log.flush();
+            let listing = opened.map(|logged| ReplayListing::from_events(&[logged]));
+            let done = ctx.address().recipient();
+            let pricing = act.deps.pricing.clone();
+            let run_id = id.clone();
+            ReplayRun::start_in_arbiter(&arbiter, move |_| {
+                ReplayRun::new(run_id, plan, log, model, pricing, Some(done))
+            });
+            act.running.insert((session.clone(), id.clone()), gateway);
+            let logs = act.deps.logs.clone();
+            let running: Vec<String> =
+                act.running.keys().filter(|(s, _)| *s == session).map(|(_, id)| id.clone()).collect();
+            let answer_for = session.clone();
+            Box::pin(
+                async move {
+                    written.await?;
+                    let listing =
+                        listing?.ok_or_else(|| ReplayError::Unavailable("replay-open was not written".into()))?;
+                    let indexed = session.clone();
+                    let _ = tokio::task::spawn_blocking(move || write_index(&logs, &indexed, &running)).await;
+                    Ok(listing)
+                }
+                .into_actor(act)
+                .map(move |listing: Result<ReplayListing, ReplayError>, act, _| {
+                    listing.map(|l| act.listed(&answer_for, l))
+                }),
+            )
+        }))
+    }
+}
+
+impl Handler<Finished> for Replays {
+    type Result = ();
+
+    fn handle(&mut self, msg: Finished, ctx: &mut Self::Context) {
+        // The gateway lives on while subscribers hold it; new ones get a fresh one.
+        self.running.remove(&(msg.session.clone(), msg.id));
+        let logs = self.deps.logs.clone();
+        let running: Vec<String> =
+            self.running.keys().filter(|(s, _)| *s == msg.session).map(|(_, id)| id.clone()).collect();
+        let session = msg.session;
+        ctx.spawn(
+            async move {
+                let indexed = session.clone();
+                match tokio::task::spawn_blocking(move || write_index(&logs, &indexed, &running)).await {
+                    Ok(Err(e)) => log::warn!("session {session}: the replay index could not be written: {e}"),
+                    Err(e) => log::warn!("session {session}: the replay index could not be written: {e}"),
+                    Ok(Ok(())) => {}
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<ListReplays> for Replays {
+    type Result = ResponseActFuture<Self, Result<Vec<ReplayListing>, ReplayError>>;
+
+    fn handle(&mut self, ListReplays(session): ListReplays, _: &mut Self::Context) -> Self::Result {
+        let logs = self.deps.logs.clone();
+        let reading = session.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            if !event_log::events_path(&logs, &reading).exists() {
+                return Err(ReplayError::Log(event_log::LogError::NotFound(reading)));
+            }
+            read_all(&logs, &reading)
+        });
+        Box::pin(read.into_actor(self).map(move |read, act, _| {
+            let logs = read.map_err(|e| ReplayError::Unavailable(e.to_string()))??;
+            Ok(logs.iter().filter_map(|l| ReplayListing::from_events(l)).map(|l| act.listed(&session, l)).collect())
+        }))
+    }
+}
+
+impl Handler<DescribeReplay> for Replays {
+    type Result = ResponseActFuture<Self, Result<(ReplayListing, Summary), ReplayError>>;
+
+    fn handle(&mut self, msg: DescribeReplay, _: &mut Self::Context) -> Self::Result {
+        let logs = self.deps.logs.clone();
+        let DescribeReplay { session, id } = msg;
+        let reading = (session.clone(), id.clone());
+        let read = tokio::task::spawn_blocking(move || -> Result<(ReplayListing, Summary), ReplayError> {
+            let (session, id) = reading;
+            let path = replay_path(&logs, &session, &id)?;
+            let this = match event_log::read_file(&path, &session) {
+                Err(event_log::LogError::NotFound(_)) => return Err(ReplayError::NotFound(id)),
+                other => other?,
+            };
+            let listing = ReplayListing::from_events(&this).ok_or_else(|| ReplayError::NotFound(id.clone()))?;
+            let events = event_log::read(&logs, &session)?;
+            let same_turn: Vec<Vec<Arc<Logged>>> = read_all(&logs, &session)?
+                .into_iter()
+                .filter(|l| ReplayListing::from_events(l).is_some_and(|r| r.turn == listing.turn))
+                .collect();
+            let summary = summarise(listing.turn, &events, &same_turn);
+            Ok((listing, summary))
+        });
+        Box::pin(read.into_actor(self).map(move |read, act, _| {
+            let (listing, summary) = read.map_err(|e| ReplayError::Unavailable(e.to_string()))??;
+            Ok((act.listed(&session, listing), summary))
+        }))
+    }
+}
+
+impl Handler<ReplayGateway> for Replays {
+    type Result = Result<(Addr<Gateway>, PathBuf), ReplayError>;
+
+    fn handle(&mut self, msg: ReplayGateway, _: &mut Self::Context) -> Self::Result {
+        let path = replay_path(&self.deps.logs, &msg.session, &msg.id)?;
+        if let Some(gateway) = self.running.get(&(msg.session.clone(), msg.id.clone())) {
+            return Ok((gateway.clone(), path));
+        }
+        if !path.exists() {
+            return Err(ReplayError::NotFound(msg.id));
+        }
+        // Finished: nothing more will be published; the subscriber reads the log.
+        Ok((Gateway::new(msg.session, self.deps.capacity, None).start(), path))
+    }
+}
