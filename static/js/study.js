@@ -69,15 +69,16 @@ export function picker(links) {
  * click, each condition's repeat against the first condition's.
  */
 export function studyGroup(id, record, listed, links, pick) {
-  const has = new Set(listed.map((s) => s.id));
-  // The grid: from study.json when the site carries it, else from the tags.
-  const conditions = record
-    ? record.conditions.map((c) => ({ name: c.name, settings: c.settings, sessions: c.sessions }))
-    : [...new Set(listed.map((s) => s.study.condition))].map((name) => ({
-      name, settings: null, sessions: listed.filter((s) => s.study.condition === name).map((s) => ({ id: s.id, repeat: s.study.repeat })),
-    }));
+  // The cells come from the sessions' own tags (current even while a study
+  // plays); study.json gives the title, the settings and the order.
+  const names = [...new Set([...(record ? record.conditions.map((c) => c.name) : []), ...listed.map((s) => s.study.condition)])];
+  const conditions = names.map((name) => ({
+    name,
+    settings: record ? (record.conditions.find((c) => c.name === name) || {}).settings : null,
+    sessions: listed.filter((s) => s.study.condition === name).map((s) => ({ id: s.id, repeat: s.study.repeat })),
+  }));
   const repeats = [...new Set(conditions.flatMap((c) => c.sessions.map((p) => p.repeat)))].sort((a, b) => a - b);
-  const at = (c, k) => c.sessions.find((p) => p.repeat === k && has.has(p.id));
+  const at = (c, k) => c.sessions.find((p) => p.repeat === k);
   const head = h('tr', {}, h('th', { scope: 'col' }, 'condition'), repeats.map((k) => {
     const ids = conditions.map((c) => at(c, k)).filter(Boolean).map((p) => p.id);
     return h('th', { scope: 'col' }, `repeat ${k} `, ids.length >= 2
