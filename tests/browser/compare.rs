@@ -242,6 +242,11 @@ async fn three_sessions_stand_side_by_side_and_stack_on_a_narrow_window() {
     .await;
     let narrow = b.js(&format!("return {layout};")).await;
     assert_eq!(narrow["page"], json!(true), "no sideways scroll on a narrow window: {narrow}");
+    // A session the site does not have: said plainly, no machine path.
+    b.goto(&app.url(&format!("/viewer.html#/compare/{},20990101-000000-none", ids[0]))).await;
+    let said = b.until("a clear error", "document.querySelector('.error-text')?.textContent").await;
+    let said = said.as_str().unwrap();
+    assert!(said.contains("20990101-000000-none/events.jsonl: 404") && !said.contains("/tmp"), "{said}");
     b.finish().await;
 }
 
