@@ -1,8 +1,9 @@
 //! `panel export`: closed sessions as a static site — the viewer, the
-//! sessions' files and the avatars they show — that any static host serves.
-//! Only relative URLs are used, so the folder can be published anywhere.
-//! The viewer comes from the binary (see `crate::assets`), or from the
-//! `--static` folder when one is given.
+//! sessions' files, the avatars they show, and the studies they belong to
+//! (`logs/studies/<id>/`, for the study page and the grouped list) — that
+//! any static host serves. Only relative URLs are used, so the folder can
+//! be published anywhere. The viewer comes from the binary (see
+//! `crate::assets`), or from the `--static` folder when one is given.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use crate::commands::ids;
 use crate::config::ExportArgs;
 
 /// The viewer's files, relative to the browser app's folder.
-const VIEWER: [&str; 16] = [
+const VIEWER: [&str; 22] = [
     "viewer.html",
     "app.css",
     "js/api.js",
@@ -28,15 +29,23 @@ const VIEWER: [&str; 16] = [
     "js/search.js",
     "js/viewer.js",
     "js/dynamics.js",
+    "js/recorded.js",
+    "js/comparison.js",
+    "js/compare.js",
+    "js/study.js",
     "vendor/vega.min.js",
     "vendor/vega-lite.min.js",
     "vendor/vega-embed.min.js",
     "vendor/LICENSE.vega-lite",
     "vendor/LICENSE.vega-embed",
+    "vendor/diff.min.js",
+    "vendor/LICENSE.diff",
     "vendor/README.md",
 ];
 /// A recorded session's files.
 const SESSION_FILES: [&str; 4] = ["events.jsonl", "session.json", "transcript.md", "dynamics.json"];
+/// A study's files; `report.json` is absent until the study has finished.
+const STUDY_FILES: [&str; 2] = ["study.json", "report.json"];
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let logs = &args.logs.logs;
@@ -73,6 +82,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             copy(&logs.join(id.as_str()).join(file), &dir.join(file))?;
         }
     }
+    let studies = copy_studies(logs, &chosen, &out.join("logs").join("studies"))?;
     let avatars = copy_avatars(&args.roster.join("characters"), logs, &chosen, &out.join("avatars"))?;
     let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(logs.join("index.json"))?)?;
     let sessions: Vec<&serde_json::Value> = index["sessions"]
@@ -85,7 +95,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     text.push('\n');
     record::write_atomic(&out.join("logs").join("index.json"), &text)?;
     println!(
-        "exported {} session(s) and {avatars} avatar(s) to {} — serve that folder with any static file server",
+        "exported {} session(s), {studies} study folder(s) and {avatars} avatar(s) to {} — serve that folder with any static file server",
         chosen.len(),
         out.display()
     );
@@ -95,6 +105,42 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
 fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
     Ok(())
+}
+
+/// Copies the folders of the studies the chosen sessions belong to (their
+/// `study` tag, as session.json records it) from `logs/studies/` into `to`.
+/// A study whose folder is gone is skipped: its sessions still show, only
+/// its page is missing. Answers how many were copied.
+fn copy_studies(logs: &Path, chosen: &[SessionId], to: &Path) -> anyhow::Result<usize> {
+    let mut ids = std::collections::BTreeSet::new();
+    for id in chosen {
+        let path = logs.join(id.as_str()).join("session.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read session {id}'s manifest"))?;
+        let manifest: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("session {id}'s manifest"))?;
+        // The id becomes a path: only the shape panel study gives ids.
+        if let Some(study) = manifest["study"]["id"].as_str().filter(|s| is_study_id(s)) {
+            ids.insert(study.to_owned());
+        }
+    }
+    let mut copied = 0;
+    for study in ids {
+        let from = logs.join("studies").join(&study);
+        if !from.join("study.json").is_file() {
+            continue;
+        }
+        let dir = to.join(&study);
+        std::fs::create_dir_all(&dir)?;
+        for file in STUDY_FILES.iter().filter(|f| from.join(f).is_file()) {
+            copy(&from.join(file), &dir.join(file))?;
+        }
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+fn is_study_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 200 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// Copies the avatars the chosen sessions show (their starting cast's and

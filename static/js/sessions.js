@@ -1,10 +1,20 @@
 // The sessions page: every session with its cast, turns and cost; a form to
-// open a new one from the roster; a new session with a session's cast.
+// open a new one from the roster; a new session with a session's cast. A
+// study's sessions are grouped under their study (study.js); any sessions
+// can be picked and compared in the viewer (viewer.html#/compare/…).
 
 import { api } from './api.js';
 import { theHub } from './hub.js';
 import { face } from './library.js';
 import { h, clear, toast, usd, when } from './dom.js';
+import { picker, studyGroups } from './study.js';
+
+// The compare and study pages are the viewer's; sessions open live here.
+const links = {
+  compare: (ids) => `viewer.html#/compare/${ids.join(',')}`,
+  session: (id) => `#/s/${id}`,
+  study: (id) => `viewer.html#/study/${id}`,
+};
 
 function chips(onStage) {
   return h('span', { class: 'chips' }, onStage.map((p) => h('span', { class: 'chip small', '--c': p.colour }, h('span', { class: 'dot' }), p.name)));
@@ -19,12 +29,13 @@ async function fork(id) {
   }
 }
 
-function sessionRow(s) {
+function sessionRow(s, pick) {
   const status = s.closed ? 'closed' : s.actor === 'stopped' ? 'actor stopped' : 'open';
   return h('li', { class: 'session-row' },
-    h('a', { class: 'session-link', href: `#/s/${s.id}` },
-      h('span', { class: 'session-name' }, s.title),
-      h('span', { class: `status ${s.closed ? 'closed' : ''}` }, status)),
+    h('div', { class: 'session-link-row' }, pick.box(s.id, `Pick ${s.title} to compare`),
+      h('a', { class: 'session-link', href: `#/s/${s.id}` },
+        h('span', { class: 'session-name' }, s.title),
+        h('span', { class: `status ${s.closed ? 'closed' : ''}` }, status))),
     h('div', { class: 'session-meta' },
       chips(s.on_stage),
       h('span', {}, `${s.turns} turn${s.turns === 1 ? '' : 's'}`),
@@ -119,9 +130,10 @@ export async function showSessions(view) {
     clear(view).append(h('p', { class: 'error-text' }, e.message));
     return;
   }
-  const listing = h('div', { class: 'session-listing' }, list(sessions));
+  const pick = picker(links);
+  const listing = h('div', { class: 'session-listing' }, await list(sessions, pick));
   clear(view).append(h('div', { class: 'sessions-page' },
-    h('section', {}, h('h1', {}, 'Sessions'), listing),
+    h('section', {}, h('h1', {}, 'Sessions'), pick.bar, listing),
     h('section', {}, newSessionForm(roster, providers))));
   view.focus();
   // Live: new sessions, turns and costs, from the shared stream's directory notes.
@@ -134,7 +146,8 @@ export async function showSessions(view) {
       stale = false;
       try {
         const now = await api('GET', '/api/sessions');
-        if (listing.isConnected) clear(listing).append(list(now));
+        const fresh = await list(now, pick);
+        if (listing.isConnected) clear(listing).append(fresh);
       } catch { /* the next note tries again */ }
     } while (stale && listing.isConnected);
     fetching = false;
@@ -147,8 +160,9 @@ export async function showSessions(view) {
   });
 }
 
-function list(sessions) {
-  return sessions.length
-    ? h('ul', { class: 'session-list' }, sessions.map(sessionRow))
-    : h('p', { class: 'muted' }, 'No sessions yet. Open one below.');
+async function list(sessions, pick) {
+  if (!sessions.length) return h('p', { class: 'muted' }, 'No sessions yet. Open one below.');
+  const groups = await studyGroups(sessions, links, pick);
+  const rest = sessions.filter((s) => !s.study);
+  return h('div', {}, groups, rest.length ? h('ul', { class: 'session-list' }, rest.map((s) => sessionRow(s, pick))) : null);
 }

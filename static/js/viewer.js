@@ -4,7 +4,11 @@
 //
 // Routes: #/ the list · #/s/<id> a session · #/s/<id>/t/<n> a session
 // played up to the end of turn n · #/s/<id>/dynamics its charts (from the
-// dynamics.json written beside it).
+// dynamics.json written beside it) · #/compare/<a>,<b>[,…][/t/<n>] sessions
+// side by side (compare.js) · #/study/<id> a study's page (study.js).
+//
+// The list groups a study's sessions under their study; any sessions can be
+// picked with checkboxes and compared.
 //
 // A continued session links to its parent, and a parent to the sessions
 // continued from it (found in index.json). "Branch from here" calls panel's
@@ -17,6 +21,9 @@ import { Timeline } from './timeline.js';
 import { playerFinder } from './search.js';
 import { renderDynamics } from './dynamics.js';
 import { avatarsFromExport, face } from './library.js';
+import { showCompare } from './compare.js';
+import { showStudy, studyGroups, picker } from './study.js';
+import { fetchJson } from './recorded.js';
 
 const view = document.getElementById('view');
 let player = null;
@@ -41,12 +48,6 @@ async function branch(id, turn) {
   }
 }
 
-async function fetchJson(url) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: ${res.status}`);
-  return res.json();
-}
-
 async function showList() {
   document.getElementById('session-title').textContent = '';
   document.title = 'panel · recorded sessions';
@@ -58,18 +59,26 @@ async function showList() {
     clear(view).append(h('div', { class: 'sessions-page' }, h('p', { class: 'error-text' }, `No recorded sessions found (${e.message}).`)));
     return;
   }
-  const rows = index.sessions.map((s) => h('li', { class: 'session-row' },
-    h('a', { class: 'session-link', href: `#/s/${s.id}` }, h('span', { class: 'session-name' }, s.title)),
+  const links = { compare: (ids) => `#/compare/${ids.join(',')}`, session: (id) => `#/s/${id}`, study: (id) => `#/study/${id}` };
+  const pick = picker(links);
+  const groups = await studyGroups(index.sessions, links, pick);
+  const rows = index.sessions.filter((s) => !s.study).map((s) => h('li', { class: 'session-row' },
+    h('div', { class: 'session-link-row' }, pick.box(s.id, `Pick ${s.title} to compare`),
+      h('a', { class: 'session-link', href: `#/s/${s.id}` }, h('span', { class: 'session-name' }, s.title))),
     h('div', { class: 'session-meta' },
       h('span', {}, s.cast.join(', ')),
       h('span', {}, `${s.turns} turn${s.turns === 1 ? '' : 's'}`),
       h('span', {}, usd(s.usd)),
       h('span', {}, s.model),
       h('time', { datetime: s.created }, when(s.created)),
-      s.parent ? h('a', { class: 'link parent-link', href: `#/s/${s.parent.id}` }, `continued from turn ${s.parent.turn} of…`) : null)));
+      s.parent ? h('a', { class: 'link parent-link', href: `#/s/${s.parent.id}` }, `continued from turn ${s.parent.turn} of…`) : null,
+      s.parent ? h('a', { class: 'link', href: links.compare([s.parent.id, s.id]), title: 'This session beside the one it continues' }, 'compare with its parent') : null)));
   clear(view).append(h('div', { class: 'sessions-page' }, h('section', {},
     h('h1', {}, 'Recorded sessions'),
-    rows.length ? h('ul', { class: 'session-list' }, rows) : h('p', { class: 'muted' }, 'No closed sessions yet.'))));
+    index.sessions.length ? pick.bar : null,
+    groups,
+    rows.length ? h('ul', { class: 'session-list' }, rows) : null,
+    index.sessions.length ? null : h('p', { class: 'muted' }, 'No closed sessions yet.'))));
 }
 
 /** Step-through playback of one session's events. */
@@ -236,16 +245,43 @@ async function showDynamics(id) {
   }
 }
 
+let compared = null;
+
 function route() {
+  const c = location.hash.match(/^#\/compare\/([a-z0-9,-]+?)(?:\/t\/(\d+))?$/);
+  if (c) {
+    const turn = c[2] ? Number(c[2]) : null;
+    // Moving between turns of the page already open only scrolls.
+    if (compared && compared.ids === c[1]) return turn && compared.jump(turn);
+    leave();
+    closePlayer();
+    return showCompare(view, c[1].split(',').filter(Boolean), turn).then((page) => { compared = page; });
+  }
+  leave();
+  const st = location.hash.match(/^#\/study\/([A-Za-z0-9-]+)$/);
+  if (st) {
+    closePlayer();
+    return showStudy(view, st[1]);
+  }
   const d = location.hash.match(/^#\/s\/([a-z0-9-]+)\/dynamics$/);
   if (d) return showDynamics(d[1]);
   const m = location.hash.match(/^#\/s\/([a-z0-9-]+)(?:\/t\/(\d+))?/);
   if (m) showSession(m[1], m[2] ? Number(m[2]) : null);
   else {
-    player?.close();
-    player = null;
+    closePlayer();
     showList();
   }
+}
+
+/** Closes the compare page, if it is open. */
+function leave() {
+  compared?.close();
+  compared = null;
+}
+
+function closePlayer() {
+  player?.close();
+  player = null;
 }
 
 window.addEventListener('hashchange', route);

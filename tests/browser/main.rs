@@ -18,11 +18,13 @@ mod mock_openai;
 
 mod cache;
 mod chat;
+mod compare;
 mod composer;
 mod continuation;
 mod dynamics;
 mod library;
 mod sessions;
+mod study;
 mod tabs;
 mod token;
 mod viewer;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::event::{Event, EventBody, KeepWarm, Logged, Parent, Timestamp, Totals};
+use crate::event::{Event, EventBody, KeepWarm, Logged, Parent, StudyTag, Timestamp, Totals};
 use crate::event_log::{self, LogError};
 use crate::id::SessionId;
 use crate::provider::CacheTtl;
@@ -46,6 +46,10 @@ pub struct SessionSummary {
     pub keep_warm: KeepWarm,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<Parent>,
+    /// A study's session: which study, condition and repeat (the sessions
+    /// page groups them under their study).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study: Option<StudyTag>,
     /// When the prompt cache went (or goes) cold, after the last call that used it.
     #[serde(skip)]
     pub warm_until: Option<Timestamp>,
@@ -62,7 +66,9 @@ pub struct SessionSummary {
 impl SessionSummary {
     /// The summary a log's first event gives.
     pub fn open(event: &Event) -> Option<Self> {
-        let EventBody::SessionOpen { config, model, participants, parent, .. } = &event.body else { return None };
+        let EventBody::SessionOpen { config, model, participants, parent, study, .. } = &event.body else {
+            return None;
+        };
         let on_stage: Vec<Participant> = participants.iter().map(Participant::from).collect();
         Some(Self {
             id: event.session.clone(),
@@ -83,6 +89,7 @@ impl SessionSummary {
             cache_ttl: config.cache_ttl,
             keep_warm: config.keep_warm,
             parent: parent.clone(),
+            study: study.clone(),
             warm_until: None,
             prefix_tokens: 0,
             context_tokens: None,

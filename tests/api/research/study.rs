@@ -303,3 +303,41 @@ async fn a_create_request_with_a_bad_prompt_file_or_study_tag_is_refused_and_ope
     let (_, list) = app.get("/api/sessions").await;
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 }
+
+#[actix_web::test]
+async fn an_export_carries_the_study_folders_of_its_sessions_and_no_other() {
+    let dir = study_folder();
+    let logs = dir.path().join("logs");
+    succeeded(&panel_in(dir.path(), &["study", "study.toml"]));
+    let lone = recorded(&succeeded(&panel_in(dir.path(), &["run", "triage.toml", "--seed", "5"])));
+    let (study, record) = only_study(&logs);
+    let export = |out: &Path, ids: &[&str]| {
+        let mut cmd = panel();
+        cmd.current_dir(dir.path()).arg("export").args(ids).arg("--out").arg(out).args(["--logs", "logs"]);
+        succeeded(&cmd.arg("--roster").arg(repo("roster")).arg("--static").arg(repo("static")).output().unwrap())
+    };
+    // One of the study's sessions is enough to carry its study.
+    let one = sessions_of(&record)[0].2.clone();
+    let out = tempfile::tempdir().unwrap();
+    let said = export(out.path(), &[&one, &lone[0]]);
+    assert!(said.contains("1 study folder(s)"), "{said}");
+    let folder = out.path().join("logs/studies").join(&study);
+    for file in ["study.json", "report.json"] {
+        let copied = std::fs::read(folder.join(file)).unwrap();
+        assert_eq!(copied, std::fs::read(logs.join("studies").join(&study).join(file)).unwrap(), "{file} as written");
+    }
+    for file in [
+        "js/compare.js",
+        "js/comparison.js",
+        "js/study.js",
+        "js/recorded.js",
+        "vendor/diff.min.js",
+        "vendor/LICENSE.diff",
+    ] {
+        assert!(out.path().join(file).is_file(), "the export carries {file}");
+    }
+    // A session outside any study carries none.
+    let out = tempfile::tempdir().unwrap();
+    export(out.path(), &[&lone[0]]);
+    assert!(!out.path().join("logs/studies").exists(), "no study folder for a lone session");
+}
