@@ -110,6 +110,33 @@ impl Api {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// The SSE stream at `path`, each event's kind and JSON handed to `each`,
+    /// until one of kind `last` has been (a stream that ends before it is an
+    /// error: what was asked for did not finish).
+    pub async fn until(&self, path: &str, last: &str, mut each: impl FnMut(&str, &Value)) -> anyhow::Result<()> {
+        let mut res = self
+            .request(awc::http::Method::GET, path)
+            .insert_header(("accept", "text/event-stream"))
+            .send()
+            .await
+            .map_err(|e| anyhow!("GET {path}: {e}"))?;
+        if !res.status().is_success() {
+            bail!("GET {path}: {}", res.status());
+        }
+        let mut decoder = SseDecoder::new();
+        while let Some(chunk) = res.next().await {
+            let chunk = chunk.map_err(|e| anyhow!("GET {path}: {e}"))?;
+            for message in decoder.feed(&chunk).map_err(|_| anyhow!("an event line too long"))? {
+                let Ok(value) = serde_json::from_str::<Value>(&message.data) else { continue };
+                each(&message.event, &value);
+                if message.event == last {
+                    return Ok(());
+                }
+            }
+        }
+        bail!("GET {path}: the stream ended before its {last}")
+    }
+
     /// The streams of `ids` from after `since` (each), reconnecting as
     /// needed, delivered to `each` until it returns false or every session
     /// has closed. One session uses its own stream; several share one

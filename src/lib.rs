@@ -7,7 +7,8 @@
 //! architecture test (`tests/architecture`) holds every `use crate::…` to it.
 //!
 //! 1. [`study`]: `panel study`, one script under several conditions, each
-//!    repeated, played through [`run`]; [`launch`]: opening the browser,
+//!    repeated, played through [`run`]; [`replay`]: one turn played again
+//!    (on a server [`run`] connects to), and its summary; [`launch`]: opening the browser,
 //!    printing shell completions.
 //! 2. [`run`]: `panel run`, playing a script against a server it starts.
 //! 3. [`startup`]: [`startup::Application`], built the same way by `main`
@@ -26,7 +27,7 @@
 
 /// The layers of this crate, top to bottom (see the crate's opening comment).
 pub const LAYERS: &[&[&str]] = &[
-    &["study", "launch"],
+    &["study", "replay", "launch"],
     &["run"],
     &["startup", "tail", "export", "compare"],
     &["guard", "routes", "client", "commands", "report", "data", "library"],
@@ -46,6 +47,7 @@ pub mod export;
 pub mod guard;
 pub mod launch;
 pub mod library;
+pub mod replay;
 pub mod report;
 pub mod routes;
 pub mod run;

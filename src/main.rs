@@ -22,6 +22,7 @@ fn main() -> ExitCode {
                 | Command::Roster(_)
                 | Command::Study(_)
                 | Command::Compare(_)
+                | Command::Replay(_)
                 | Command::Completions { .. }
         )
     );
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Some(Command::Data(args)) => panel::data::data(args),
         Some(Command::Study(args)) => panel::study::study(args),
         Some(Command::Compare(args)) => panel::compare::compare(args),
+        Some(Command::Replay(args)) => panel::replay::replay(args),
         Some(Command::Roster(args)) => {
             let (panel::config::RosterAction::Import { roster, .. }
             | panel::config::RosterAction::Export { roster, .. }) = &args.action;

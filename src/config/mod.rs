@@ -19,8 +19,8 @@ use panel_actors::provider::CacheTtl;
 use panel_actors::registry::Constrain;
 pub use providers::{ProviderArg, ProviderChoice};
 pub use research::{
-    CardFormat, CompareArgs, DataArgs, DataFormat, OnFull, ReportArgs, RosterAction, RosterArgs, RunArgs, StudyArgs,
-    TailArgs,
+    CardFormat, CompareArgs, DataArgs, DataFormat, OnFull, ReplayArgs, ReportArgs, RosterAction, RosterArgs, RunArgs,
+    StudyArgs, TailArgs,
 };
 
 #[derive(Debug, Parser)]
@@ -62,6 +62,8 @@ pub enum Command {
     Study(StudyArgs),
     /// Line sessions up turn by turn and mark where they differ.
     Compare(CompareArgs),
+    /// Play one turn again with its history held fixed: rerolls, other settings, or each voice alone.
+    Replay(ReplayArgs),
     /// The character library: import and export Character Cards.
     Roster(RosterArgs),
     /// Print a shell completion script: `panel completions bash > …` (also zsh, fish, elvish, powershell).

@@ -174,6 +174,34 @@ pub struct StudyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The session whose turn is played again.
+    pub id: String,
+    /// The turn to play again, its history held fixed.
+    #[arg(long)]
+    pub turn: u32,
+    /// `reroll`: the turn's own request again; `solo`: each character alone.
+    #[arg(long, default_value = "reroll", value_parser = ["reroll", "solo"])]
+    pub mode: String,
+    /// Samples (per character, for solo): 1–8.
+    #[arg(long, default_value_t = 1)]
+    pub n: u32,
+    /// Another confer depth for the samples.
+    #[arg(long)]
+    pub depth: Option<u8>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A running panel to replay on; without it, in-process on --logs.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// `--provider P --model M` play the samples on another model (in
+    /// process, that provider is also the server's).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
     /// The sessions to line up, turn by turn (two or more).
     #[arg(required = true, num_args = 2..)]

@@ -4,6 +4,7 @@
 //! in their own files. The helpers here run `panel` as a child process.
 
 mod data;
+mod replay;
 mod run;
 mod study;
 mod tail;
