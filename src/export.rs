@@ -81,6 +81,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         for file in SESSION_FILES {
             copy(&logs.join(id.as_str()).join(file), &dir.join(file))?;
         }
+        copy_replays(&logs.join(id.as_str()).join("replays"), &dir.join("replays"))?;
     }
     let studies = copy_studies(logs, &chosen, &out.join("logs").join("studies"))?;
     let avatars = copy_avatars(&args.roster.join("characters"), logs, &chosen, &out.join("avatars"))?;
@@ -104,6 +105,22 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
 
 fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Copies a session's replays (their logs and index), when it has any:
+/// they are part of what was learned from it.
+fn copy_replays(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else { return Ok(()) };
+    std::fs::create_dir_all(to)?;
+    for entry in entries {
+        let name = entry?.file_name();
+        let shown = name.to_string_lossy();
+        // Only what panel writes there; never a temporary file.
+        if shown == "index.json" || (shown.ends_with(".jsonl") && !shown.starts_with('.')) {
+            copy(&from.join(&name), &to.join(&name))?;
+        }
+    }
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `panel replay`: a turn of a recorded, closed session played again
 //! in-process and offline, summarised, recorded beside the session and
-//! never in it.
+//! never in it, and carried by an export.
 
 use super::*;
 
@@ -76,6 +76,22 @@ async fn panel_replay_plays_a_closed_sessions_turn_again_and_summarises_it_leavi
         2,
         "both replays recorded beside the session: {recorded:?}"
     );
+
+    let site = dir.path().join("site");
+    let export = panel()
+        .args(["export", &id, "--out"])
+        .arg(&site)
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--roster")
+        .arg(repo("roster"))
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    for name in recorded.iter().filter(|n| n.ends_with(".jsonl") || *n == "index.json") {
+        let copied = std::fs::read(site.join("logs").join(&id).join("replays").join(name)).unwrap();
+        assert_eq!(copied, std::fs::read(logs.join(&id).join("replays").join(name)).unwrap(), "{name} exported");
+    }
 
     let out = replay(&logs, &[&id, "--turn", "9"]);
     let err = String::from_utf8_lossy(&out.stderr);
