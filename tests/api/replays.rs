@@ -109,3 +109,71 @@ impl IntoBlock for Value {
         json!({ "type": "text", "text": self })
     }
 }
+
+#[actix_web::test]
+async fn a_turn_replays_under_another_model_and_depth_an_at_turn_rerolls_its_one_voice_and_a_closed_session_still_replays()
+ {
+    let mock = MockAnthropic::start(KEY, 1024).await;
+    let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    mock.push_output("<confer>\nAda: Mine.\n</confer>\n<speak who=\"Ada\">Queues.</speak>\n<pass who=\"Byron\"/>");
+    app.say(&id, "What fails first?").await;
+    let hash = sse.until("turn-end").await.last().unwrap().json()["provenance"]["prefix_hash"].clone();
+    let original = mock.requests().pop().unwrap();
+
+    // Another model and another depth: the same history, asked of something else.
+    mock.push_output("<confer>\nByron: Me.\n</confer>\n<speak who=\"Byron\">Words.</speak>");
+    let path = format!("/api/sessions/{id}/replay");
+    let (status, other) = app.post(&path, json!({ "turn": 1, "model": "claude-haiku-4-5", "depth": 2 })).await;
+    assert_eq!(status, 201, "{other}");
+    assert_eq!(other["model"], "claude-haiku-4-5");
+    assert_eq!(other["same_settings"], false);
+    assert_ne!(other["prefix_hash"], hash, "another depth is another head");
+    let events = replay_events(&app, &id, other["id"].as_str().unwrap(), 0).await;
+    assert!(events.iter().any(|e| e["kind"] == "speak" && e["speaker"] == "byron"), "{events:?}");
+    let sent = mock.requests().pop().unwrap();
+    assert_eq!(sent["model"], "claude-haiku-4-5");
+    assert_ne!(sent["system"], original["system"], "the head carries the other depth");
+    assert_eq!(sent["messages"], original["messages"], "the conversation so far is the same");
+
+    // An @-turn rerolls as one: only the addressed character is asked.
+    mock.push_output("<speak who=\"Byron\">Only I answer.</speak>");
+    let (status, _) = app.post(&format!("/api/sessions/{id}/say"), json!({ "text": "And you?", "to": "Byron" })).await;
+    assert_eq!(status, 202);
+    sse.until("turn-end").await;
+    let addressed = mock.requests().pop().unwrap();
+    mock.push_output("<speak who=\"Byron\">Still only I.</speak>");
+    let (status, at) = app.post(&path, json!({ "turn": 2 })).await;
+    assert_eq!(status, 201, "{at}");
+    let events = replay_events(&app, &id, at["id"].as_str().unwrap(), 0).await;
+    let speakers: Vec<&str> =
+        events.iter().filter(|e| e["kind"] == "speak").map(|e| e["speaker"].as_str().unwrap()).collect();
+    assert_eq!(speakers, ["byron"]);
+    assert_eq!(mock.requests().pop().unwrap()["messages"], addressed["messages"], "the @-turn's own request");
+    let (status, err) = app.post(&path, json!({ "turn": 2, "mode": "solo" })).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("solo-of-addressed-turn")), "{err}");
+
+    // A turn in flight cannot be replayed yet.
+    mock.push_fault(crate::mock_anthropic::Fault::Stall);
+    app.say(&id, "And then?").await;
+    sse.until("turn-start").await;
+    let (status, err) = app.post(&path, json!({ "turn": 3 })).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("turn-in-flight")), "{err}");
+    let (status, err) = app.post(&path, json!({ "turn": 1, "provider": "nobody" })).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("unknown-provider")), "{err}");
+
+    // Closed, it still replays, from its log alone.
+    let (status, _) = app.post(&format!("/api/sessions/{id}/close"), json!({})).await;
+    assert_eq!(status, 200);
+    mock.push_output(
+        "<confer>\nAda: Again.\n</confer>\n<speak who=\"Ada\">Queues, again.</speak>\n<pass who=\"Byron\"/>",
+    );
+    let (status, closed) = app.post(&path, json!({ "turn": 1 })).await;
+    assert_eq!(status, 201, "{closed}");
+    assert_eq!(closed["prefix_hash"], hash);
+    let events = replay_events(&app, &id, closed["id"].as_str().unwrap(), 0).await;
+    assert_eq!(events.iter().filter(|e| e["kind"] == "turn-end").count(), 1);
+    let (_, listed) = app.get(&format!("/api/sessions/{id}/replays")).await;
+    assert_eq!(listed["replays"].as_array().unwrap().len(), 3);
+}
