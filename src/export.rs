@@ -18,7 +18,7 @@ use crate::commands::ids;
 use crate::config::ExportArgs;
 
 /// The viewer's files, relative to the browser app's folder.
-const VIEWER: [&str; 22] = [
+const VIEWER: [&str; 23] = [
     "viewer.html",
     "app.css",
     "js/api.js",
@@ -28,6 +28,7 @@ const VIEWER: [&str; 22] = [
     "js/window.js",
     "js/search.js",
     "js/viewer.js",
+    "js/replays.js",
     "js/dynamics.js",
     "js/recorded.js",
     "js/comparison.js",

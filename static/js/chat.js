@@ -9,6 +9,7 @@ import { api, socketUrl } from './api.js';
 import { theHub } from './hub.js';
 import { h, clear, toast, usd } from './dom.js';
 import { Timeline } from './timeline.js';
+import { Replays } from './replays.js';
 import { Finder } from './search.js';
 import { Composer } from './composer.js';
 import { CacheMeter } from './cache.js';
@@ -73,6 +74,7 @@ export class ChatView {
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);
     this.connectEvents(history);
+    new Replays('/logs', this.id).load().then((r) => this.timeline.showReplays(r));
     this.connectSocket();
     this.renderStrip();
   }

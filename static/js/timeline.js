@@ -40,6 +40,7 @@ export function provenanceText(p) {
 
 export class Timeline {
   constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null, onBranch = null, sessionHref = null, onConfer = () => {} }) {
+    this.replays = null;       // the session's counterfactual turns (replays.js), once read
     this.turnHref = turnHref;
     this.onBranch = onBranch;
     this.sessionHref = sessionHref;
@@ -377,6 +378,12 @@ export class Timeline {
     });
   }
 
+  /** The session's replays are known: shown turns that have some show them. */
+  showReplays(replays) {
+    this.replays = replays;
+    for (const t of this.turns.values()) if (t.dom && replays.label(t.turn)) this.chat.refresh(t);
+  }
+
   /** Adds a reply to a shown turn. */
   addReply(t, r) {
     if (!t.dom) return;
@@ -393,7 +400,8 @@ export class Timeline {
     const texts = new Map();
     const replies = h('div', { class: 'replies' }, t.replies.map((r) => this.renderReply(r, texts)));
     const data = t.requestId === null ? { turn: n } : { turn: n, requestId: t.requestId };
-    const el = h('li', { class: this.turnClass(t), id: `turn-${n}`, dataset: data }, head.row, head.detail, head.meta, replies);
+    const replayed = this.replays ? this.replays.render(n, (id) => this.person(id)) : null;
+    const el = h('li', { class: this.turnClass(t), id: `turn-${n}`, dataset: data }, head.row, head.detail, head.meta, replies, replayed);
     t.dom = { ...head, replies, texts };
     return el;
   }

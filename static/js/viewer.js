@@ -24,6 +24,7 @@ import { avatarsFromExport, face } from './library.js';
 import { showCompare } from './compare.js';
 import { showStudy, studyGroups, picker } from './study.js';
 import { fetchJson } from './recorded.js';
+import { Replays } from './replays.js';
 
 const view = document.getElementById('view');
 let player = null;
@@ -91,6 +92,9 @@ class Player {
     this.live = live;
     this.position = 0;
     this.timer = null;
+    // Read once; each timeline the player builds is given them.
+    this.replays = null;
+    new Replays('logs', id).load().then((r) => { this.replays = r; this.timeline?.showReplays(r); });
     this.chat = h('ol', { class: 'chat', 'aria-label': 'Conversation' });
     this.drawer = h('div', { class: 'drawer-list' });
     this.scrubber = h('input', { type: 'range', min: '0', max: String(events.length), value: '0', 'aria-label': 'Playback position' });
@@ -144,6 +148,7 @@ class Player {
         sessionHref: (id) => `#/s/${id}`,
         onBranch: this.live ? (turn) => branch(this.id, turn) : null,
       });
+      if (this.replays) this.timeline.replays = this.replays;
       this.position = 0;
     }
     while (this.position < n) this.timeline.apply(this.events[this.position++]);

@@ -23,6 +23,7 @@ mod composer;
 mod continuation;
 mod dynamics;
 mod library;
+mod replays;
 mod sessions;
 mod study;
 mod tabs;

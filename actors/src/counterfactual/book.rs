@@ -132,9 +132,12 @@ fn read_all(logs: &Path, session: &SessionId) -> Result<Vec<Vec<Arc<Logged>>>, R
     Ok(logs_read)
 }
 
-/// Writes `replays/index.json`: every replay of the session, as listed.
+/// Writes `replays/index.json`: every replay of the session, as listed, and
+/// per replayed turn its summary — what the chat and the viewer show, from
+/// the one module that computes it (the viewer reads files, not the API).
 fn write_index(logs: &Path, session: &SessionId, running: &[String]) -> Result<(), ReplayError> {
-    let listings: Vec<ReplayListing> = read_all(logs, session)?
+    let all = read_all(logs, session)?;
+    let listings: Vec<ReplayListing> = all
         .iter()
         .filter_map(|l| ReplayListing::from_events(l))
         .map(|mut l| {
@@ -142,8 +145,18 @@ fn write_index(logs: &Path, session: &SessionId, running: &[String]) -> Result<(
             l
         })
         .collect();
-    let text = serde_json::to_string_pretty(&serde_json::json!({ "session": session, "replays": listings }))
-        .unwrap_or_default();
+    let events = event_log::read(logs, session)?;
+    let turns: std::collections::BTreeSet<u32> = listings.iter().map(|l| l.turn).collect();
+    let summaries: Vec<Summary> = turns
+        .into_iter()
+        .map(|turn| {
+            let same_turn: Vec<Vec<Arc<Logged>>> =
+                all.iter().filter(|l| ReplayListing::from_events(l).is_some_and(|r| r.turn == turn)).cloned().collect();
+            summarise(turn, &events, &same_turn)
+        })
+        .collect();
+    let index = serde_json::json!({ "session": session, "replays": listings, "turns": summaries });
+    let text = serde_json::to_string_pretty(&index).unwrap_or_default();
     crate::record::write_atomic(&replays_dir(logs, session).join("index.json"), &text)
         .map_err(|e| ReplayError::Unavailable(e.to_string()))
 }

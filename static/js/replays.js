@@ -1,0 +1,84 @@
+// A session's counterfactual turns, as its `replays/index.json` records
+// them (written by panel's counterfactual module, served at /logs and
+// copied by an export): a turn with replays says so ("3 rerolls · solo")
+// and opens them beside the original — per character what they said in
+// the original, in each reroll and alone, with each sample's lead.
+// Nothing is computed here: the summary is the one `panel replay` prints.
+
+import { h } from './dom.js';
+
+export class Replays {
+  /** `base`: the logs folder's URL ('/logs' in the app, 'logs' in the viewer). */
+  constructor(base, id) {
+    this.url = `${base}/${id}/replays/index.json`;
+    this.byTurn = new Map(); // turn → { listings, summary }
+  }
+
+  /** Reads the index; a session without replays has none and that is fine. */
+  async load() {
+    let index;
+    try {
+      const res = await fetch(this.url, { cache: 'no-store' });
+      if (!res.ok) return this;
+      index = await res.json();
+    } catch {
+      return this;
+    }
+    this.byTurn.clear();
+    for (const l of index.replays || []) {
+      const t = this.byTurn.get(l.turn) || { listings: [], summary: null };
+      t.listings.push(l);
+      this.byTurn.set(l.turn, t);
+    }
+    for (const s of index.turns || []) {
+      if (this.byTurn.has(s.turn)) this.byTurn.get(s.turn).summary = s;
+    }
+    return this;
+  }
+
+  /** "3 rerolls · solo", or null when the turn has none. */
+  label(turn) {
+    const t = this.byTurn.get(turn);
+    if (!t) return null;
+    const rerolls = t.listings.filter((l) => l.mode === 'reroll').reduce((n, l) => n + l.n, 0);
+    const parts = [];
+    if (rerolls) parts.push(`${rerolls} reroll${rerolls === 1 ? '' : 's'}`);
+    if (t.listings.some((l) => l.mode === 'solo')) parts.push('solo');
+    return parts.join(' · ');
+  }
+
+  /** The turn's replays beside its original, folded; null when it has none. */
+  render(turn, person) {
+    const t = this.byTurn.get(turn);
+    if (!t || !t.summary) return null;
+    const s = t.summary;
+    const rerolls = s.samples.filter((v) => v.mode === 'reroll');
+    const solos = s.samples.filter((v) => v.mode === 'solo');
+    const name = (id) => (id ? person(id).name : '—');
+    const said = (x) => (!x ? h('span', { class: 'silent' }, '—')
+      : x.did === 'passed' ? h('span', { class: 'pass' }, 'passes') : h('span', { class: 'said' }, x.text));
+    const columns = [
+      { label: 'Original', lead: s.original.lead, said: (c) => said(s.original.said[c]) },
+      ...rerolls.map((v, i) => ({ label: `Reroll ${i + 1}${v.finished ? '' : ' (unfinished)'}`, lead: v.lead, said: (c) => said(v.said[c]) })),
+    ];
+    if (solos.length) {
+      columns.push({ label: 'Alone', lead: null, said: (c) => {
+        const mine = solos.filter((v) => v.who === c);
+        return mine.length ? mine.map((v) => said(v.said[c])) : said(null);
+      } });
+    }
+    const head = h('tr', {}, h('th', { scope: 'col' }, ''), columns.map((col) => h('th', { scope: 'col' }, col.label)));
+    const lead = h('tr', { class: 'lead-row' }, h('th', { scope: 'row' }, 'Lead'),
+      columns.map((col, i) => h('td', {}, i > 0 && col.label === 'Alone' ? '—' : name(col.lead))));
+    const rows = s.characters.map((c) => h('tr', { dataset: { character: c.character } },
+      h('th', { scope: 'row', '--c': person(c.character).colour }, name(c.character),
+        c.solo_overlap === null || c.solo_overlap === undefined ? null
+          : h('small', { class: 'overlap', title: 'word overlap of their answer alone with what they said among the others' }, ` overlap ${c.solo_overlap.toFixed(2)}`)),
+      columns.map((col) => h('td', {}, col.said(c.character)))));
+    const kept = s.rerolls ? h('p', { class: 'kept' }, `${s.same_lead} of ${s.rerolls} rerolls kept the original lead`) : null;
+    return h('details', { class: 'replays', dataset: { turn } },
+      h('summary', {}, this.label(turn)),
+      h('div', { class: 'replay-scroll' }, h('table', { class: 'replay-table' }, h('thead', {}, head), h('tbody', {}, lead, rows))),
+      kept);
+  }
+}
