@@ -25,6 +25,7 @@ mod recovery;
 mod replays;
 mod research;
 mod roster;
+mod seats;
 mod sessions;
 mod sse;
 mod supervision;

@@ -61,6 +61,8 @@ struct State {
     faults: VecDeque<Fault>,
     problems: Vec<String>,
     requests: Vec<Value>,
+    /// The bodies of the turns' requests (not pre-warms) exactly as they arrived.
+    raw: Vec<web::Bytes>,
     reported: Vec<Reported>,
     cache: Option<PrefixCache>,
     seed: u64,
@@ -136,6 +138,11 @@ impl MockAnthropic {
 
     pub fn requests(&self) -> Vec<Value> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The turns' request bodies (pre-warms left out), byte for byte.
+    pub fn raw_turn_requests(&self) -> Vec<web::Bytes> {
+        self.state.lock().unwrap().raw.clone()
     }
 
     /// Usage reported for each successful request, in order.
@@ -323,6 +330,9 @@ async fn messages(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex
     let mut st = state.lock().unwrap();
     st.ping_in_flight = false;
     st.requests.push(json.clone());
+    if !prewarm {
+        st.raw.push(body.clone());
+    }
     let problems = check(&req, &json, &st.key);
     if !problems.is_empty() {
         st.problems.extend(problems.iter().cloned());
