@@ -41,7 +41,10 @@ fn log() -> Vec<Event> {
     )];
     for turn in 1..=TURNS {
         let [a, b, c] = [0, 1, 2].map(|k| ids[(turn as usize + k) % 3].clone());
-        bodies.push((turn, EventBody::HumanSpeak { text: format!("Question number {turn}, what now?"), to: None }));
+        bodies.push((
+            turn,
+            EventBody::HumanSpeak { text: format!("Question number {turn}, what now?"), to: None, seat: None },
+        ));
         bodies.push((turn, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() }));
         bodies.push((turn, EventBody::Deliberation { speaker: a.clone(), text: "I will take this one first.".into() }));
         bodies.push((turn, EventBody::Deliberation { speaker: b.clone(), text: "Then I answer Ada.".into() }));

@@ -33,7 +33,7 @@ fn populate(logs: &Path, n: usize, closed: bool, torn: usize) {
         let mut log = EventLog::create(logs, &id, Durability::PerTurn).unwrap();
         let (open, ids) = process::opening(&format!("old {i}"));
         log.append(0, open).unwrap();
-        log.append(1, EventBody::HumanSpeak { text: "Hello?".into(), to: None }).unwrap();
+        log.append(1, EventBody::HumanSpeak { text: "Hello?".into(), to: None, seat: None }).unwrap();
         log.append(1, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() }).unwrap();
         let output = "<speak who=\"Ada\">Hello.</speak>".to_owned();
         log.append(1, EventBody::TurnEnd { order: vec![ids[0].clone()], output, provenance: None }).unwrap();

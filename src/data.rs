@@ -41,6 +41,7 @@ pub const SCHEMA: [(&str, &[Column]); 4] = [
             ("kind", "string", "deliberation, speak, pass, human-speak, join or leave"),
             ("speaker", "string", "character id; 'floor' for the human"),
             ("to", "string", "the character the floor addressed, if any"),
+            ("seat", "string", "for the floor's lines: the named seat that spoke, if any"),
             ("text", "string", "what was said (empty for a pass or a join)"),
             ("words", "integer", "words in text (runs of non-whitespace)"),
         ],
@@ -119,6 +120,7 @@ struct Act<'a> {
     kind: &'a str,
     speaker: &'a str,
     to: Option<&'a str>,
+    seat: Option<&'a str>,
     text: &'a str,
     words: u32,
 }
@@ -192,10 +194,14 @@ fn acts(events: &[Event]) -> Vec<Act<'_>> {
                     (speaker.as_str(), None, text.as_str())
                 }
                 EventBody::Pass { speaker } => (speaker.as_str(), None, ""),
-                EventBody::HumanSpeak { text, to } => ("floor", to.as_ref().map(|c| c.as_str()), text.as_str()),
+                EventBody::HumanSpeak { text, to, .. } => ("floor", to.as_ref().map(|c| c.as_str()), text.as_str()),
                 EventBody::Join { character, .. } => (character.as_str(), None, ""),
                 EventBody::Leave { character, line } => (character.as_str(), None, line.as_str()),
                 _ => return None,
+            };
+            let seat = match &e.body {
+                EventBody::HumanSpeak { seat, .. } => seat.as_deref(),
+                _ => None,
             };
             Some(Act {
                 session: e.session.as_str(),
@@ -205,6 +211,7 @@ fn acts(events: &[Event]) -> Vec<Act<'_>> {
                 kind: e.body.kind(),
                 speaker,
                 to,
+                seat,
                 text,
                 words: words(text),
             })

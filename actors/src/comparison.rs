@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::dynamics::{self, SessionStats};
 use crate::event::{Event, EventBody, Parent};
+use crate::floor;
 
 /// One session's side of an aligned turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,10 +163,17 @@ fn sides(events: &[Event], offset: u32) -> BTreeMap<u32, Side> {
     let mut current: Option<u32> = None;
     for e in events {
         match &e.body {
-            EventBody::HumanSpeak { text, to } => {
+            // A room's later lines of the same turn join its floor.
+            EventBody::HumanSpeak { text, to, seat } if current == Some(e.turn + offset) => {
+                if let Some(side) = out.get_mut(&(e.turn + offset)) {
+                    side.floor = floor::as_one([(side.floor.as_str(), None), (text.as_str(), seat.as_deref())]);
+                    side.to = side.to.take().or_else(|| to.as_ref().map(|c| c.to_string()));
+                }
+            }
+            EventBody::HumanSpeak { text, to, seat } => {
                 let side = Side {
                     own_turn: e.turn,
-                    floor: text.clone(),
+                    floor: floor::as_one([(text.as_str(), seat.as_deref())]),
                     to: to.as_ref().map(|c| c.to_string()),
                     order: Vec::new(),
                     lead: None,

@@ -36,7 +36,8 @@
 //! 7. [`event`]: the one event vocabulary, as logged and as streamed, with
 //!    its plain value types (settings, costs, the delivered conversation).
 //! 8. [`templates`]: the prompt templates; [`cards`]: Character Cards in
-//!    and out of the library.
+//!    and out of the library; [`floor`]: the humans' lines of a turn and
+//!    their seats.
 //! 9. [`roster`]: the character library.
 //! 10. [`parser`]: the incremental, lossless parser of the model's output,
 //!     and the one rule for what a name may be.
@@ -53,7 +54,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["provider", "event_log", "pricing", "comparison"],
     &["megaprompt", "gateway", "grammar", "cache_clock", "dynamics"],
     &["event"],
-    &["templates", "cards"],
+    &["templates", "cards", "floor"],
     &["roster"],
     &["parser"],
     &["id", "prefix_cache"],
@@ -68,6 +69,7 @@ pub mod counterfactual;
 pub mod dynamics;
 pub mod event;
 pub mod event_log;
+pub mod floor;
 pub mod gateway;
 pub mod grammar;
 pub mod id;

@@ -22,6 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::event::TurnMode;
+use crate::floor::FloorLine;
 use crate::id::CharacterId;
 use crate::roster::Character;
 use crate::templates::{RenderError, Renderer};
@@ -163,6 +164,15 @@ impl Cast {
     }
 }
 
+/// What an open turn's user message took from the context.
+#[derive(Debug, Clone)]
+struct OpenTurn {
+    /// The stage directions it carries.
+    stage: Vec<String>,
+    /// Whether it gave the room's stage direction.
+    opened_room: bool,
+}
+
 /// The running context of one session.
 #[derive(Clone)]
 pub struct Megaprompt {
@@ -171,9 +181,11 @@ pub struct Megaprompt {
     tail: Vec<(Role, Arc<str>)>,
     /// Stage directions waiting for the next floor line.
     pending: Vec<String>,
-    /// While a turn is open: the stage directions its user message carries,
-    /// so an abort can put them back.
-    open_turn: Option<Vec<String>>,
+    /// While a turn is open: what its user message carries, so an abort
+    /// can put the context back as it was.
+    open_turn: Option<OpenTurn>,
+    /// Some named seat has spoken: the room's stage direction is given.
+    room: bool,
     cast: Cast,
     /// The prefix hash's state over the head and every committed message,
     /// so hashing costs only what is new, however long the session.
@@ -222,7 +234,16 @@ impl Megaprompt {
         }
         let mut committed = Sha256::new();
         put(&mut committed, b"system", &head);
-        Self { renderer, head: head.into(), tail: Vec::new(), pending: Vec::new(), open_turn: None, cast: c, committed }
+        Self {
+            renderer,
+            head: head.into(),
+            tail: Vec::new(),
+            pending: Vec::new(),
+            open_turn: None,
+            room: false,
+            cast: c,
+            committed,
+        }
     }
 
     pub fn cast(&self) -> &Cast {
@@ -272,16 +293,12 @@ impl Megaprompt {
 
     /// Opens a turn: the pending stage directions and the floor's line become
     /// the next user message.
-    pub fn begin_turn(&mut self, text: &str, to: Option<&CharacterId>) -> Result<(), MegapromptError> {
+    pub fn begin_turn(&mut self, line: FloorLine<'_>) -> Result<(), MegapromptError> {
         if self.open_turn.is_some() {
             return Err(MegapromptError::TurnOpen);
         }
-        let addressee = match to {
-            Some(id) if self.cast.is_on_stage(id) => self.cast.known(id),
-            Some(id) => return Err(MegapromptError::NotAddressable(id.clone())),
-            None => None,
-        };
-        let floor = self.renderer.floor(text, addressee)?;
+        let opens_room = self.opens_room(&line);
+        let floor = self.render_line(&line, opens_room)?;
         let stage = std::mem::take(&mut self.pending);
         let mut message = String::new();
         for piece in &stage {
@@ -290,8 +307,49 @@ impl Megaprompt {
         }
         message.push_str(&floor);
         self.tail.push((Role::User, message.into()));
-        self.open_turn = Some(stage);
+        self.room |= opens_room;
+        self.open_turn = Some(OpenTurn { stage, opened_room: opens_room });
         Ok(())
+    }
+
+    /// Adds another floor line to the open turn's message: a room's lines
+    /// that waited for the same boundary are heard, and answered, together.
+    pub fn hear(&mut self, line: FloorLine<'_>) -> Result<(), MegapromptError> {
+        if self.open_turn.is_none() {
+            return Err(MegapromptError::NoTurnOpen);
+        }
+        let opens_room = self.opens_room(&line);
+        let floor = self.render_line(&line, opens_room)?;
+        if let (Some(open), Some((_, message))) = (&mut self.open_turn, self.tail.last_mut()) {
+            *message = format!("{message}\n\n{floor}").into();
+            open.opened_room |= opens_room;
+        }
+        self.room |= opens_room;
+        Ok(())
+    }
+
+    /// Whether the floor is a room: some named seat has spoken.
+    pub fn is_room(&self) -> bool {
+        self.room
+    }
+
+    fn opens_room(&self, line: &FloorLine<'_>) -> bool {
+        line.seat.is_some() && !self.room
+    }
+
+    /// One floor line through the floor template, after the room's stage
+    /// direction when it is the first from a named seat.
+    fn render_line(&self, line: &FloorLine<'_>, opens_room: bool) -> Result<String, MegapromptError> {
+        let addressee = match line.to {
+            Some(id) if self.cast.is_on_stage(id) => self.cast.known(id),
+            Some(id) => return Err(MegapromptError::NotAddressable(id.clone())),
+            None => None,
+        };
+        let floor = self.renderer.floor(line.text, addressee, line.seat)?;
+        match line.seat.filter(|_| opens_room) {
+            Some(seat) => Ok(format!("{}\n\n{floor}", self.renderer.room(seat)?)),
+            None => Ok(floor),
+        }
     }
 
     /// Closes the open turn with the model's output, appended verbatim.
@@ -313,9 +371,11 @@ impl Megaprompt {
         Ok(())
     }
 
-    /// Drops the open turn's floor line; its stage directions wait for the next one.
+    /// Drops the open turn's floor lines; its stage directions wait for the
+    /// next one (the room's is given again with the next named seat).
     pub fn abort_turn(&mut self) -> Result<(), MegapromptError> {
-        let stage = self.open_turn.take().ok_or(MegapromptError::NoTurnOpen)?;
+        let OpenTurn { stage, opened_room } = self.open_turn.take().ok_or(MegapromptError::NoTurnOpen)?;
+        self.room &= !opened_room;
         self.tail.pop();
         let later = std::mem::replace(&mut self.pending, stage);
         self.pending.extend(later);

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::event::{EventBody, Logged, Parent, SessionConfig, Timestamp, Totals};
+use crate::floor::FloorLine;
 use crate::megaprompt::{Megaprompt, MegapromptError};
 use crate::templates::Renderer;
 
@@ -100,8 +101,14 @@ fn apply(state: &mut Replayed, body: &EventBody, turn: u32) -> Result<(), Megapr
             context.join(&joiner)?;
         }
         EventBody::Leave { character, line } => context.retire(character, line)?,
-        EventBody::HumanSpeak { text, to } => {
-            context.begin_turn(text, to.as_ref())?;
+        EventBody::HumanSpeak { text, to, seat } => {
+            let line = FloorLine { text, to: to.as_ref(), seat: seat.as_deref() };
+            // A floor line while a turn is open is another of the room's
+            // lines that turn answers together.
+            match context.turn_open() {
+                true => context.hear(line)?,
+                false => context.begin_turn(line)?,
+            }
             state.turns = turn;
         }
         EventBody::TurnEnd { output, .. } => context.commit_turn(output)?,

@@ -27,6 +27,11 @@ pub struct Templates {
     pub returns: String,
     pub leave: String,
     pub only_one_left: String,
+    /// The stage direction given once, where a named seat first speaks:
+    /// the floor is several people. Sessions recorded before seats had
+    /// none, and take the shipped one if a seat ever speaks in them.
+    #[serde(default = "room_shipped")]
+    pub room: String,
     /// The parting line of a character whose roster entry has none.
     pub default_farewell: String,
     /// Keep the model from writing the floor's next line.
@@ -88,7 +93,7 @@ impl PartialEq for Templates {
     fn eq(&self, o: &Self) -> bool {
         fn key(t: &Templates) -> impl PartialEq + '_ {
             (
-                (&t.version, &t.head, &t.floor, &t.floor_to, &t.join, &t.returns, &t.leave, &t.only_one_left),
+                (&t.version, &t.head, &t.floor, &t.floor_to, &t.join, &t.returns, &t.leave, &t.only_one_left, &t.room),
                 (&t.default_farewell, &t.stop_sequences, t.default_depth, &t.format),
             )
         }
@@ -123,6 +128,12 @@ const CARRY_FILES: [&str; 4] =
     ["carry-transcript.txt.j2", "recap-system.md.j2", "recap-request.txt.j2", "carry-recap.txt.j2"];
 
 const SOLO_FILE: &str = "solo.txt.j2";
+const ROOM_FILE: &str = "room.txt.j2";
+const ROOM_SHIPPED: &str = include_str!("../../roster/prompts/room.txt.j2");
+
+fn room_shipped() -> String {
+    ROOM_SHIPPED.to_owned()
+}
 const SOLO_SHIPPED: &str = include_str!("../../roster/prompts/solo.txt.j2");
 
 const FILES: [&str; 7] = [
@@ -149,13 +160,14 @@ impl Templates {
             .with_context(|| format!("bad settings in {}", settings_path.display()))?;
         let [head, floor, floor_to, join, returns, leave, only_one_left] = FILES.map(read);
         let [transcript, recap_system, recap_request, recap] = CARRY_FILES.map(read);
-        // A prompts folder from before replays has no solo template: use the shipped one.
-        let solo = match std::fs::read_to_string(dir.join(SOLO_FILE)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SOLO_SHIPPED.to_owned(),
-            other => {
-                other.with_context(|| format!("cannot read the prompt template {}", dir.join(SOLO_FILE).display()))?
-            }
+        // A prompts folder from before replays (or seats) lacks their
+        // templates: use the shipped ones.
+        let optional = |name: &str, shipped: &str| match std::fs::read_to_string(dir.join(name)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(shipped.to_owned()),
+            other => other.with_context(|| format!("cannot read the prompt template {}", dir.join(name).display())),
         };
+        let solo = optional(SOLO_FILE, SOLO_SHIPPED)?;
+        let room = optional(ROOM_FILE, ROOM_SHIPPED)?;
         let carry = CarryTemplates {
             transcript: transcript?,
             recap_system: recap_system?,
@@ -171,6 +183,7 @@ impl Templates {
             returns: returns?,
             leave: leave?,
             only_one_left: only_one_left?,
+            room,
             default_farewell: settings.default_farewell,
             stop_sequences: settings.stop_sequences,
             default_depth: settings.default_depth,
@@ -208,12 +221,13 @@ impl Templates {
                 "returns.txt.j2" => &mut t.returns,
                 "leave.txt.j2" => &mut t.leave,
                 "only-one-left.txt.j2" => &mut t.only_one_left,
+                "room.txt.j2" => &mut t.room,
                 "carry-transcript.txt.j2" => &mut t.carry.transcript,
                 "recap-system.md.j2" => &mut t.carry.recap_system,
                 "recap-request.txt.j2" => &mut t.carry.recap_request,
                 "carry-recap.txt.j2" => &mut t.carry.recap,
                 _ => anyhow::bail!(
-                    "{name:?} is not a prompt file; these can be replaced: panel.toml, {}, {}",
+                    "{name:?} is not a prompt file; these can be replaced: panel.toml, {}, {ROOM_FILE}, {}",
                     FILES.join(", "),
                     CARRY_FILES.join(", ")
                 ),
@@ -261,6 +275,7 @@ impl Renderer {
             ("returns", &templates.returns),
             ("leave", &templates.leave),
             ("only_one_left", &templates.only_one_left),
+            ("room", &templates.room),
         ];
         let carry = [
             ("carry_transcript", &templates.carry.transcript),
@@ -290,12 +305,25 @@ impl Renderer {
         self.render("head", context! { depth, solo => cast.len() == 1, cast, f })
     }
 
-    /// `From the floor: "…"`, or `From the floor, to Ada: "…"`.
-    pub fn floor(&self, text: &str, to: Option<&Character>) -> Result<String, RenderError> {
+    /// `From the floor: "…"`, or `From the floor, to Ada: "…"`; from a
+    /// named seat, `From the floor (Maya): "…"`.
+    pub fn floor(&self, text: &str, to: Option<&Character>, seat: Option<&str>) -> Result<String, RenderError> {
         match to {
-            None => self.render("floor", context! { text }),
-            Some(c) => self.render("floor_to", context! { text, name => c.name }),
+            None => self.render("floor", context! { text, seat }),
+            Some(c) => self.render("floor_to", context! { text, name => c.name, seat }),
         }
+    }
+
+    /// The stage direction that makes the floor a room, at `seat`'s first line.
+    pub fn room(&self, seat: &str) -> Result<String, RenderError> {
+        self.render("room", context! { seat })
+    }
+
+    /// Whether these templates can show a seat: a session opened with
+    /// templates from before seats would silently drop the name.
+    pub fn shows_seats(&self) -> bool {
+        let t = &self.templates;
+        t.floor.contains("seat") && t.floor_to.contains("seat")
     }
 
     pub fn join(&self, joiner: &Character) -> Result<String, RenderError> {

@@ -111,6 +111,8 @@ pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result
 pub struct SayBody {
     text: String,
     to: Option<String>,
+    /// Who on the floor is speaking (a named seat).
+    seat: Option<String>,
 }
 
 pub async fn say(
@@ -118,8 +120,8 @@ pub async fn say(
     id: web::Path<String>,
     body: web::Json<SayBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SayBody { text, to } = body.into_inner();
-    let accepted = ask_session(&state.registry, &session_id(&id)?, Say { text, to }).await??;
+    let SayBody { text, to, seat } = body.into_inner();
+    let accepted = ask_session(&state.registry, &session_id(&id)?, Say { text, to, seat }).await??;
     Ok(HttpResponse::Accepted().json(accepted))
 }
 

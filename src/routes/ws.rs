@@ -1,6 +1,7 @@
 //! `GET /api/sessions/{id}/ws`: the browser's input channel.
 //!
-//! In: `{"type":"say","text":…,"to"?:…}`, `{"type":"add","character":…}`,
+//! In: `{"type":"say","text":…,"to"?:…,"seat"?:…}` (`?seat=NAME` at connect
+//! names the seat for every line that does not name its own), `{"type":"add","character":…}`,
 //! `{"type":"retire","character":…}`, `{"type":"settings","keep_warm":…}`, each with an optional `"id"` echoed in
 //! the answer. Out: `{"type":"ack",…}` or `{"type":"error","code":…,"message":…}`
 //! per command, and the session's events as their bare JSON (the same JSON
@@ -30,6 +31,8 @@ pub struct WsQuery {
     since: Option<u64>,
     /// `none`: do not push the session's events (the client watches over SSE).
     events: Option<String>,
+    /// The seat this connection speaks from, unless a message names its own.
+    seat: Option<String>,
 }
 use super::{AppState, MAX_BODY, ask_session, session_id};
 use crate::error::ApiError;
@@ -57,13 +60,22 @@ pub async fn connect(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
     let registry = state.registry.clone();
-    actix_web::rt::spawn(run(id, registry, session, messages, subscription, state.keep_alive));
+    // An empty `?seat=` is the anonymous floor, as no parameter is.
+    let seat = query.seat.clone().filter(|s| !s.trim().is_empty());
+    let connection = Connection { id, registry, seat };
+    actix_web::rt::spawn(run(connection, session, messages, subscription, state.keep_alive));
     Ok(response)
 }
 
-async fn run(
+/// Who a WebSocket speaks for: one session, from one seat (or none).
+struct Connection {
     id: SessionId,
     registry: Addr<Registry>,
+    seat: Option<String>,
+}
+
+async fn run(
+    connection: Connection,
     mut session: actix_ws::Session,
     mut messages: actix_ws::AggregatedMessageStream,
     subscription: Option<(Vec<Frame>, Subscription)>,
@@ -87,7 +99,7 @@ async fn run(
             message = messages.next() => match message {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     last_heard = Instant::now();
-                    let answer = command(&id, &registry, &text).await;
+                    let answer = command(&connection, &text).await;
                     if session.text(answer.to_string()).await.is_err() {
                         return;
                     }
@@ -157,6 +169,8 @@ enum Command {
         text: String,
         #[serde(default)]
         to: Option<String>,
+        #[serde(default)]
+        seat: Option<String>,
     },
     Add {
         character: CharacterId,
@@ -170,7 +184,7 @@ enum Command {
 }
 
 /// Runs one command and returns its answer.
-async fn command(session: &SessionId, registry: &Addr<Registry>, text: &str) -> Value {
+async fn command(connection: &Connection, text: &str) -> Value {
     let mut value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return error_reply(None, "bad-json", &e.to_string()),
@@ -180,20 +194,20 @@ async fn command(session: &SessionId, registry: &Addr<Registry>, text: &str) -> 
         Ok(c) => c,
         Err(e) => return error_reply(request_id, "bad-command", &e.to_string()),
     };
-    let result = run_command(session, registry, command).await;
+    let result = run_command(connection, command).await;
     match result {
         Ok((kind, result)) => json!({ "type": "ack", "id": request_id, "for": kind, "result": result }),
         Err(e) => error_reply(request_id, e.code, &e.message),
     }
 }
 
-async fn run_command(
-    session: &SessionId,
-    registry: &Addr<Registry>,
-    command: Command,
-) -> Result<(&'static str, Value), ApiError> {
+async fn run_command(connection: &Connection, command: Command) -> Result<(&'static str, Value), ApiError> {
+    let Connection { id: session, registry, .. } = connection;
     match command {
-        Command::Say { text, to } => Ok(("say", to_value(ask_session(registry, session, Say { text, to }).await??))),
+        Command::Say { text, to, seat } => {
+            let seat = seat.or_else(|| connection.seat.clone());
+            Ok(("say", to_value(ask_session(registry, session, Say { text, to, seat }).await??)))
+        }
         Command::Add { character } => {
             let change = ChangeCast(CastChange::Add(character));
             Ok(("add", to_value(ask_session(registry, session, change).await??)))

@@ -61,6 +61,8 @@ struct State {
     faults: VecDeque<Fault>,
     problems: Vec<String>,
     requests: Vec<Value>,
+    /// Holds the next turn's answer until the sender is used or dropped.
+    hold: Option<tokio::sync::oneshot::Receiver<()>>,
     /// The bodies of the turns' requests (not pre-warms) exactly as they arrived.
     raw: Vec<web::Bytes>,
     reported: Vec<Reported>,
@@ -138,6 +140,14 @@ impl MockAnthropic {
 
     pub fn requests(&self) -> Vec<Value> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Holds the next turn's answer (not a pre-warm's) until the returned
+    /// sender is used or dropped: a turn kept in flight for as long as a test needs.
+    pub fn hold_next_turn(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (release, held) = tokio::sync::oneshot::channel();
+        self.state.lock().unwrap().hold = Some(held);
+        release
     }
 
     /// The turns' request bodies (pre-warms left out), byte for byte.
@@ -314,15 +324,18 @@ fn check(req: &HttpRequest, body: &Value, key: &str) -> Vec<String> {
 async fn messages(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let prewarm = json["max_tokens"] == 0;
-    let delay = {
+    let (delay, hold) = {
         let mut st = state.lock().unwrap();
         st.arrivals.push((Instant::now(), prewarm));
         if st.ping_in_flight {
             st.problems.push("a request arrived while a pre-warm was still being answered".into());
         }
         st.ping_in_flight = prewarm;
-        if prewarm { st.ping_delay } else { Duration::ZERO }
+        if prewarm { (st.ping_delay, None) } else { (Duration::ZERO, st.hold.take()) }
     };
+    if let Some(held) = hold {
+        let _ = held.await;
+    }
     if !delay.is_zero() {
         // A pre-warm's round trip: the time the API takes to read the prefix.
         actix_web::rt::time::sleep(delay).await;

@@ -184,7 +184,7 @@ pub fn write_big_session(logs: &Path, id: &str, megabytes: usize) -> PathBuf {
     let mut turn = 0;
     while written < megabytes << 20 {
         turn += 1;
-        written += put(turn, EventBody::HumanSpeak { text: format!("Question {turn}?"), to: None });
+        written += put(turn, EventBody::HumanSpeak { text: format!("Question {turn}?"), to: None, seat: None });
         written += put(turn, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() });
         written +=
             put(turn, EventBody::TurnEnd { order: vec![ids[0].clone()], output: output.clone(), provenance: None });

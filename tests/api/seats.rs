@@ -68,3 +68,131 @@ async fn a_session_in_which_nobody_names_a_seat_sends_the_very_bytes_it_sent_bef
         );
     }
 }
+
+async fn say_from(app: &TestApp, id: &str, text: &str, seat: &str) -> (u16, Value) {
+    app.post(&format!("/api/sessions/{id}/say"), json!({ "text": text, "seat": seat })).await
+}
+
+fn user_text(request: &Value) -> String {
+    let last = request["messages"].as_array().unwrap().last().unwrap();
+    last["content"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap()).collect()
+}
+
+#[actix_web::test]
+async fn lines_from_two_seats_during_a_turn_are_answered_in_one_turn_with_both_in_the_request() {
+    let (mock, app) = anthropic_app().await;
+    let id = open(&app, &["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    let release = mock.hold_next_turn();
+    mock.push_output("<speak who=\"Ada\">First, the opening.</speak>");
+    mock.push_output("<speak who=\"Byron\">Maya, Theo: queues and words both.</speak>");
+    mock.push_output("<speak who=\"Ada\">Again, Maya.</speak>");
+    app.say(&id, "An opening question.").await;
+    sse.until("turn-start").await;
+
+    let (status, maya) = say_from(&app, &id, "Why do queues fail?", "Maya").await;
+    assert_eq!((status, maya["turn"].clone()), (202, json!(2)), "{maya}");
+    let (status, theo) = say_from(&app, &id, "@Byron and words?", " Theo ").await;
+    assert_eq!((status, theo["turn"].clone()), (202, json!(2)), "heard in the same turn: {theo}");
+    release.send(()).unwrap();
+    sse.until("turn-end").await;
+    let second = logged(&sse.until("turn-end").await);
+    let floor: Vec<Value> = second.iter().map(SseEvent::json).filter(|e| e["kind"] == "human-speak").collect();
+    assert_eq!(floor.len(), 2, "each line its own human-speak");
+    assert_eq!((floor[0]["seat"].clone(), floor[0]["text"].clone()), (json!("Maya"), json!("Why do queues fail?")));
+    assert_eq!((floor[1]["seat"].clone(), floor[1]["to"].clone()), (json!("Theo"), json!("byron")));
+    assert!(floor.iter().all(|e| e["turn"] == 2));
+    let start = second.iter().map(SseEvent::json).find(|e| e["kind"] == "turn-start").unwrap();
+    assert_eq!(start["mode"], "addressed", "an @ in any line addresses the turn");
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "two lines, one request");
+    let heard = user_text(&requests[1]);
+    let maya_at = heard.find("From the floor (Maya): \"Why do queues fail?\"").expect(&heard);
+    let theo_at = heard.find("From the floor (Theo), to Byron: \"and words?\"").expect(&heard);
+    let room_at = heard.find("<stage>The floor is now several people").expect("the room's direction");
+    assert!(room_at < maya_at && maya_at < theo_at, "in arrival order, the room told first: {heard}");
+
+    say_from(&app, &id, "And once more?", "Maya").await;
+    sse.until("turn-end").await;
+    let all: String = mock.requests().last().unwrap()["messages"].to_string();
+    assert_eq!(all.matches("The floor is now several people").count(), 1, "the room is told once");
+
+    // The log rebuilds the very context: a restarted actor hashes as the live one.
+    let live = app.prefix_hash(&id).await;
+    assert_eq!(app.delete(&format!("/api/sessions/{id}/actor")).await.0, 200);
+    assert_eq!(app.post_empty(&format!("/api/sessions/{id}/actor")).await.0, 200);
+    assert_eq!(app.prefix_hash(&id).await, live);
+    assert!(mock.problems().is_empty(), "{:?}", mock.problems());
+}
+
+#[actix_web::test]
+async fn a_seat_with_control_characters_or_a_cast_members_name_is_refused_and_nothing_is_logged() {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    for seat in ["Ma\u{7}ya", "Maya\u{1b}]52;c;x\u{7}", "Ada", "byron", "", "   ", &"m".repeat(33)] {
+        let (status, body) = say_from(&app, &id, "Hello?", seat).await;
+        assert_eq!((status, body["error"]["code"].clone()), (422, json!("bad-seat")), "{seat:?}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.contains('/')), "{body}");
+    }
+    let mut ws = crate::ws::connect(&app, &id, "?seat=Ada&events=none").await;
+    crate::ws::send(&mut ws, json!({ "type": "say", "text": "Hello?", "id": 1 })).await;
+    let answer = crate::ws::next_json(&mut ws).await;
+    assert_eq!((answer["type"].clone(), answer["code"].clone()), (json!("error"), json!("bad-seat")), "{answer}");
+    let detail = app.get(&format!("/api/sessions/{id}")).await.1;
+    assert_eq!(detail["turns"], 0, "nothing was heard: {detail}");
+    let history = app.get(&format!("/api/sessions/{id}/history")).await.1;
+    assert!(!history.to_string().contains("human-speak"), "{history}");
+}
+
+/// One seat's client: sends its lines one at a time over its WebSocket,
+/// each after the last was taken; a full queue is waited out, not lost.
+async fn speak_all(mut ws: crate::ws::Conn, seat: &str, lines: usize) {
+    for i in 1..=lines {
+        loop {
+            crate::ws::send(&mut ws, json!({ "type": "say", "text": format!("{seat} {i}"), "id": i })).await;
+            let answer = loop {
+                let frame = crate::ws::next_json(&mut ws).await;
+                if frame["id"] == i && (frame["type"] == "ack" || frame["type"] == "error") {
+                    break frame;
+                }
+            };
+            if answer["type"] == "ack" {
+                break;
+            }
+            assert_eq!(answer["code"], "queue-full", "{answer}");
+            while crate::ws::next_json(&mut ws).await["kind"] != "turn-end" {}
+        }
+    }
+}
+
+#[actix_web::test]
+async fn two_seats_sending_a_hundred_interleaved_lines_have_every_line_logged_once_with_its_seat() {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    let maya = crate::ws::connect(&app, &id, "?seat=Maya").await;
+    let theo = crate::ws::connect(&app, &id, "?seat=Theo").await;
+    futures_util::join!(speak_all(maya, "Maya", 50), speak_all(theo, "Theo", 50));
+
+    let mut heard: Vec<Value> = Vec::new();
+    while heard.len() < 100 {
+        let event = tokio::time::timeout(WAIT, sse.next()).await.expect("every line in time").expect("open");
+        let event = event.json();
+        if event["kind"] == "human-speak" {
+            heard.push(event);
+        }
+    }
+    for seat in ["Maya", "Theo"] {
+        let texts: Vec<String> =
+            heard.iter().filter(|e| e["seat"] == seat).map(|e| e["text"].as_str().unwrap().to_owned()).collect();
+        let sent: Vec<String> = (1..=50).map(|i| format!("{seat} {i}")).collect();
+        assert_eq!(texts, sent, "every line of {seat} once, in its order");
+    }
+    let detail = app
+        .detail_until(&id, "all turns ended", |d| {
+            d["live"]["turn_in_flight"] == false && d["live"]["queued_input"] == 0
+        })
+        .await;
+    assert!(detail["turns"].as_u64().unwrap() <= 100, "{detail}");
+}

@@ -6,21 +6,21 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-type Conn = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+pub type Conn = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
-async fn connect(app: &TestApp, id: &str, query: &str) -> Conn {
+pub async fn connect(app: &TestApp, id: &str, query: &str) -> Conn {
     let url = app.url(&format!("/api/sessions/{id}/ws{query}"));
     let (res, conn) = app.client.ws(url).connect().await.expect("the WebSocket opens");
     assert_eq!(res.status().as_u16(), 101);
     conn
 }
 
-async fn send(conn: &mut Conn, value: Value) {
+pub async fn send(conn: &mut Conn, value: Value) {
     conn.send(Message::Text(value.to_string().into())).await.unwrap();
 }
 
 /// The next JSON text frame (pings are answered by the codec's peer logic here).
-async fn next_json(conn: &mut Conn) -> Value {
+pub async fn next_json(conn: &mut Conn) -> Value {
     loop {
         let frame = tokio::time::timeout(WAIT, conn.next()).await.expect("a frame in time").expect("open").unwrap();
         match frame {

@@ -57,7 +57,7 @@ fn write_session(logs: &Path, name: &str, turns: u32) -> String {
         totals.add(&cost);
         totals.turns += 1;
         bodies.extend([
-            (turn, EventBody::HumanSpeak { text: format!("Question {turn}: what now?"), to: None }),
+            (turn, EventBody::HumanSpeak { text: format!("Question {turn}: what now?"), to: None, seat: None }),
             (turn, EventBody::TurnStart { mode: TurnMode::Panel, cast: ids.clone() }),
             (turn, EventBody::Deliberation { speaker: cleo.clone(), text: conferred }),
             (turn, EventBody::Speak { speaker: ada.clone(), text: said }),

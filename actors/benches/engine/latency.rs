@@ -170,7 +170,7 @@ pub fn byte_to_log(roster: &Roster, templates: &Templates) {
         let session = Session::create(deps, new, Some(sink)).unwrap().start();
         for expected in &expected {
             let text = "A question.".to_owned();
-            session.send(Say { text, to: None }).await.unwrap().unwrap();
+            session.send(Say { text, to: None, seat: None }).await.unwrap().unwrap();
             let mut got = Vec::new();
             loop {
                 let (kind, at) = arrivals.recv().await.unwrap();

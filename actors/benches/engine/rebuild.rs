@@ -72,7 +72,7 @@ pub fn rebuild(roster: Roster, templates: Templates) {
                 session.send(ChangeCast(change.clone())).await.unwrap().unwrap();
             }
             let text = format!("Turn {turn}: what should we make of the evidence on question {}?", turn % 17);
-            session.send(Say { text, to: None }).await.unwrap().unwrap();
+            session.send(Say { text, to: None, seat: None }).await.unwrap().unwrap();
             turn_ends.recv().await.unwrap();
         }
         println!(

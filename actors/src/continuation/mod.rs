@@ -103,10 +103,13 @@ impl Carried {
                     on_stage.retain(|c| c != character);
                     landed.push(Line::Leave { name: name(&known, character), text: line.clone() });
                 }
-                EventBody::HumanSpeak { text, to } => {
-                    open = std::mem::take(&mut landed);
+                EventBody::HumanSpeak { text, to, seat } => {
+                    // A room's later lines of the same turn join the first.
+                    if !open.iter().any(|l| matches!(l, Line::Floor { .. })) {
+                        open = std::mem::take(&mut landed);
+                    }
                     let to = to.as_ref().map(|t| name(&known, t));
-                    open.push(Line::Floor { text: text.clone(), to });
+                    open.push(Line::Floor { text: text.clone(), to, seat: seat.clone() });
                 }
                 EventBody::Speak { speaker, text } => {
                     open.push(Line::Speak { name: name(&known, speaker), text: text.clone() })

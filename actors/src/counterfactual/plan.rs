@@ -125,7 +125,13 @@ pub fn plan(
     let mut templates = (**templates).clone();
     templates.solo = solo_template.to_owned();
     let renderer = Arc::new(Renderer::new(templates).map_err(|e| ReplayError::Rebuild(e.to_string()))?);
-    let mut prefix: Vec<Arc<Logged>> = events[..=spoke].to_vec();
+    // The turn's floor lines: a room's several, heard together.
+    let lines: Vec<&EventBody> = events[spoke..]
+        .iter()
+        .take_while(|l| l.event.turn == turn && matches!(l.event.body, EventBody::HumanSpeak { .. }))
+        .map(|l| &l.event.body)
+        .collect();
+    let mut prefix: Vec<Arc<Logged>> = events[..spoke + lines.len()].to_vec();
     if depth != config.depth {
         prefix[0] = with_depth(&prefix[0], &renderer, depth, participants)?;
     }
@@ -134,9 +140,15 @@ pub fn plan(
     if !context.turn_open() {
         return Err(ReplayError::Rebuild(format!("turn {turn}'s floor line did not open a turn")));
     }
-    let EventBody::HumanSpeak { text: floor, to } = &events[spoke].event.body else {
-        return Err(ReplayError::Rebuild("the turn has no floor line".into()));
-    };
+    let heard = lines.iter().filter_map(|body| match body {
+        EventBody::HumanSpeak { text, seat, .. } => Some((text.as_str(), seat.as_deref())),
+        _ => None,
+    });
+    let floor = crate::floor::as_one(heard);
+    let to = lines.iter().find_map(|body| match body {
+        EventBody::HumanSpeak { to, .. } => to.clone(),
+        _ => None,
+    });
     let cast = context.cast();
     let mode = cast.mode(to.as_ref());
     if ask.mode == ReplayMode::Solo && mode == TurnMode::Addressed {

@@ -17,7 +17,7 @@ pub struct DeliveredTurn {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Line {
-    Floor { text: String, to: Option<String> },
+    Floor { text: String, to: Option<String>, seat: Option<String> },
     Speak { name: String, text: String },
     Pass { name: String },
     Join { name: String },

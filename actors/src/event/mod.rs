@@ -111,6 +111,10 @@ pub enum EventBody {
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<CharacterId>,
+        /// The named seat it came from; absent for the anonymous floor, so
+        /// a session nobody named a seat in logs what it always did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seat: Option<String>,
     },
     TurnStart {
         mode: TurnMode,

@@ -53,14 +53,21 @@ pub fn transcript(events: &[Arc<Logged>]) -> Option<String> {
         let _ = writeln!(out, "Continued from session `{}` at turn {}, carrying {how}.\n", p.id, p.turn);
     }
     let mut confer: Vec<String> = Vec::new();
+    let mut heading = None;
     for e in events.iter().map(|l| &l.event) {
         if !matches!(e.body, EventBody::Deliberation { .. }) {
             flush_confer(&mut out, &mut confer);
         }
         match &e.body {
-            EventBody::HumanSpeak { text: said, to } => {
+            EventBody::HumanSpeak { text: said, to, seat } => {
                 let to = to.as_ref().map(|t| format!(" (to {})", name(t))).unwrap_or_default();
-                let _ = writeln!(out, "---\n\n## Turn {}\n\n**Floor**{to}: {}\n", e.turn, quote_lines(said));
+                let seat = seat.as_ref().map(|s| format!(" ({})", text(s))).unwrap_or_default();
+                // A room's lines of one turn share its heading.
+                if heading != Some(e.turn) {
+                    let _ = writeln!(out, "---\n\n## Turn {}\n", e.turn);
+                    heading = Some(e.turn);
+                }
+                let _ = writeln!(out, "**Floor**{seat}{to}: {}\n", quote_lines(said));
             }
             EventBody::Deliberation { speaker, text: said } => {
                 confer.push(format!("**{}:** {}", name(speaker), text(&said.replace('\n', " "))))

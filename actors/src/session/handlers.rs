@@ -13,6 +13,7 @@ use super::{
 };
 use crate::event::{EventBody, Totals};
 use crate::event_log::{LogError, LogFailed};
+use crate::floor::check_seat;
 
 impl Handler<LogFailed> for Session {
     type Result = ();
@@ -36,22 +37,26 @@ impl Handler<Say> for Session {
         if text.chars().count() > self.deps.limits.max_text {
             return Err(SessionError::TextTooLong(self.deps.limits.max_text));
         }
+        let seat = msg.seat.as_deref().map(|s| check_seat(s, self.projected.on_stage_characters())).transpose()?;
+        if seat.is_some() && !self.context.renderer().shows_seats() {
+            return Err(SessionError::SeatsUnsupported);
+        }
         self.warmth.floor_spoke();
         if self.inflight.is_none() && self.queue.is_empty() {
             // Taken at once: if it cannot fit the model's window, say so now,
             // and the floor keeps its line to continue in a fresh session.
             self.budget.check(&self.context, &text)?;
             let turn = self.next_turn();
-            self.queue.push_back(Queued { text, to });
+            self.queue.push_back(Queued { text, to, seat });
             self.at_boundary(ctx);
             return Ok(SayAccepted { turn, queued: 0 });
         }
         if self.queue.len() >= self.deps.limits.queue {
             return Err(SessionError::QueueFull(self.deps.limits.queue));
         }
-        self.queue.push_back(Queued { text, to });
+        self.queue.push_back(Queued { text, to, seat });
         let ahead = self.queue.len();
-        Ok(SayAccepted { turn: self.turns + ahead as u32, queued: ahead })
+        Ok(SayAccepted { turn: self.turns + self.turns_waiting() as u32, queued: ahead })
     }
 }
 

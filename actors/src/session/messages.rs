@@ -159,6 +159,10 @@ pub enum SessionError {
     UnknownProvider(String),
     #[error("this session's provider keeps its cache without a time limit: there is nothing to keep warm")]
     NothingToKeepWarm,
+    #[error(transparent)]
+    BadSeat(#[from] crate::floor::SeatError),
+    #[error("this session's prompt templates predate seats and would drop the name; speak without a seat")]
+    SeatsUnsupported,
 }
 
 impl SessionError {
@@ -187,6 +191,8 @@ impl SessionError {
             Self::ContextFull { .. } => "context-full",
             Self::UnknownProvider(_) => "unknown-provider",
             Self::NothingToKeepWarm => "no-cache-ttl",
+            Self::BadSeat(_) => "bad-seat",
+            Self::SeatsUnsupported => "seats-unsupported",
         }
     }
 }
@@ -250,12 +256,14 @@ impl NewSession {
     }
 }
 
-/// The floor speaks. A leading `@Name` in `text` addresses Name, like `to`.
-#[derive(Debug, Clone, Message)]
+/// The floor speaks. A leading `@Name` in `text` addresses Name, like `to`;
+/// `seat` names who on the floor is speaking.
+#[derive(Debug, Clone, Default, Message)]
 #[rtype(result = "Result<SayAccepted, SessionError>")]
 pub struct Say {
     pub text: String,
     pub to: Option<String>,
+    pub seat: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,7 +10,10 @@
 //!   `speak-delta` typing.
 //! - At most one turn is in flight, and never at the same time as a
 //!   keep-warm ping. Input arriving meanwhile waits in a bounded queue and is
-//!   taken in order at the turn boundary; past the bound it is refused. Cast
+//!   taken in order at the turn boundary; past the bound it is refused. Once
+//!   the floor is a room (a named seat spoke), every line waiting at a
+//!   boundary is answered in one turn (`turn::batch`); before, one line is
+//!   one turn, as it always was. Cast
 //!   changes wait likewise and land at the boundary, before the next floor
 //!   line. When idle, the session *is* at a boundary, so changes land at once.
 //! - An aborted turn leaves the context as it was before the floor spoke.
@@ -68,6 +71,7 @@ struct Inflight {
 struct Queued {
     text: String,
     to: Option<CharacterId>,
+    seat: Option<String>,
 }
 
 pub struct Session {

@@ -8,6 +8,7 @@ use actix::prelude::*;
 use super::{CastChange, Inflight, Queued, Session};
 use crate::event::{Cost, EventBody, Outbound, Provenance, SpeakDelta, Timestamp};
 use crate::event_log::LogError;
+use crate::floor::{self, FloorLine, joins};
 use crate::id::CharacterId;
 use crate::model_client::{Cancel, Complete, StreamEvent, StreamId, StreamItem};
 use crate::parser::{Parsed, Parser};
@@ -36,7 +37,7 @@ impl Session {
             }
             return;
         }
-        while let Some(next) = self.queue.pop_front() {
+        while let Some(next) = self.next_batch() {
             match self.start_turn(next, ctx) {
                 Ok(true) => return,
                 Ok(false) => continue,
@@ -78,27 +79,82 @@ impl Session {
         Ok(())
     }
 
-    /// Opens a turn for `input`. Returns false if the input could not be
-    /// answered (its addressee left meanwhile, or it no longer fits the
-    /// model's window) and was recorded as an error instead.
-    fn start_turn(&mut self, input: Queued, ctx: &mut Context<Self>) -> Result<bool, LogError> {
+    /// The floor lines the next turn answers: the first waiting line, and —
+    /// once the floor is a room — every later one that can share its turn.
+    fn next_batch(&mut self) -> Option<Vec<Queued>> {
+        let first = self.queue.pop_front()?;
+        let mut room = self.context.is_room() || first.seat.is_some();
+        let mut to = first.to.clone();
+        let mut batch = vec![first];
+        while let Some(next) = self.queue.front() {
+            room |= next.seat.is_some();
+            if !room || !joins(to.as_ref(), next.to.as_ref()) {
+                break;
+            }
+            to = to.or_else(|| next.to.clone());
+            batch.extend(self.queue.pop_front());
+        }
+        Some(batch)
+    }
+
+    /// How many turns the waiting lines will take, as [`Self::next_batch`] cuts them.
+    pub(super) fn turns_waiting(&self) -> usize {
+        let mut turns = 0;
+        let (mut room, mut to) = (self.context.is_room(), None::<&CharacterId>);
+        for (i, line) in self.queue.iter().enumerate() {
+            room |= line.seat.is_some();
+            if i == 0 || !room || !joins(to, line.to.as_ref()) {
+                turns += 1;
+                to = None;
+            }
+            to = to.or(line.to.as_ref());
+        }
+        turns
+    }
+
+    /// Opens a turn for `batch`, the floor lines it answers. Returns false if
+    /// none could be answered (an addressee left meanwhile, or they no longer
+    /// fit the model's window) and they were recorded as errors instead.
+    fn start_turn(&mut self, batch: Vec<Queued>, ctx: &mut Context<Self>) -> Result<bool, LogError> {
         let turn = self.next_turn();
-        match self.budget.check(&self.context, &input.text) {
+        let said = || batch.iter().map(|q| q.text.as_str()).collect::<Vec<_>>().join("\n\n");
+        match self.budget.check(&self.context, &said()) {
             Ok(needed) => self.budget.sending(needed),
             Err(e) => {
-                let message = format!("{e}. This message was not sent: {:?}", input.text);
+                let message = format!("{e}. This message was not sent: {:?}", said());
                 self.emit(turn, EventBody::Error { code: e.code().into(), message })?;
                 return Ok(false);
             }
         }
-        if let Err(e) = self.context.begin_turn(&input.text, input.to.as_ref()) {
-            let message = format!("{e}; this message was not sent: {:?}", input.text);
-            self.emit(turn, EventBody::Error { code: "not-addressable".into(), message })?;
+        let mut heard = Vec::with_capacity(batch.len());
+        for input in batch {
+            let line = FloorLine { text: &input.text, to: input.to.as_ref(), seat: input.seat.as_deref() };
+            let opened = match heard.is_empty() {
+                true => self.context.begin_turn(line),
+                false => self.context.hear(line),
+            };
+            match opened {
+                Ok(()) => heard.push(input),
+                Err(e) => {
+                    let message = format!("{e}; this message was not sent: {:?}", input.text);
+                    self.emit(turn, EventBody::Error { code: "not-addressable".into(), message })?;
+                }
+            }
+        }
+        if heard.is_empty() {
             return Ok(false);
         }
         self.turns = turn;
         self.totals.turns = turn;
-        self.emit(turn, EventBody::HumanSpeak { text: input.text.clone(), to: input.to.clone() })?;
+        for line in &heard {
+            let (text, to, seat) = (line.text.clone(), line.to.clone(), line.seat.clone());
+            self.emit(turn, EventBody::HumanSpeak { text, to, seat })?;
+        }
+        let input = Queued {
+            text: floor::as_one(heard.iter().map(|q| (q.text.as_str(), q.seat.as_deref()))),
+            to: heard.iter().find_map(|q| q.to.clone()),
+            seat: None,
+        };
         let cast = self.context.cast();
         let mode = cast.mode(input.to.as_ref());
         let on_stage: Vec<_> = cast.on_stage_characters().cloned().collect();

@@ -13,7 +13,7 @@ fn sid(s: &str) -> SessionId {
 }
 
 fn say(text: &str) -> EventBody {
-    EventBody::HumanSpeak { text: text.into(), to: None }
+    EventBody::HumanSpeak { text: text.into(), to: None, seat: None }
 }
 
 #[test]
@@ -22,7 +22,7 @@ fn every_kind_round_trips_through_json_unchanged() {
     let mut log = EventLog::create(dir.path(), &sid("s1"), Durability::PerEvent).unwrap();
     let bodies = vec![
         say("hello \"there\"\n"),
-        EventBody::HumanSpeak { text: "x".into(), to: Some(cid("ada")) },
+        EventBody::HumanSpeak { text: "x".into(), to: Some(cid("ada")), seat: None },
         EventBody::TurnStart { mode: TurnMode::Panel, cast: vec![cid("ada"), cid("byron")] },
         EventBody::Deliberation { speaker: cid("ada"), text: "hm".into() },
         EventBody::Speak { speaker: cid("ada"), text: "ünïcødé ✓".into() },

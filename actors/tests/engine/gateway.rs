@@ -12,7 +12,7 @@ use panel_actors::id::SessionId;
 use tokio::sync::mpsc;
 
 fn say(n: usize) -> EventBody {
-    EventBody::HumanSpeak { text: format!("line {n}"), to: None }
+    EventBody::HumanSpeak { text: format!("line {n}"), to: None, seat: None }
 }
 
 fn publish(gateway: &Addr<Gateway>, log: &mut EventLog, n: usize) -> Arc<Logged> {

@@ -1,6 +1,7 @@
 //! The megaprompt: cache marks where DESIGN.md puts them, joins that only
 //! add tail bytes, retires that remove nothing.
 
+use panel_actors::floor::FloorLine;
 use panel_actors::megaprompt::{CastError, Megaprompt, MegapromptError, Role};
 use panel_actors::templates::Renderer;
 
@@ -14,7 +15,7 @@ fn opened(cast: &[&str]) -> Megaprompt {
 }
 
 fn one_turn(m: &mut Megaprompt, floor: &str, reply: &str) {
-    m.begin_turn(floor, None).unwrap();
+    m.begin_turn(FloorLine::new(floor, None)).unwrap();
     m.commit_turn(reply).unwrap();
 }
 
@@ -41,7 +42,7 @@ fn the_head_holds_the_rules_and_the_starting_cast() {
 fn cache_marks_sit_at_the_end_of_the_head_and_on_the_newest_message() {
     let mut m = opened(&["ada", "byron"]);
     one_turn(&mut m, "first", "<speak who=\"Ada\">one</speak>");
-    m.begin_turn("second", Some(&cid("byron"))).unwrap();
+    m.begin_turn(FloorLine::new("second", Some(&cid("byron")))).unwrap();
     let p = m.prompt();
     assert_eq!(p.system.len(), 1);
     assert!(p.system[0].cache);
@@ -61,7 +62,7 @@ fn a_join_adds_only_tail_bytes() {
     let before = flat(&m);
     let head = m.head().to_owned();
     m.join(&character("cleo")).unwrap();
-    m.begin_turn("second", None).unwrap();
+    m.begin_turn(FloorLine::new("second", None)).unwrap();
     let after = flat(&m);
     assert!(after.starts_with(&before), "everything before the join is unchanged");
     assert_eq!(m.head(), head, "the head never changes");
@@ -77,7 +78,7 @@ fn a_retire_removes_nothing_and_a_return_appends_only_a_short_line() {
     one_turn(&mut m, "first", "<speak who=\"Cleo\">one</speak>");
     let before = flat(&m);
     m.retire(&cid("cleo"), "History will have the last word anyway.").unwrap();
-    m.begin_turn("second", None).unwrap();
+    m.begin_turn(FloorLine::new("second", None)).unwrap();
     m.commit_turn("<speak who=\"Ada\">two</speak>").unwrap();
     let after = flat(&m);
     assert!(after.starts_with(&before));
@@ -87,7 +88,7 @@ fn a_retire_removes_nothing_and_a_return_appends_only_a_short_line() {
     assert!(!m.cast().is_on_stage(&cid("cleo")));
     let before_return = flat(&m);
     m.join(&character("cleo")).unwrap();
-    m.begin_turn("third", None).unwrap();
+    m.begin_turn(FloorLine::new("third", None)).unwrap();
     let added = flat(&m)[before_return.len()..].to_owned();
     assert!(added.starts_with("<stage>Cleo returns to the panel."), "{added}");
     assert!(!added.contains(&character("cleo").materials), "a returning character's materials are not repeated");
@@ -97,7 +98,7 @@ fn a_retire_removes_nothing_and_a_return_appends_only_a_short_line() {
 fn down_to_one_the_panel_is_told_it_is_a_one_to_one_and_the_last_cannot_leave() {
     let mut m = opened(&["ada", "byron"]);
     m.retire(&cid("byron"), "bye").unwrap();
-    m.begin_turn("hello", None).unwrap();
+    m.begin_turn(FloorLine::new("hello", None)).unwrap();
     let text = m.prompt().messages[0].text.to_string();
     assert!(text.contains("Only Ada remains"), "{text}");
     m.commit_turn("<speak who=\"Ada\">hi</speak>").unwrap();
@@ -112,11 +113,11 @@ fn an_aborted_turn_leaves_the_context_as_before_but_keeps_its_stage_directions()
     let hash = m.prefix_hash();
     m.join(&character("cleo")).unwrap();
     let with_join = m.prefix_hash();
-    m.begin_turn("lost", None).unwrap();
+    m.begin_turn(FloorLine::new("lost", None)).unwrap();
     m.abort_turn().unwrap();
     assert_eq!(m.prefix_hash(), with_join);
     assert_ne!(m.prefix_hash(), hash);
-    m.begin_turn("again", None).unwrap();
+    m.begin_turn(FloorLine::new("again", None)).unwrap();
     let last = m.prompt().messages.last().unwrap().text.to_string();
     assert!(last.starts_with("<stage>Cleo joins") && last.ends_with("\"again\"") && !last.contains("lost"), "{last}");
 }
@@ -124,13 +125,50 @@ fn an_aborted_turn_leaves_the_context_as_before_but_keeps_its_stage_directions()
 #[test]
 fn an_empty_output_is_refused_and_rendering_is_deterministic() {
     let mut a = opened(&["ada", "byron"]);
-    a.begin_turn("x", None).unwrap();
+    a.begin_turn(FloorLine::new("x", None)).unwrap();
     assert!(matches!(a.commit_turn("  \n"), Err(MegapromptError::EmptyOutput)));
     let b = {
         let mut b = opened(&["ada", "byron"]);
-        b.begin_turn("x", None).unwrap();
+        b.begin_turn(FloorLine::new("x", None)).unwrap();
         b
     };
     assert_eq!(a.prompt(), b.prompt());
     assert_eq!(a.prefix_hash(), b.prefix_hash());
+}
+
+#[test]
+fn a_rooms_lines_share_one_message_and_the_room_is_told_once_where_a_seat_first_speaks() {
+    let mut m = opened(&["ada", "byron"]);
+    one_turn(&mut m, "alone", "<speak who=\"Ada\">one</speak>");
+    let byron = cid("byron");
+    m.begin_turn(FloorLine::new("anyone?", None)).unwrap();
+    m.hear(FloorLine { text: "why?", to: None, seat: Some("Maya") }).unwrap();
+    m.hear(FloorLine { text: "and you?", to: Some(&byron), seat: Some("Theo") }).unwrap();
+    let last = m.prompt().messages.last().unwrap().text.to_string();
+    let expected = [
+        "From the floor: \"anyone?\"",
+        "<stage>The floor is now several people",
+        "From the floor (Maya): \"why?\"",
+        "From the floor (Theo), to Byron: \"and you?\"",
+    ];
+    let at: Vec<usize> = expected.iter().map(|e| last.find(e).unwrap_or_else(|| panic!("{e} in {last}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "in arrival order: {last}");
+    assert!(m.is_room());
+    m.commit_turn("<speak who=\"Byron\">two</speak>").unwrap();
+    m.begin_turn(FloorLine { text: "again", to: None, seat: Some("Maya") }).unwrap();
+    let last = m.prompt().messages.last().unwrap().text.to_string();
+    assert_eq!(last, "From the floor (Maya): \"again\"", "told once");
+}
+
+#[test]
+fn an_aborted_turn_that_opened_the_room_takes_the_room_back_with_it() {
+    let mut m = opened(&["ada", "byron"]);
+    one_turn(&mut m, "alone", "<speak who=\"Ada\">one</speak>");
+    let before = m.prefix_hash();
+    m.begin_turn(FloorLine::new("anyone?", None)).unwrap();
+    m.hear(FloorLine { text: "why?", to: None, seat: Some("Maya") }).unwrap();
+    m.abort_turn().unwrap();
+    assert!(!m.is_room());
+    assert_eq!(m.prefix_hash(), before, "as before the floor spoke");
+    assert!(matches!(m.hear(FloorLine::new("late", None)), Err(MegapromptError::NoTurnOpen)));
 }

@@ -7,7 +7,7 @@ use panel_actors::session::{CastChange, ChangeCast, Close, Inspect, Say, Session
 use crate::helpers::*;
 
 fn say(text: &str) -> Say {
-    Say { text: text.into(), to: None }
+    Say { text: text.into(), to: None, seat: None }
 }
 
 #[actix::test]
@@ -55,10 +55,10 @@ async fn an_at_address_gets_one_answer_and_no_confer() {
     let events = h.until("turn-end").await;
     assert!(!kinds(&events).contains(&"deliberation"));
     assert_eq!(speakers(&events), ["byron"]);
-    let EventBody::HumanSpeak { text, to } = &events[1].event.body else { panic!() };
+    let EventBody::HumanSpeak { text, to, .. } = &events[1].event.body else { panic!() };
     assert_eq!((text.as_str(), to.as_ref().map(|t| t.as_str())), ("what do you make of this?", Some("byron")));
 
-    let err = s.send(Say { text: "hi".into(), to: Some("Iris".into()) }).await.unwrap().unwrap_err();
+    let err = s.send(Say { text: "hi".into(), to: Some("Iris".into()), seat: None }).await.unwrap().unwrap_err();
     assert_eq!(err.code(), "not-addressable");
 }
 
@@ -95,7 +95,7 @@ async fn input_during_a_turn_is_queued_in_order_and_refused_past_the_bound() {
     let events = h.until("turn-start").await;
     let k = kinds(&events);
     assert_eq!(k, ["speak", "cost", "turn-end", "human-speak", "turn-start"]);
-    assert_eq!(events[3].event.body, EventBody::HumanSpeak { text: "queued 1".into(), to: None });
+    assert_eq!(events[3].event.body, EventBody::HumanSpeak { text: "queued 1".into(), to: None, seat: None });
     assert_eq!(events[3].event.turn, 2);
     drop(second);
 }

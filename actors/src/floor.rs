@@ -1,0 +1,141 @@
+//! The floor as a room: the humans' lines of one turn, and their seats.
+//!
+//! A floor line may come from a named seat ("Maya"). A seat is a label the
+//! human chose, shown to the model (`From the floor (Maya): "…"`) and to
+//! everyone watching; it is not an identity and grants nothing.
+//!
+//! Invariants:
+//! - A seat name is 1–32 characters, trimmed, with no control characters,
+//!   and is not the name, id or first name of a character on stage (the
+//!   model must never mistake a human for a voice it writes).
+//! - A turn answers one or more floor lines, in arrival order. At most one
+//!   character is addressed in a turn: lines addressed to another wait for
+//!   a turn of their own ([`joins`]).
+
+use crate::id::CharacterId;
+use crate::roster::Character;
+
+/// Longest seat name, in characters (as for a character's name).
+pub const MAX_SEAT: usize = 32;
+
+/// One floor line as the context renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloorLine<'a> {
+    pub text: &'a str,
+    /// The character this line addresses, if any.
+    pub to: Option<&'a CharacterId>,
+    /// The seat it came from; `None` for the anonymous floor.
+    pub seat: Option<&'a str>,
+}
+
+impl<'a> FloorLine<'a> {
+    /// A line from the anonymous floor.
+    pub fn new(text: &'a str, to: Option<&'a CharacterId>) -> Self {
+        Self { text, to, seat: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeatError {
+    #[error("a seat name needs 1–{MAX_SEAT} characters")]
+    Length,
+    #[error("a seat name may not hold control characters")]
+    Control,
+    #[error("{0:?} is a character on stage; pick another seat name")]
+    OnStage(String),
+}
+
+/// Checks a seat name against the cast on stage and returns it trimmed.
+pub fn check_seat<'c>(name: &str, on_stage: impl IntoIterator<Item = &'c Character>) -> Result<String, SeatError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_SEAT {
+        return Err(SeatError::Length);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SeatError::Control);
+    }
+    let wanted = name.to_lowercase();
+    let clashes = |c: &Character| {
+        let first = c.name.split_whitespace().next().unwrap_or_default().to_lowercase();
+        c.name.to_lowercase() == wanted || c.id.as_str() == wanted || first == wanted
+    };
+    if on_stage.into_iter().any(clashes) {
+        return Err(SeatError::OnStage(name.to_owned()));
+    }
+    Ok(name.to_owned())
+}
+
+/// Whether a waiting line may be answered in the same turn as `batch`:
+/// lines are heard together in a room (some seat has a name), and a turn
+/// addresses at most one character.
+pub fn joins(batch_to: Option<&CharacterId>, line_to: Option<&CharacterId>) -> bool {
+    match (batch_to, line_to) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
+/// The floor of one turn as one text: its lines, each after its seat's name
+/// when it has one. What a brief, a transcript or a comparison shows as
+/// "the floor line" of a turn heard from a room.
+pub fn as_one<'a>(lines: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let lines: Vec<_> = lines.into_iter().collect();
+    if let [(text, None)] = lines.as_slice() {
+        return (*text).to_owned();
+    }
+    let shown: Vec<String> = lines
+        .iter()
+        .map(|(text, seat)| match seat {
+            Some(seat) => format!("{seat}: {text}"),
+            None => (*text).to_owned(),
+        })
+        .collect();
+    shown.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ada() -> Character {
+        Character {
+            id: CharacterId::parse("ada").unwrap(),
+            name: "Ada Lovelace".into(),
+            tagline: String::new(),
+            colour: "#000000".into(),
+            farewell: None,
+            materials: String::new(),
+            avatar: None,
+        }
+    }
+
+    #[test]
+    fn a_seat_name_is_trimmed_and_kept() {
+        assert_eq!(check_seat("  Maya ", [&ada()]).unwrap(), "Maya");
+    }
+
+    #[test]
+    fn a_seat_name_of_a_character_on_stage_or_with_control_characters_is_refused() {
+        for name in ["Ada Lovelace", "ada", "ADA", "Ada"] {
+            assert_eq!(check_seat(name, [&ada()]), Err(SeatError::OnStage(name.to_owned())), "{name}");
+        }
+        assert_eq!(check_seat("Ma\u{1b}[2Jya", [&ada()]), Err(SeatError::Control));
+        assert_eq!(check_seat("Ma\nya", [&ada()]), Err(SeatError::Control));
+        assert_eq!(check_seat("   ", [&ada()]), Err(SeatError::Length));
+        assert_eq!(check_seat(&"m".repeat(33), [&ada()]), Err(SeatError::Length));
+        assert!(check_seat(&"é".repeat(32), [&ada()]).is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn a_turn_addresses_at_most_one_character() {
+        let (a, b) = (CharacterId::parse("ada").unwrap(), CharacterId::parse("byron").unwrap());
+        assert!(joins(None, Some(&a)) && joins(Some(&a), None) && joins(Some(&a), Some(&a)));
+        assert!(!joins(Some(&a), Some(&b)));
+    }
+
+    #[test]
+    fn one_anonymous_line_is_shown_as_it_is_and_a_room_by_seat() {
+        assert_eq!(as_one([("Why?", None)]), "Why?");
+        assert_eq!(as_one([("Why?", Some("Maya")), ("How?", None)]), "Maya: Why?\nHow?");
+    }
+}
