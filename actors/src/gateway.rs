@@ -24,6 +24,10 @@
 //! - A subscriber whose connection ends is removed at once (its
 //!   [`Subscription`] holds a guard that tells the gateway), so memory follows
 //!   the subscribers actually connected.
+//! - Presence (who is here) is counted from the same guards: subscribers,
+//!   and the seats attending through a WebSocket ([`Attend`]). Whenever it
+//!   changes, a `presence` frame goes to everyone; like typing, it is never
+//!   logged and skipped for a subscriber that is behind.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,7 +36,7 @@ use actix::prelude::*;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::event::{Logged, Outbound, Publish};
+use crate::event::{Logged, Outbound, Presence, Publish, Timestamp};
 use crate::id::SessionId;
 
 /// Recent events kept for replay without reading the log: at most this
@@ -51,6 +55,9 @@ pub struct Frame {
     pub unnumbered: Bytes,
     /// The bare event JSON: the SSE data, and the WebSocket payload.
     pub json: Bytes,
+    /// A `presence` frame: ephemeral, but for every stream (not only those
+    /// that asked for typing).
+    pub presence: bool,
 }
 
 impl Frame {
@@ -64,6 +71,13 @@ impl Frame {
         Self::build(None, "", "speak-delta", json)
     }
 
+    /// Who is here: ephemeral, like a delta.
+    pub fn presence(presence: &Presence) -> Self {
+        // A struct of strings and numbers always serialises.
+        let json = serde_json::to_string(presence).unwrap_or_default();
+        Self { presence: true, ..Self::build(None, "", "presence", &json) }
+    }
+
     fn build(seq: Option<u64>, id: &str, kind: &str, json: &str) -> Self {
         // The JSON is a single line (serde_json escapes newlines), so one
         // `data:` line carries it whole.
@@ -75,7 +89,7 @@ impl Frame {
         let sse = buf.freeze();
         let json = sse.slice(head.len()..sse.len() - 2);
         let unnumbered = sse.slice(id.len()..);
-        Self { seq, sse, unnumbered, json }
+        Self { seq, sse, unnumbered, json, presence: false }
     }
 }
 
@@ -122,6 +136,30 @@ impl Drop for Unsubscriber {
 #[rtype(result = "()")]
 pub struct Unsubscribe(u64);
 
+/// A connection that can speak attends the session, from a named seat or
+/// none; it is counted in presence for as long as the answer lives.
+#[derive(Debug, Message)]
+#[rtype(result = "Attendance")]
+pub struct Attend {
+    pub seat: Option<String>,
+}
+
+/// Dropped when the attending connection ends.
+pub struct Attendance {
+    gateway: Recipient<Unattend>,
+    id: u64,
+}
+
+impl Drop for Attendance {
+    fn drop(&mut self) {
+        self.gateway.do_send(Unattend(self.id));
+    }
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Unattend(u64);
+
 /// Disconnect every subscriber (their streams end after what is queued).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -163,6 +201,10 @@ pub struct Gateway {
     /// The seq of the last event published, if any was.
     last_seq: Option<u64>,
     reported: usize,
+    /// Connections attending (WebSockets), by id, with their seats.
+    attending: HashMap<u64, Option<String>>,
+    /// The presence last sent, to send only changes.
+    presence: (Vec<String>, usize),
 }
 
 impl Gateway {
@@ -179,6 +221,8 @@ impl Gateway {
             history_bytes: 0,
             last_seq: None,
             reported: 0,
+            attending: HashMap::new(),
+            presence: (Vec::new(), 0),
         }
     }
 
@@ -216,7 +260,31 @@ impl Gateway {
         }
     }
 
+    /// Sends presence to everyone when it changed. Each seated connection
+    /// is taken to watch through one of the streams, so the watchers are the
+    /// streams beyond the seats'.
+    fn tell_presence(&mut self) -> bool {
+        let mut seats: Vec<String> = self.attending.values().flatten().cloned().collect();
+        seats.sort();
+        seats.dedup();
+        let seated = self.attending.values().filter(|s| s.is_some()).count();
+        let now = (seats, self.subscribers.len().saturating_sub(seated));
+        if now == self.presence {
+            return false;
+        }
+        self.presence = now;
+        let frame = self.presence_frame();
+        self.fan_out(&frame, true);
+        true
+    }
+
+    fn presence_frame(&self) -> Frame {
+        let (seats, watchers) = self.presence.clone();
+        Frame::presence(&Presence { ts: Timestamp::now(), session: self.session.clone(), seats, watchers })
+    }
+
     fn report(&mut self, ctx: &Context<Self>) {
+        self.tell_presence();
         let count = self.subscribers.len();
         if count != self.reported {
             self.reported = count;
@@ -276,7 +344,11 @@ impl Handler<Subscribe> for Gateway {
         let (tx, live) = mpsc::channel(self.capacity);
         self.next_subscriber += 1;
         let id = self.next_subscriber;
-        self.subscribers.insert(id, tx);
+        self.subscribers.insert(id, tx.clone());
+        // A new subscriber learns who is here, whether or not it changed that.
+        if !self.tell_presence() {
+            let _ = tx.try_send(self.presence_frame());
+        }
         self.report(ctx);
         let guard = Unsubscriber { gateway: ctx.address().recipient(), id };
         MessageResult(Subscription { replay, live, guard })
@@ -288,6 +360,27 @@ impl Handler<Unsubscribe> for Gateway {
 
     fn handle(&mut self, Unsubscribe(id): Unsubscribe, ctx: &mut Self::Context) {
         self.subscribers.remove(&id);
+        self.report(ctx);
+    }
+}
+
+impl Handler<Attend> for Gateway {
+    type Result = MessageResult<Attend>;
+
+    fn handle(&mut self, msg: Attend, ctx: &mut Self::Context) -> Self::Result {
+        self.next_subscriber += 1;
+        let id = self.next_subscriber;
+        self.attending.insert(id, msg.seat);
+        self.report(ctx);
+        MessageResult(Attendance { gateway: ctx.address().recipient(), id })
+    }
+}
+
+impl Handler<Unattend> for Gateway {
+    type Result = ();
+
+    fn handle(&mut self, Unattend(id): Unattend, ctx: &mut Self::Context) {
+        self.attending.remove(&id);
         self.report(ctx);
     }
 }

@@ -255,7 +255,7 @@ impl Multi {
                 buf.put_slice(&frame.unnumbered);
                 Some(buf.freeze())
             }
-            None if source.deltas => Some(frame.unnumbered.clone()),
+            None if source.deltas || frame.presence => Some(frame.unnumbered.clone()),
             None => None,
         }
     }

@@ -17,10 +17,11 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use bytestring::ByteString;
 use futures_util::StreamExt as _;
 use panel_actors::event::KeepWarm;
-use panel_actors::gateway::{Frame, Subscription};
+use panel_actors::floor::check_seat;
+use panel_actors::gateway::{Attend, Attendance, Frame, Subscription};
 use panel_actors::id::{CharacterId, SessionId};
 use panel_actors::registry::{Configure, Registry};
-use panel_actors::session::{CastChange, ChangeCast, Say};
+use panel_actors::session::{CastChange, ChangeCast, Say, SessionError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -56,13 +57,18 @@ pub async fn connect(
         }
         _ => Some(subscribe(&state, &id, since).await?),
     };
+    // An empty `?seat=` is the anonymous floor, as no parameter is. A name
+    // that could never be a seat is refused now; one that clashes with the
+    // cast is refused with the line that uses it (the cast changes).
+    let seat = query.seat.as_deref().filter(|s| !s.trim().is_empty());
+    let seat = seat.map(|s| check_seat(s, [])).transpose().map_err(SessionError::from)?;
+    let gateway = state.registry.send(panel_actors::registry::GatewayOf(id.clone())).await??;
+    let attendance = gateway.send(Attend { seat: seat.clone() }).await?;
     let (response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
     let registry = state.registry.clone();
-    // An empty `?seat=` is the anonymous floor, as no parameter is.
-    let seat = query.seat.clone().filter(|s| !s.trim().is_empty());
-    let connection = Connection { id, registry, seat };
+    let connection = Connection { id, registry, seat, _attendance: attendance };
     actix_web::rt::spawn(run(connection, session, messages, subscription, state.keep_alive));
     Ok(response)
 }
@@ -72,6 +78,8 @@ struct Connection {
     id: SessionId,
     registry: Addr<Registry>,
     seat: Option<String>,
+    /// Counts this connection in the session's presence while it lives.
+    _attendance: Attendance,
 }
 
 async fn run(

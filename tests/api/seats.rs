@@ -196,3 +196,47 @@ async fn two_seats_sending_a_hundred_interleaved_lines_have_every_line_logged_on
         .await;
     assert!(detail["turns"].as_u64().unwrap() <= 100, "{detail}");
 }
+
+/// The next `presence` frame on `sse` that `wanted` accepts.
+async fn presence_until(sse: &mut Sse, wanted: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let event = tokio::time::timeout(WAIT, sse.next()).await.expect("presence in time").expect("open");
+        if event.event == "presence" {
+            assert!(event.id.is_none(), "presence is ephemeral: no id");
+            let presence = event.json();
+            if wanted(&presence) {
+                return presence;
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn presence_tells_every_watcher_who_is_here_and_is_never_logged() {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut first = app.sse(&id, None).await;
+    let alone = presence_until(&mut first, |_| true).await;
+    assert_eq!((alone["seats"].clone(), alone["watchers"].clone()), (json!([]), json!(1)), "{alone}");
+
+    let maya = crate::ws::connect(&app, &id, "?seat=Maya&events=none").await;
+    let theo = crate::ws::connect(&app, &id, "?seat=Theo&events=none").await;
+    let mut second = app.sse(&id, None).await;
+    let mut third = app.sse(&id, None).await;
+    let room = presence_until(&mut first, |p| p["seats"] == json!(["Maya", "Theo"]) && p["watchers"] == 1).await;
+    assert_eq!(room["session"], id.as_str());
+    // Every new watcher is told at once, even when it changed nothing.
+    presence_until(&mut second, |p| p["seats"] == json!(["Maya", "Theo"])).await;
+    presence_until(&mut third, |p| p["seats"] == json!(["Maya", "Theo"])).await;
+
+    drop(theo);
+    presence_until(&mut first, |p| p["seats"] == json!(["Maya"])).await;
+    drop(maya);
+    let after = presence_until(&mut first, |p| p["seats"] == json!([])).await;
+    assert_eq!(after["watchers"], 3, "three streams, no seats: {after}");
+
+    let (status, refused) = app.get(&format!("/api/sessions/{id}/ws?seat=Ma%07ya")).await;
+    assert_eq!((status, refused["error"]["code"].clone()), (422, json!("bad-seat")), "{refused}");
+    let history = app.get(&format!("/api/sessions/{id}/history")).await.1;
+    assert!(!history.to_string().contains("presence"), "{history}");
+}

@@ -10,7 +10,7 @@
 //! turn they precede; `session-open` carries 0.
 //!
 //! [`SpeakDelta`] is deliberately not an [`EventBody`]: it is ephemeral typing,
-//! never logged, and carries no `seq`.
+//! never logged, and carries no `seq`; so is [`Presence`], who is here.
 
 use std::sync::Arc;
 
@@ -270,6 +270,20 @@ pub struct SpeakDelta {
     pub turn: u32,
     pub speaker: CharacterId,
     pub text: String,
+}
+
+/// Who is here now: the named seats connected to a session and how many
+/// others watch it. Ephemeral like [`SpeakDelta`]: never logged, no `seq`;
+/// a gateway sends it whenever it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename = "presence")]
+pub struct Presence {
+    pub ts: Timestamp,
+    pub session: SessionId,
+    /// Seat names connected, sorted, each once.
+    pub seats: Vec<String>,
+    /// Event streams open beyond the seats' own.
+    pub watchers: usize,
 }
 
 /// What a session hands to the gateway for fan-out.
