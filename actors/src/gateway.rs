@@ -26,8 +26,10 @@
 //!   the subscribers actually connected.
 //! - Presence (who is here) is counted from the same guards: subscribers,
 //!   and the seats attending through a WebSocket ([`Attend`]). Whenever it
-//!   changes, a `presence` frame goes to everyone; like typing, it is never
-//!   logged and skipped for a subscriber that is behind.
+//!   changes, a `presence` frame goes to the subscribers that asked for it
+//!   (and at once to each new one); like typing, it is never logged and
+//!   skipped for a subscriber that is behind. Those that did not ask all see
+//!   exactly the same frames.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -99,6 +101,9 @@ impl Frame {
 #[rtype(result = "Subscription")]
 pub struct Subscribe {
     pub since: Option<u64>,
+    /// Whether it wants `presence` frames (a page that shows who is here);
+    /// without them every subscriber of a session sees the same frames.
+    pub presence: bool,
 }
 
 /// Where a subscription's replay comes from.
@@ -189,12 +194,17 @@ pub struct Watchers {
     pub count: usize,
 }
 
+struct Subscriber {
+    tx: mpsc::Sender<Frame>,
+    presence: bool,
+}
+
 pub struct Gateway {
     session: SessionId,
     capacity: usize,
     owner: Option<Recipient<Watchers>>,
     next_subscriber: u64,
-    subscribers: HashMap<u64, mpsc::Sender<Frame>>,
+    subscribers: HashMap<u64, Subscriber>,
     /// Recent event frames with contiguous seqs, oldest first.
     history: VecDeque<Frame>,
     history_bytes: usize,
@@ -239,7 +249,11 @@ impl Gateway {
 
     fn fan_out(&mut self, frame: &Frame, droppable: bool) {
         let session = &self.session;
-        self.subscribers.retain(|id, tx| match tx.try_send(frame.clone()) {
+        self.subscribers.retain(|id, sub| {
+            if frame.presence && !sub.presence {
+                return true;
+            }
+            match sub.tx.try_send(frame.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) if droppable => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -247,6 +261,7 @@ impl Gateway {
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
         });
     }
 
@@ -344,9 +359,9 @@ impl Handler<Subscribe> for Gateway {
         let (tx, live) = mpsc::channel(self.capacity);
         self.next_subscriber += 1;
         let id = self.next_subscriber;
-        self.subscribers.insert(id, tx.clone());
+        self.subscribers.insert(id, Subscriber { tx: tx.clone(), presence: msg.presence });
         // A new subscriber learns who is here, whether or not it changed that.
-        if !self.tell_presence() {
+        if !self.tell_presence() && msg.presence {
             let _ = tx.try_send(self.presence_frame());
         }
         self.report(ctx);
@@ -407,7 +422,7 @@ impl Handler<RetireIfIdle> for Gateway {
     type Result = bool;
 
     fn handle(&mut self, _: RetireIfIdle, ctx: &mut Self::Context) -> bool {
-        self.subscribers.retain(|_, tx| !tx.is_closed());
+        self.subscribers.retain(|_, sub| !sub.tx.is_closed());
         if self.subscribers.is_empty() {
             ctx.stop();
         }
@@ -419,7 +434,7 @@ impl Handler<CountSubscribers> for Gateway {
     type Result = usize;
 
     fn handle(&mut self, _: CountSubscribers, ctx: &mut Self::Context) -> usize {
-        self.subscribers.retain(|_, tx| !tx.is_closed());
+        self.subscribers.retain(|_, sub| !sub.tx.is_closed());
         self.report(ctx);
         self.subscribers.len()
     }

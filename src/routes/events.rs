@@ -31,12 +31,23 @@ use crate::error::ApiError;
 #[derive(Debug, Deserialize)]
 pub struct Since {
     since: Option<u64>,
+    /// `1` (or `true`): add `presence` frames, who is here.
+    presence: Option<String>,
 }
 
 impl Since {
     pub fn since(&self) -> Option<u64> {
         self.since
     }
+
+    pub fn presence(&self) -> bool {
+        flag(self.presence.as_deref())
+    }
+}
+
+/// A query flag: `1` or `true`.
+pub fn flag(value: Option<&str>) -> bool {
+    matches!(value, Some("1" | "true"))
 }
 
 /// The resume point: `Last-Event-ID` (sent by EventSource on reconnect) wins
@@ -61,7 +72,7 @@ pub async fn stream(
     query: web::Query<Since>,
 ) -> Result<HttpResponse, ApiError> {
     let since = resume_point(&req, query.since)?;
-    let (replay, subscription) = subscribe(&state, &session_id(&id)?, since).await?;
+    let (replay, subscription) = subscribe(&state, &session_id(&id)?, since, query.presence()).await?;
     let mut body = SseBody::new(replay, subscription, state.keep_alive);
     body.count = Some(super::StreamCount::new(&state.streams));
     Ok(event_stream(body))
@@ -88,12 +99,13 @@ pub async fn subscribe(
     state: &AppState,
     id: &SessionId,
     since: Option<u64>,
+    presence: bool,
 ) -> Result<(Vec<Frame>, Subscription), ApiError> {
     const TRIES: usize = 4;
     let mut tries = 1;
     let subscription = loop {
         let gateway = state.registry.send(GatewayOf(id.clone())).await??;
-        match gateway.send(Subscribe { since }).await {
+        match gateway.send(Subscribe { since, presence }).await {
             Ok(s) => break s,
             Err(_) if tries < TRIES => tries += 1,
             Err(e) => return Err(e.into()),

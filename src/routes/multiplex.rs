@@ -44,7 +44,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::events::{event_stream, subscribe};
+use super::events::{event_stream, flag, subscribe};
 use super::{AppState, StreamCount};
 use crate::error::ApiError;
 
@@ -62,6 +62,8 @@ pub struct Query {
     deltas: Option<String>,
     /// `1` (or `true`): add `directory` notes.
     directory: Option<String>,
+    /// `1` (or `true`): add each session's `presence` (who is here).
+    presence: Option<String>,
     /// A client may repeat the stream's auth token here.
     #[allow(dead_code)]
     token: Option<String>,
@@ -149,7 +151,8 @@ pub async fn stream(
     state: web::Data<AppState>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let directory = matches!(query.directory.as_deref(), Some("1" | "true"));
+    let directory = flag(query.directory.as_deref());
+    let presence = flag(query.presence.as_deref());
     let ids = ids(&query.sessions, directory)?;
     let header = req.headers().get("last-event-id").map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
     let at = match header.as_deref().or(query.since.as_deref()) {
@@ -168,7 +171,7 @@ pub async fn stream(
     let mut live: SelectAll<BoxStream<'static, (usize, Option<Frame>)>> = SelectAll::new();
     for id in ids {
         let since = at.iter().find(|(s, _)| *s == id).map_or(0, |(_, seq)| *seq);
-        match subscribe(&state, &id, Some(since)).await {
+        match subscribe(&state, &id, Some(since), presence).await {
             Ok((frames, subscription)) => {
                 let i = sources.len();
                 let closed = frames.last().is_some_and(|f| f.unnumbered.starts_with(b"event: session-close\n"));

@@ -76,7 +76,7 @@ pub async fn stream(
     let session = session_id(&id)?;
     let since = resume_point(&req, query.since())?;
     let (gateway, file) = state.replays.send(ReplayGateway { session: session.clone(), id: rid }).await??;
-    let subscription = gateway.send(Subscribe { since }).await?;
+    let subscription = gateway.send(Subscribe { since, presence: false }).await?;
     let replay = match subscription.replay {
         Replay::Nothing => Vec::new(),
         Replay::Frames(ref frames) => frames.clone(),

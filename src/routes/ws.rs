@@ -55,7 +55,7 @@ pub async fn connect(
             state.registry.send(panel_actors::registry::GatewayOf(id.clone())).await??;
             None
         }
-        _ => Some(subscribe(&state, &id, since).await?),
+        _ => Some(subscribe(&state, &id, since, false).await?),
     };
     // An empty `?seat=` is the anonymous floor, as no parameter is. A name
     // that could never be a seat is refused now; one that clashes with the

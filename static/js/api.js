@@ -35,7 +35,9 @@ export async function fetchText(path) {
   return res.text();
 }
 
-export function socketUrl(id) {
+/** The session's input channel; `seat`: the name this browser speaks as, if any. */
+export function socketUrl(id, seat = null) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/api/sessions/${encodeURIComponent(id)}/ws?events=none`;
+  const named = seat ? `&seat=${encodeURIComponent(seat)}` : '';
+  return `${scheme}://${location.host}/api/sessions/${encodeURIComponent(id)}/ws?events=none${named}`;
 }

@@ -12,6 +12,7 @@ import { Timeline } from './timeline.js';
 import { Replays } from './replays.js';
 import { Finder } from './search.js';
 import { Composer } from './composer.js';
+import { Room } from './room.js';
 import { CacheMeter } from './cache.js';
 import { ContextMeter, continueSession, takeCarriedLine } from './context.js';
 import { acceptDrops, face, importCard, libraryButton } from './library.js';
@@ -141,10 +142,12 @@ export class ChatView {
     this.composer = new Composer({
       onSend: (text) => this.say(text),
       names: () => this.timeline.onStage.map((id) => this.timeline.person(id).name),
+      onSeat: () => this.room.name('The name shown beside your lines:'),
     });
+    this.room = new Room({ composer: this.composer, onSeat: () => this.reconnectAs() });
     const main = h('section', { class: 'chat-pane' }, this.chatEl, this.context.banner, this.composer.el);
     this.viewEl = h('div', { class: 'chat-view' },
-      h('div', { class: 'substrip' }, this.strip, h('span', { class: 'spacer' }), this.finderSlot, this.formatBadge, this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
+      h('div', { class: 'substrip' }, this.strip, this.room.el, h('span', { class: 'spacer' }), this.finderSlot, this.formatBadge, this.context.el, this.cache.el, this.totalsEl, this.drawerButton),
       h('div', { class: 'chat-body' }, main, this.drawer));
     clear(this.view).append(this.viewEl);
     // A card file dropped anywhere on the chat joins the library.
@@ -251,13 +254,14 @@ export class ChatView {
         if (!this.loading) { this.timeline.delta(m.data); this.follow(); }
         break;
       case 'gap': this.loadHistory(); break;
+      case 'presence': this.room.showPresence(m.data); break;
       case 'stream-error': if (m.data.code !== 'session-closed') toast(m.data.message); break;
       default: break;
     }
   }
 
   connectSocket() {
-    const socket = new WebSocket(socketUrl(this.id));
+    const socket = new WebSocket(socketUrl(this.id, this.room.seat));
     this.socket = socket;
     socket.onopen = () => { document.body.dataset.socket = 'open'; };
     socket.onmessage = (e) => {
@@ -294,7 +298,20 @@ export class ChatView {
     });
   }
 
+  /** Reopens the socket under the seat just chosen: it speaks for it in the room's presence. */
+  reconnectAs() {
+    const old = this.socket;
+    if (old) {
+      old.onclose = null;
+      old.close();
+      for (const w of this.requests.values()) w.reject(new Error('The connection closed; try again.'));
+      this.requests.clear();
+    }
+    this.connectSocket();
+  }
+
   async say(text) {
+    await this.room.beforeSpeaking(this.timeline.seats);
     // What one says is read at the end of the conversation.
     if (!this.timeline.atEnd()) this.timeline.start();
     this.stick = true;
@@ -303,7 +320,8 @@ export class ChatView {
     const entry = { text: text.trim(), el };
     this.queued.push(entry);
     try {
-      const ack = await this.send({ type: 'say', text });
+      const seat = this.room.seat;
+      const ack = await this.send(seat ? { type: 'say', text, seat } : { type: 'say', text });
       el.querySelector('.badge').textContent = ack.queued > 0 ? `queued · turn ${ack.turn}` : 'sent';
       return true;
     } catch (e) {

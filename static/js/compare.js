@@ -128,7 +128,6 @@ function cell(column, turn, t, ref, who, colour) {
     h('p', { class: 'cmp-label' }, `${column.label}`, side.own_turn !== turn ? h('span', { class: 'muted' }, ` · its turn ${side.own_turn}`) : null),
     h('div', { class: `floor${marked('floor') ? ' mark' : ''}` },
       side.to ? h('span', { class: 'to' }, `to ${who(side.to)}`) : null,
-      side.seat ? h('span', { class: 'seat' }, side.seat) : null,
       h('span', { class: 'floor-text' }, side.floor)),
     h('p', { class: `cmp-order small${marked('order') ? ' mark' : ''}` }, 'order: ', side.order.map(who).join(' → ') || '—'),
     acts, confer,

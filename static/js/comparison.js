@@ -33,11 +33,16 @@ function sides(events, offset) {
   const out = new Map();
   let current = null;
   for (const e of events) {
+    // A room's later lines of the same turn join its floor (floor.rs `as_one`).
+    if (e.kind === 'human-speak' && current === e.turn + offset && out.has(current)) {
+      const side = out.get(current);
+      side.floor = `${side.floor}\n${e.seat ? `${e.seat}: ${e.text}` : e.text}`;
+      if (!side.to && e.to) side.to = e.to;
+      continue;
+    }
     if (e.kind === 'human-speak') {
-      const side = { own_turn: e.turn, floor: e.text, order: [], lead: null, acts: [], confer: [], usd: 0 };
+      const side = { own_turn: e.turn, floor: e.seat ? `${e.seat}: ${e.text}` : e.text, order: [], lead: null, acts: [], confer: [], usd: 0 };
       if (e.to) side.to = e.to;
-      // Not one of the rules: a named seat is shown on the floor line.
-      if (e.seat) side.seat = e.seat;
       out.set(e.turn + offset, side);
       current = e.turn + offset;
       continue;

@@ -1,19 +1,23 @@
 // The composer: Enter sends, Shift+Enter starts a new line, `@` offers the
 // characters on stage. While the panel speaks, sending still works: the
-// message is queued and shown as such.
+// message is queued and shown as such. In a room (several people on the
+// floor) it shows the seat this browser speaks as, and asks for one.
 
-import { h } from './dom.js';
+import { h, clear } from './dom.js';
 
 export class Composer {
-  constructor({ onSend, names }) {
+  constructor({ onSend, names, onSeat = null }) {
     this.onSend = onSend;
     this.names = names;
+    this.seatButton = onSeat ? h('button', { type: 'button', class: 'link speaking-as', onclick: () => onSeat() }, 'Name yourself') : null;
+    this.seatSlot = h('div', { class: 'seat-slot' });
     this.choice = 0;
     this.input = h('textarea', { rows: '2', placeholder: 'Speak to the panel — @Name to ask one of them', 'aria-label': 'Your message', maxlength: '8000' });
     this.hint = h('span', { class: 'hint muted small' }, 'Enter to send · Shift+Enter for a new line');
     this.menu = h('ul', { class: 'mentions', role: 'listbox', hidden: true });
     this.button = h('button', { type: 'submit', class: 'primary' }, 'Send');
-    this.el = h('form', { class: 'composer' }, this.menu, this.input, h('div', { class: 'composer-row' }, this.hint, this.button));
+    this.el = h('form', { class: 'composer' }, this.seatSlot, this.menu, this.input,
+      h('div', { class: 'composer-row' }, this.hint, this.seatButton, this.button));
     this.el.addEventListener('submit', (e) => { e.preventDefault(); this.submit(); });
     this.input.addEventListener('keydown', (e) => this.key(e));
     this.input.addEventListener('input', () => this.suggest());
@@ -32,6 +36,31 @@ export class Composer {
   fill(text) {
     this.input.value = text;
     this.input.focus();
+  }
+
+  /** Shows the seat this browser speaks as (or none yet). */
+  showSeat(seat) {
+    if (!this.seatButton) return;
+    this.seatButton.textContent = seat ? `speaking as ${seat}` : 'Name yourself';
+    this.seatButton.title = seat ? 'Change the name shown beside your lines' : 'Give the name shown beside your lines';
+  }
+
+  /** Asks for a seat name in place; resolves with it, or null if put off. */
+  askSeat(why, current = '') {
+    return new Promise((resolve) => {
+      const input = h('input', { type: 'text', maxlength: '32', value: current, 'aria-label': 'Your name in this room', placeholder: 'Your name' });
+      const done = (name) => { clear(this.seatSlot); resolve(name); };
+      const form = h('div', { class: 'seat-ask', role: 'group', 'aria-label': 'Your name' },
+        h('span', { class: 'small' }, why), input,
+        h('button', { type: 'button', class: 'primary', onclick: () => { if (input.value.trim()) done(input.value.trim()); } }, 'Speak as this name'),
+        h('button', { type: 'button', class: 'link', onclick: () => done(null) }, 'Not now'));
+      input.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') { e.preventDefault(); if (input.value.trim()) done(input.value.trim()); }
+        if (e.key === 'Escape') done(null);
+      });
+      clear(this.seatSlot).append(form);
+      input.focus();
+    });
   }
 
   setBusy(busy) {

@@ -44,3 +44,10 @@ export function when(ts) {
   const d = new Date(ts);
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/** A seat's colour: the same name has the same colour in every tab and view. */
+export function seatColour(name) {
+  let hash = 0;
+  for (const ch of String(name).toLowerCase()) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return `hsl(${hash % 360} 55% 45%)`;
+}

@@ -27,6 +27,7 @@ export class Multiplexer {
     this.followers = new Map(); // follower → { sessions: Map<id, { since, deltas }>, directory, send }
     this.positions = new Map(); // session → last seq delivered
     this.recent = new Map(); // session → recent events, oldest first
+    this.presence = new Map(); // session → who is here, as last told
     this.source = null;
     this.key = '';
     // Until a stream is open: a new follower is about to get one.
@@ -49,6 +50,7 @@ export class Multiplexer {
         continue;
       }
       for (const ev of recent) if (ev.seq > since) send({ type: 'event', data: ev });
+      if (this.presence.has(id)) send({ type: 'presence', data: this.presence.get(id) });
     }
     this.schedule();
   }
@@ -82,13 +84,16 @@ export class Multiplexer {
     this.source?.close();
     this.source = null;
     // Sessions no one follows are forgotten.
-    for (const id of [...this.positions.keys()]) if (!sessions.has(id)) { this.positions.delete(id); this.recent.delete(id); }
+    for (const id of [...this.positions.keys()]) {
+      if (!sessions.has(id)) { this.positions.delete(id); this.recent.delete(id); this.presence.delete(id); }
+    }
     if (!ids.length && !directory) { this.setState('offline'); return; }
     const since = ids.map((id) => `${id}:${this.positions.has(id) ? this.positions.get(id) : sessions.get(id).since}`);
     for (const id of ids) if (!this.positions.has(id)) this.positions.set(id, sessions.get(id).since);
     const params = new URLSearchParams({ sessions: ids.join(','), since: since.join(',') || '0' });
     if (deltas.length) params.set('deltas', deltas.join(','));
     if (directory) params.set('directory', '1');
+    if (ids.length) params.set('presence', '1');
     this.open(`${this.base}/api/events?${params}`);
   }
 
@@ -109,6 +114,11 @@ export class Multiplexer {
     };
     for (const kind of KINDS) source.addEventListener(kind, (e) => this.event(JSON.parse(e.data)));
     source.addEventListener('speak-delta', (e) => this.deliver(JSON.parse(e.data), 'delta', (w) => w.deltas));
+    source.addEventListener('presence', (e) => {
+      const presence = JSON.parse(e.data);
+      this.presence.set(presence.session, presence);
+      this.deliver(presence, 'presence', () => true);
+    });
     source.addEventListener('stream-error', (e) => this.deliver(JSON.parse(e.data), 'stream-error', () => true));
     source.addEventListener('directory', () => {
       for (const f of this.followers.values()) if (f.directory) f.send({ type: 'directory' });

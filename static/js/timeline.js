@@ -15,7 +15,7 @@
 // its change to a shown turn, so the two ways a turn is drawn (whole, from
 // the model, and in place, as events arrive) are read and kept together.
 
-import { h, usd, count } from './dom.js';
+import { h, usd, count, seatColour } from './dom.js';
 import { face } from './library.js';
 import { TurnWindow } from './window.js';
 import { searchRecord } from './search.js';
@@ -54,6 +54,7 @@ export class Timeline {
     this.confers = new Map();  // turn → its confer group: { turn, lines }
     this.corpus = [];          // what the search box searches (search.js)
     this.hit = null;           // the seq of the search match shown, if any
+    this.seats = new Set();    // the named seats that have spoken
     this.maxTurn = 0;
     this.totals = { usd: 0, input: 0, cache_write: 0, cache_read: 0, output: 0, priced: true, pings: 0, pings_usd: 0 };
     this.inFlight = false;
@@ -166,9 +167,13 @@ export class Timeline {
     this.marker(ev, () => h('span', {}, h('span', { class: 'dot', '--c': who.colour }), `${who.name} left — `, h('q', {}, ev.line)));
   }
 
+  // A room's several lines of one turn are each their own human-speak.
   on_human_speak(ev) {
     const t = this.turn(ev.turn);
-    t.floor = { seq: ev.seq, text: ev.text, to: ev.to || null };
+    const line = { seq: ev.seq, text: ev.text, to: ev.to || null, seat: ev.seat || null };
+    t.floors = [...(t.floors || []), line];
+    t.floor = t.floors[0];
+    if (line.seat) this.seats.add(line.seat);
     this.redraw(t);
   }
 
@@ -417,9 +422,14 @@ export class Timeline {
     // Only a finished turn can be branched from.
     const branch = this.onBranch ? h('button', { type: 'button', class: 'link branch', hidden: !t.ended, title: 'A new session carrying the conversation up to this turn', onclick: () => this.onBranch(n) }, 'Branch from here') : null;
     const f = t.floor;
-    const floor = h('div', { class: `floor${f && f.seq === this.hit ? ' search-hit' : ''}`, dataset: f ? { seq: f.seq } : {} },
-      f && f.to ? h('span', { class: 'to' }, `to ${this.person(f.to).name}`) : null,
-      f ? h('span', { class: 'floor-text' }, f.text) : null);
+    const floor = h('div', { class: 'floors' }, (t.floors || [null]).map((l) => h('div', {
+      class: `floor${l && l.seat ? ' seated' : ''}${l && l.seq === this.hit ? ' search-hit' : ''}`,
+      '--c': l && l.seat ? seatColour(l.seat) : null,
+      dataset: l ? { seq: l.seq, ...(l.seat ? { seat: l.seat } : {}) } : {},
+    },
+    l && l.seat ? h('span', { class: 'seat' }, l.seat) : null,
+    l && l.to ? h('span', { class: 'to' }, `to ${this.person(l.to).name}`) : null,
+    l ? h('span', { class: 'floor-text' }, l.text) : null)));
     const status = h('span', { class: 'status', role: 'status' }, t.status,
       t.aborted && this.onRetry && f ? [' ', h('button', { type: 'button', class: 'link retry', onclick: () => this.onRetry(f.text) }, 'Send again')] : null);
     const row = h('div', { class: 'floor-row' }, cost,

@@ -243,7 +243,7 @@ impl TestApp {
         self.sse_with(id, String::new(), Some(last_event_id)).await
     }
 
-    async fn sse_with(&self, id: &str, query: String, last_event_id: Option<u64>) -> Sse {
+    pub async fn sse_with(&self, id: &str, query: String, last_event_id: Option<u64>) -> Sse {
         let mut req = self.client.get(self.url(&format!("/api/sessions/{id}/events{query}")));
         if let Some(n) = last_event_id {
             req = req.insert_header(("Last-Event-ID", n.to_string()));

@@ -197,6 +197,11 @@ async fn two_seats_sending_a_hundred_interleaved_lines_have_every_line_logged_on
     assert!(detail["turns"].as_u64().unwrap() <= 100, "{detail}");
 }
 
+/// A stream of the session that asks to be told who is here.
+async fn watch(app: &TestApp, id: &str) -> Sse {
+    app.sse_with(id, "?presence=1".into(), None).await
+}
+
 /// The next `presence` frame on `sse` that `wanted` accepts.
 async fn presence_until(sse: &mut Sse, wanted: impl Fn(&Value) -> bool) -> Value {
     loop {
@@ -215,19 +220,22 @@ async fn presence_until(sse: &mut Sse, wanted: impl Fn(&Value) -> bool) -> Value
 async fn presence_tells_every_watcher_who_is_here_and_is_never_logged() {
     let app = spawn_app().await;
     let id = app.create(&["ada", "byron"]).await;
-    let mut first = app.sse(&id, None).await;
+    let mut first = watch(&app, &id).await;
     let alone = presence_until(&mut first, |_| true).await;
     assert_eq!((alone["seats"].clone(), alone["watchers"].clone()), (json!([]), json!(1)), "{alone}");
 
     let maya = crate::ws::connect(&app, &id, "?seat=Maya&events=none").await;
     let theo = crate::ws::connect(&app, &id, "?seat=Theo&events=none").await;
-    let mut second = app.sse(&id, None).await;
+    let mut second = watch(&app, &id).await;
     let mut third = app.sse(&id, None).await;
     let room = presence_until(&mut first, |p| p["seats"] == json!(["Maya", "Theo"]) && p["watchers"] == 1).await;
     assert_eq!(room["session"], id.as_str());
     // Every new watcher is told at once, even when it changed nothing.
     presence_until(&mut second, |p| p["seats"] == json!(["Maya", "Theo"])).await;
-    presence_until(&mut third, |p| p["seats"] == json!(["Maya", "Theo"])).await;
+    // A stream that did not ask is not told: all such streams see the same frames.
+    app.say(&id, "Who is here?").await;
+    let quiet = third.until("turn-end").await;
+    assert!(quiet.iter().all(|e| e.event != "presence"), "{quiet:?}");
 
     drop(theo);
     presence_until(&mut first, |p| p["seats"] == json!(["Maya"])).await;

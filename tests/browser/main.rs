@@ -24,6 +24,7 @@ mod continuation;
 mod dynamics;
 mod library;
 mod replays;
+mod seats;
 mod sessions;
 mod study;
 mod tabs;

@@ -34,8 +34,8 @@ async fn a_subscriber_that_falls_behind_is_dropped_and_others_get_everything() {
     let id = SessionId::parse("gw").unwrap();
     let mut log = EventLog::create(dir.path(), &id, Durability::PerTurn).unwrap();
     let gateway = Gateway::new(id.clone(), 4, None).start();
-    let mut slow = gateway.send(Subscribe { since: None }).await.unwrap();
-    let mut fast = gateway.send(Subscribe { since: None }).await.unwrap();
+    let mut slow = gateway.send(Subscribe { since: None, presence: false }).await.unwrap();
+    let mut fast = gateway.send(Subscribe { since: None, presence: false }).await.unwrap();
     let mut fast_got = Vec::new();
     for n in 1..=10 {
         publish(&gateway, &mut log, n);
@@ -52,7 +52,7 @@ async fn a_subscriber_that_falls_behind_is_dropped_and_others_get_everything() {
     assert_eq!(gateway.send(CountSubscribers).await.unwrap(), 1);
 
     // It reconnects from where it was and catches up from the gateway's memory.
-    let again = gateway.send(Subscribe { since: Some(4) }).await.unwrap();
+    let again = gateway.send(Subscribe { since: Some(4), presence: false }).await.unwrap();
     let expected: Vec<_> = fast_got[4..].iter().map(|f| f.sse.to_vec()).collect();
     assert_eq!(frames(&again.replay), expected);
 }
@@ -66,7 +66,7 @@ async fn a_new_gateway_sends_older_positions_to_the_log_and_frames_each_event_as
         log.append(1, say(n)).unwrap();
     }
     let gateway = Gateway::new(id.clone(), 16, None).start();
-    let sub = gateway.send(Subscribe { since: Some(1) }).await.unwrap();
+    let sub = gateway.send(Subscribe { since: Some(1), presence: false }).await.unwrap();
     let Replay::FromLog { since } = sub.replay else { panic!("a fresh gateway remembers nothing") };
     let events = event_log::read_after(dir.path(), &id, since).unwrap();
     assert_eq!(events.iter().map(|l| l.event.seq).collect::<Vec<_>>(), [2, 3]);
@@ -76,7 +76,7 @@ async fn a_new_gateway_sends_older_positions_to_the_log_and_frames_each_event_as
     assert!(text.ends_with("}\n\n"));
     assert_eq!(&frame.json[..], events[0].json.as_bytes());
     assert!(frame.unnumbered.starts_with(b"event: human-speak\n"));
-    let live_only = gateway.send(Subscribe { since: None }).await.unwrap();
+    let live_only = gateway.send(Subscribe { since: None, presence: false }).await.unwrap();
     assert!(matches!(live_only.replay, Replay::Nothing));
 }
 
@@ -99,7 +99,7 @@ async fn a_subscriber_that_goes_away_is_forgotten_at_once_and_the_owner_hears_of
     let owner = Owner(tx).start().recipient();
     let gateway = Gateway::new(SessionId::parse("gw3").unwrap(), 16, Some(owner)).start();
     for _ in 0..1000 {
-        let sub = gateway.send(Subscribe { since: None }).await.unwrap();
+        let sub = gateway.send(Subscribe { since: None, presence: false }).await.unwrap();
         assert_eq!(counts.recv().await, Some(1));
         drop(sub);
         assert_eq!(counts.recv().await, Some(0), "nothing published, and still it is gone");

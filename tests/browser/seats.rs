@@ -1,0 +1,94 @@
+//! Two people on one floor, each in their own browser (separate profiles,
+//! so separate storage): each names a seat, sees the other's lines
+//! attributed and coloured, and sees who is here in the strip.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn open(app: &TestApp, name: &str, id: &str) -> Browser {
+    let b = Browser::launch(name).await;
+    b.goto(&app.url(&format!("/#/s/{id}"))).await;
+    b.until("the stream to be live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
+    b.until("the socket to open", "document.body.dataset.socket === 'open'").await;
+    b
+}
+
+async fn send(b: &Browser, text: &str) {
+    b.type_into(".composer textarea", text).await;
+    b.type_into(".composer textarea", ENTER).await;
+}
+
+fn turn_done(n: u32) -> String {
+    format!(
+        "document.querySelector('#turn-{n}') && !document.querySelector('#turn-{n}').classList.contains('in-flight') && document.querySelector('#turn-{n} .cost').textContent.startsWith('$')"
+    )
+}
+
+fn here(seats: &[&str]) -> String {
+    let wanted = serde_json::to_string(seats).unwrap();
+    format!(
+        "JSON.stringify([...document.querySelectorAll('.presence .seat-dot')].map(e => e.dataset.seat)) === '{wanted}'"
+    )
+}
+
+const FLOOR: &str = "return [...document.querySelectorAll('.chat .floor')].map(f => [f.dataset.seat || null, f.querySelector('.floor-text').textContent, f.style.getPropertyValue('--c') !== '']);";
+
+#[actix_web::test]
+async fn two_seats_in_two_browsers_see_each_others_lines_attributed_and_who_is_here() {
+    let app = spawn_with(Options { pace_ms: 2, ..Options::default() }).await;
+    let id = app.create(&["iris", "maren"]).await;
+    let maya = open(&app, "seats-maya", &id).await;
+    maya.click(".speaking-as").await;
+    maya.type_into(".seat-ask input", "Maya").await;
+    maya.type_into(".seat-ask input", ENTER).await;
+    maya.until("Maya in the strip", &here(&["Maya"])).await;
+    assert_eq!(maya.text(".speaking-as").await, "speaking as Maya");
+
+    let theo = open(&app, "seats-theo", &id).await;
+    theo.until("Maya seen from the other browser", &here(&["Maya"])).await;
+    // The first line from a browser with no name, in a room, asks for one.
+    send(&theo, "Should a nurse override the protocol?").await;
+    theo.until("the name asked for", "document.querySelector('.seat-ask input') !== null").await;
+    theo.type_into(".seat-ask input", "Theo").await;
+    theo.type_into(".seat-ask input", ENTER).await;
+    theo.until("turn 1 to end", &turn_done(1)).await;
+    maya.until("turn 1 to end for Maya", &turn_done(1)).await;
+    for b in [&maya, &theo] {
+        b.until("both seats here", &here(&["Maya", "Theo"])).await;
+    }
+    send(&maya, "And if the protocol is new?").await;
+    maya.until("turn 2 to end", &turn_done(2)).await;
+    theo.until("turn 2 to end for Theo", &turn_done(2)).await;
+
+    let expected =
+        json!(
+            [["Theo", "Should a nurse override the protocol?", true], ["Maya", "And if the protocol is new?", true],]
+        );
+    assert_eq!(maya.js(FLOOR).await, expected, "Maya sees both lines by their seats");
+    assert_eq!(theo.js(FLOOR).await, expected, "and so does Theo");
+    let seat_labels =
+        theo.js("return [...document.querySelectorAll('.chat .floor .seat')].map(e => e.textContent);").await;
+    assert_eq!(seat_labels, json!(["Theo", "Maya"]));
+    let colours = maya
+        .js("return [...document.querySelectorAll('.chat .floor')].map(f => f.style.getPropertyValue('--c'));")
+        .await;
+    assert_ne!(colours[0], colours[1], "each seat its own colour: {colours}");
+    let logged = app.get(&format!("/api/sessions/{id}/history")).await.1;
+    let seats: Vec<_> = logged["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "human-speak")
+        .map(|e| e["seat"].clone())
+        .collect();
+    assert_eq!(seats, vec![json!("Theo"), json!("Maya")], "the log says who spoke");
+    maya.until("both seats still here", &here(&["Maya", "Theo"])).await;
+    maya.screenshot("seats-maya").await;
+    theo.screenshot("seats-theo").await;
+
+    // A browser that leaves leaves the room.
+    theo.finish().await;
+    maya.until("Theo gone from the strip", &here(&["Maya"])).await;
+    maya.finish().await;
+}
