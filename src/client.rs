@@ -24,6 +24,8 @@ pub enum Streamed {
     Event { json: String, value: Value },
     /// A typing delta (not logged).
     Delta(Value),
+    /// Who is here: the seats connected and the other watchers (not logged).
+    Presence(Value),
     /// The connection dropped; reconnecting after this wait.
     Reconnecting(Duration),
 }
@@ -137,6 +139,78 @@ impl Api {
         bail!("GET {path}: the stream ended before its {last}")
     }
 
+    /// Speaks each line of `lines` into session `id` from `seat`, over the
+    /// session's WebSocket (which counts the seat as here while it is open),
+    /// and hands `refused` every line the server did not take, with why. A
+    /// dropped connection is opened again for the next line.
+    pub async fn speak(
+        &self,
+        id: &str,
+        seat: &str,
+        mut lines: tokio::sync::mpsc::Receiver<String>,
+        mut refused: impl FnMut(&str, &str),
+    ) {
+        use futures_util::SinkExt as _;
+        let scheme = if self.base.starts_with("https:") { "wss" } else { "ws" };
+        let host = self.base.split_once("://").map_or(self.base.as_str(), |(_, rest)| rest);
+        let url = format!(
+            "{scheme}://{host}/api/sessions/{id}/ws?events=none&seat={}",
+            percent_encoding::utf8_percent_encode(seat, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let mut socket = None;
+        let mut n = 0u64;
+        while let Some(line) = lines.recv().await {
+            if line.trim().is_empty() {
+                continue;
+            }
+            n += 1;
+            if socket.is_none() {
+                let mut req = self.client.ws(url.as_str());
+                if let Some(t) = &self.token {
+                    req = req.bearer_auth(t);
+                }
+                match req.connect().await {
+                    Ok((_, framed)) => socket = Some(framed),
+                    Err(e) => {
+                        refused(&line, &format!("cannot reach the session: {e}"));
+                        continue;
+                    }
+                }
+            }
+            let Some(framed) = socket.as_mut() else { continue };
+            let say = serde_json::json!({ "type": "say", "text": line, "id": n });
+            if framed.send(awc::ws::Message::Text(say.to_string().into())).await.is_err() {
+                refused(&line, "the connection dropped; type it again");
+                socket = None;
+                continue;
+            }
+            // The answer to this line: its ack, or why it was refused.
+            loop {
+                match framed.next().await {
+                    Some(Ok(awc::ws::Frame::Text(bytes))) => {
+                        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                        if answer["id"] != n {
+                            continue;
+                        }
+                        if answer["type"] == "error" {
+                            refused(&line, answer["message"].as_str().unwrap_or("refused"));
+                        }
+                        break;
+                    }
+                    Some(Ok(awc::ws::Frame::Ping(p))) => {
+                        let _ = framed.send(awc::ws::Message::Pong(p)).await;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        refused(&line, "the connection dropped; type it again");
+                        socket = None;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// The streams of `ids` from after `since` (each), reconnecting as
     /// needed, delivered to `each` until it returns false or every session
     /// has closed. One session uses its own stream; several share one
@@ -153,12 +227,14 @@ impl Api {
         loop {
             let position: Vec<String> = last.iter().map(|(id, seq)| format!("{id}:{seq}")).collect();
             let req = if let [(id, seq)] = last.as_slice() {
-                let req = self.request(awc::http::Method::GET, &format!("/api/sessions/{id}/events?since={seq}"));
+                let path = format!("/api/sessions/{id}/events?since={seq}&presence=1");
+                let req = self.request(awc::http::Method::GET, &path);
                 // The server prefers Last-Event-ID over `since`; both say the same.
                 if *seq > 0 { req.insert_header(("last-event-id", seq.to_string())) } else { req }
             } else {
                 let sessions = ids.join(",");
-                let path = format!("/api/events?sessions={sessions}&since={}&deltas=all", position.join(","));
+                let path =
+                    format!("/api/events?sessions={sessions}&since={}&deltas=all&presence=1", position.join(","));
                 self.request(awc::http::Method::GET, &path)
             };
             match req.insert_header(("accept", "text/event-stream")).send().await {
@@ -175,8 +251,12 @@ impl Api {
                             let Ok(value) = serde_json::from_str::<Value>(&message.data) else { continue };
                             let session = value["session"].as_str().unwrap_or_default().to_owned();
                             match message.event.as_str() {
-                                "speak-delta" => {
-                                    if !each(Streamed::Delta(value)) {
+                                "speak-delta" | "presence" => {
+                                    let item = match message.event.as_str() {
+                                        "presence" => Streamed::Presence(value),
+                                        _ => Streamed::Delta(value),
+                                    };
+                                    if !each(item) {
                                         return Ok(());
                                     }
                                     continue;

@@ -8,6 +8,10 @@
 //! (through a server or actor restart) and never shows an event twice or
 //! skips one. Typing deltas are shown live only on a terminal. `--json`
 //! prints each logged event exactly as logged, one per line, for `jq`.
+//! Who is here (the seats connected, the other watchers) is shown when it
+//! changes. With `--seat NAME`, tail is also a seat on the floor: each line
+//! typed on standard input is said to the session under that name, and a
+//! line the server refuses is reported with why.
 //! Colour goes through `anstream`, which drops it when stdout is not a
 //! terminal or `NO_COLOR` is set (and keeps it for `CLICOLOR_FORCE`).
 //!
@@ -34,14 +38,50 @@ const DIM: Style = Style::new().effects(Effects::DIMMED);
 const ERROR: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red))).bold();
 
 pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
+    if args.seat.is_some() && args.ids.len() != 1 {
+        anyhow::bail!("--seat speaks into one session: name exactly one");
+    }
     actix_web::rt::System::new().block_on(async move {
         let api = Api::new(&args.url, args.token.clone());
         let live = std::io::stdout().is_terminal();
-        let mut view = View { args: &args, live, sessions: HashMap::new(), typing: None };
+        let mut view = View { args: &args, live, sessions: HashMap::new(), typing: None, here: None };
         let mut out = anstream::stdout();
-        api.follow(&args.ids, args.since, |item| view.show(&mut out, item).is_ok()).await?;
+        let follow = api.follow(&args.ids, args.since, |item| view.show(&mut out, item).is_ok());
+        match &args.seat {
+            None => follow.await?,
+            Some(seat) => {
+                let speak = api.speak(&args.ids[0], seat, stdin_lines(), |line, why| {
+                    eprintln!("panel tail: not said ({}): {}", printable(why), printable(line));
+                });
+                // Following ends with the session; speaking, with the input.
+                futures_util::pin_mut!(speak);
+                tokio::select! {
+                    followed = follow => followed?,
+                    () = &mut speak => {}
+                }
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Standard input's lines, read on a thread of their own (reading a
+/// terminal blocks), as a channel that ends with the input.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn printable(s: &str) -> String {
+    panel_actors::cards::printable(s)
 }
 
 struct View<'a> {
@@ -52,6 +92,8 @@ struct View<'a> {
     sessions: HashMap<String, Shown>,
     /// The session and speaker whose typing is on screen, and what has been shown.
     typing: Option<(String, String, String)>,
+    /// Who is here, as last shown (per session and count, to show only changes).
+    here: Option<String>,
 }
 
 #[derive(Default)]
@@ -118,6 +160,8 @@ impl View<'_> {
             }
             Streamed::Delta(d) if self.live && !self.args.json => self.delta(out, &d),
             Streamed::Delta(_) => Ok(()),
+            Streamed::Presence(_) if self.args.json => Ok(()),
+            Streamed::Presence(p) => self.presence(out, &p),
             Streamed::Event { json, value } if self.args.json => {
                 let _ = value;
                 writeln!(out, "{}", json_line(&json))?;
@@ -128,6 +172,29 @@ impl View<'_> {
                 out.flush()
             }
         }
+    }
+
+    /// `· here: Maya, Theo · 2 watching`, when it changed.
+    fn presence(&mut self, out: &mut impl Write, p: &Value) -> std::io::Result<()> {
+        let session = text(p, "session");
+        let seats: Vec<String> =
+            p["seats"].as_array().into_iter().flatten().filter_map(Value::as_str).map(printable).collect();
+        let watchers = p["watchers"].as_u64().unwrap_or(0);
+        let mut shown = Vec::new();
+        if !seats.is_empty() {
+            shown.push(format!("here: {}", seats.join(", ")));
+        }
+        if watchers > 0 {
+            shown.push(format!("{watchers} watching"));
+        }
+        let line = format!("{}{DIM}  · {}{DIM:#}", self.prefix(&session), shown.join(" · "));
+        if shown.is_empty() || self.here.as_deref() == Some(line.as_str()) {
+            return Ok(());
+        }
+        self.settle(out)?;
+        writeln!(out, "{line}")?;
+        self.here = Some(line);
+        out.flush()
     }
 
     fn delta(&mut self, out: &mut impl Write, d: &Value) -> std::io::Result<()> {
@@ -188,7 +255,8 @@ impl View<'_> {
             }
             "human-speak" => {
                 let to = e["to"].as_str().map(|t| format!(" → {}", person(t).0)).unwrap_or_default();
-                writeln!(out, "\n{p}{FLOOR}▶ floor{to}:{FLOOR:#} {}", text(e, "text"))
+                let seat = e["seat"].as_str().map(|s| format!(" ({})", printable(s))).unwrap_or_default();
+                writeln!(out, "\n{p}{FLOOR}▶ floor{seat}{to}:{FLOOR:#} {}", text(e, "text"))
             }
             "deliberation" if self.args.no_confer => Ok(()),
             "deliberation" => {

@@ -28,6 +28,10 @@ pub struct TailArgs {
     /// Leave out the confer.
     #[arg(long)]
     pub no_confer: bool,
+    /// Speak from this seat: each line typed on standard input is a floor
+    /// line of the (one) session followed, under this name.
+    #[arg(long, value_name = "NAME")]
+    pub seat: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -242,3 +242,45 @@ async fn tail_on_a_terminal_prints_no_escape_sequence_from_a_card_or_a_character
     });
     assert!(colours_only, "an escape that is not a colour: {text:?}");
 }
+
+#[actix_web::test]
+async fn tail_with_a_seat_says_each_typed_line_under_its_name_and_shows_who_is_here() {
+    use std::io::Write as _;
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let errors = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Reaped(
+        panel()
+            .args(["tail", &id, "--url", &app.address, "--seat", "Maya"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(errors.reopen().unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = Lines::of(&mut child.0);
+    let mut stdin = child.0.stdin.take().unwrap();
+    writeln!(stdin, "What fails first?").unwrap();
+    lines
+        .until("the line said under the seat", |l| l.iter().any(|l| l.contains("▶ floor (Maya): What fails first?")))
+        .await;
+    lines.until("the seat shown as here", |l| l.iter().any(|l| l.contains("· here: Maya"))).await;
+    // A line the server refuses is reported, not lost silently.
+    writeln!(stdin, "@Nobody are you there?").unwrap();
+    writeln!(stdin, "And the second?").unwrap();
+    lines.until("the second line said", |l| l.iter().any(|l| l.contains("▶ floor (Maya): And the second?"))).await;
+    let history = app.get(&format!("/api/sessions/{id}/history")).await.1;
+    let said: Vec<(Value, Value)> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "human-speak")
+        .map(|e| (e["seat"].clone(), e["text"].clone()))
+        .collect();
+    assert_eq!(said, [(json!("Maya"), json!("What fails first?")), (json!("Maya"), json!("And the second?"))]);
+    app.post_empty(&format!("/api/sessions/{id}/close")).await;
+    assert!(wait_exit(&mut child.0).await.success(), "tail ends when the session closes");
+    let refused = std::fs::read_to_string(errors.path()).unwrap();
+    assert!(refused.contains("not said") && refused.contains("@Nobody are you there?"), "{refused}");
+}
