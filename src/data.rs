@@ -107,6 +107,8 @@ pub const SCHEMA: [(&str, &[Column]); 4] = [
             ("study", "string", "the study the session belongs to (empty when none)"),
             ("condition", "string", "the study condition it plays (empty when none)"),
             ("repeat", "integer", "which repeat of its condition, from 1 (empty when none)"),
+            ("floor_lines", "integer", "lines the floor spoke (a room's several in one turn each count)"),
+            ("seats", "string", "the named seats that spoke, in the order they first did, joined by ';'"),
         ],
     ),
 ];
@@ -183,6 +185,8 @@ struct SessionRow<'a> {
     study: Option<&'a str>,
     condition: Option<&'a str>,
     repeat: Option<u32>,
+    floor_lines: u32,
+    seats: String,
 }
 
 fn acts(events: &[Event]) -> Vec<Act<'_>> {
@@ -324,6 +328,8 @@ pub fn write(logs: &[Vec<Event>], dir: &Path, format: DataFormat) -> anyhow::Res
             study: s.study.as_ref().map(|t| t.id.as_str()),
             condition: s.study.as_ref().map(|t| t.condition.as_str()),
             repeat: s.study.as_ref().map(|t| t.repeat),
+            floor_lines: s.floor_lines,
+            seats: s.seats.join(";"),
         });
     }
     std::fs::create_dir_all(dir).context("cannot create the output folder")?;

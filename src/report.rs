@@ -33,6 +33,8 @@ pub struct Row {
     pub ttfb_p95_ms: Option<f64>,
     /// Per character display name: speaks, passes, turns led.
     pub parts: BTreeMap<String, Part>,
+    /// The named seats that spoke from the floor, in the order they first did.
+    pub seats: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -69,6 +71,7 @@ pub fn row(events: &[Event]) -> anyhow::Result<Row> {
         output: s.output_tokens,
         usd: s.usd,
         cache_read_share: s.cache_read_share,
+        seats: s.seats.clone(),
         ..Row::default()
     };
     // Only those who answered at least once, keyed by display name.
@@ -158,6 +161,12 @@ pub fn print_table(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
             r.parts.iter().map(|(name, p)| format!("{name} {}/{}/{}", p.speaks, p.passes, p.led)).collect();
         writeln!(out, "  {}  {}", r.id, parts.join("  "))?;
     }
+    if rows.iter().any(|r| !r.seats.is_empty()) {
+        writeln!(out, "\nseats on the floor:")?;
+        for r in rows.iter().filter(|r| !r.seats.is_empty()) {
+            writeln!(out, "  {}  {}", r.id, r.seats.join(", "))?;
+        }
+    }
     Ok(())
 }
 
@@ -180,6 +189,7 @@ pub fn write_csv(rows: &[Row], out: impl Write) -> anyhow::Result<()> {
         "cache_read_share",
         "ttfb_mean_ms",
         "ttfb_p95_ms",
+        "seats",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -203,6 +213,7 @@ pub fn write_csv(rows: &[Row], out: impl Write) -> anyhow::Result<()> {
             r.cache_read_share.to_string(),
             opt(r.ttfb_mean_ms),
             opt(r.ttfb_p95_ms),
+            r.seats.join(";"),
         ];
         for pick in [|p: &Part| p.speaks, |p: &Part| p.passes, |p: &Part| p.led] {
             rec.extend(names.iter().map(|n| r.parts.get(n).map(pick).unwrap_or(0).to_string()));

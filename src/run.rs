@@ -11,6 +11,7 @@
 //! [[turn]]
 //! say = "And what would fail first?"
 //! to = "Ada"                     # optional: a name or an id
+//! seat = "Maya"                  # optional: the named seat on the floor that says it
 //! add = ["otto"]                 # optional: cast changes before this turn
 //! retire = ["cleo"]
 //! pause_s = 30                   # optional: the floor's pause before it (divided by --time-scale)
@@ -53,6 +54,9 @@ pub struct ScriptTurn {
     pub say: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The named seat that says it (a room's floor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -300,6 +304,9 @@ async fn play_turns(
         let mut say = json!({ "text": t.say });
         if let Some(to) = &t.to {
             say["to"] = json!(to);
+        }
+        if let Some(seat) = &t.seat {
+            say["seat"] = json!(seat);
         }
         let started = Instant::now();
         let ack = match api.post(&format!("/api/sessions/{id}/say"), &say).await {

@@ -90,5 +90,11 @@ async fn two_seats_in_two_browsers_see_each_others_lines_attributed_and_who_is_h
     // A browser that leaves leaves the room.
     theo.finish().await;
     maya.until("Theo gone from the strip", &here(&["Maya"])).await;
+
+    // The viewer shows the recorded room the same way.
+    assert_eq!(app.post_empty(&format!("/api/sessions/{id}/close")).await.0, 200);
+    maya.goto(&app.url(&format!("/viewer.html#/s/{id}"))).await;
+    maya.until("the recorded floor lines", "document.querySelectorAll('.chat .floor[data-seat]').length === 2").await;
+    assert_eq!(maya.js(FLOOR).await, expected, "the viewer attributes them too");
     maya.finish().await;
 }

@@ -45,6 +45,10 @@ pub struct SessionStats {
     pub seed: Option<u64>,
     /// A study's session: which study, condition and repeat.
     pub study: Option<StudyTag>,
+    /// Lines the floor spoke (a room's several in one turn each count).
+    pub floor_lines: u32,
+    /// The named seats that spoke, in the order they first did.
+    pub seats: Vec<String>,
 }
 
 impl SessionStats {
@@ -61,6 +65,12 @@ impl SessionStats {
         for e in events {
             totals.add_event(&e.body);
             s.keep_warm_pings += u32::from(matches!(e.body, EventBody::KeepWarm { .. }));
+            if let EventBody::HumanSpeak { seat, .. } = &e.body {
+                s.floor_lines += 1;
+                if let Some(seat) = seat.as_ref().filter(|seat| !s.seats.contains(seat)) {
+                    s.seats.push(seat.clone());
+                }
+            }
         }
         s.turns = turns.len() as u32;
         (s.input_tokens, s.cache_write_tokens, s.cache_read_tokens, s.output_tokens) =

@@ -220,3 +220,51 @@ async fn a_closed_session_carries_its_dynamics_beside_its_artefacts_and_into_an_
             .unwrap();
     assert_eq!(exported, api);
 }
+
+const ROOM: &str = r#"
+title = "A room"
+cast = ["ada", "byron"]
+
+[[turn]]
+say = "What fails first?"
+seat = "Maya"
+
+[[turn]]
+say = "And who notices?"
+seat = "Theo"
+
+[[turn]]
+say = "Anyone else?"
+"#;
+
+#[actix_web::test]
+async fn a_rooms_seats_reach_the_acts_table_the_sessions_table_the_report_and_the_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("room.toml");
+    std::fs::write(&script, ROOM).unwrap();
+    let logs = dir.path().join("logs");
+    let stdout = run_offline(&script, &logs, &[]);
+    let start = stdout.find("id,title,").expect("a CSV header");
+    let mut reader = csv::Reader::from_reader(&stdout.as_bytes()[start..]);
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let seats = header.iter().position(|h| h == "seats").expect("a seats column");
+    assert_eq!(&row[seats], "Maya;Theo", "the report names the seats in the order they spoke");
+    let id = row[0].to_owned();
+
+    let out = dir.path().join("tables");
+    let done = panel_data(&logs, std::slice::from_ref(&id), &out, &[]);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let (header, acts) = read_csv(&out.join("acts.csv"));
+    assert!(header.contains(&"seat".to_owned()), "{header:?}");
+    let floor: Vec<(&str, &str)> =
+        acts.iter().filter(|a| a["kind"] == "human-speak").map(|a| (a["seat"].as_str(), a["text"].as_str())).collect();
+    assert_eq!(floor, [("Maya", "What fails first?"), ("Theo", "And who notices?"), ("", "Anyone else?")]);
+    let (_, sessions) = read_csv(&out.join("sessions.csv"));
+    assert_eq!((sessions[0]["seats"].as_str(), sessions[0]["floor_lines"].as_str()), ("Maya;Theo", "3"));
+
+    let transcript = std::fs::read_to_string(logs.join(&id).join("transcript.md")).unwrap();
+    assert!(transcript.contains("**Floor** (Maya): What fails first?"), "{transcript}");
+    assert!(transcript.contains("**Floor** (Theo): And who notices?"), "{transcript}");
+    assert!(transcript.contains("**Floor**: Anyone else?"), "{transcript}");
+}
