@@ -15,17 +15,6 @@ async fn open_chat(app: &TestApp, name: &str, cast: &[&str]) -> (Browser, String
     (b, id)
 }
 
-async fn send(b: &Browser, text: &str) {
-    b.type_into(".composer textarea", text).await;
-    b.type_into(".composer textarea", ENTER).await;
-}
-
-fn turn_done(n: u32) -> String {
-    format!(
-        "document.querySelector('#turn-{n}') && !document.querySelector('#turn-{n}').classList.contains('in-flight') && document.querySelector('#turn-{n} .cost').textContent.startsWith('$')"
-    )
-}
-
 #[actix_web::test]
 async fn a_message_gets_a_confer_in_the_drawer_and_one_reply_per_character() {
     let app = spawn_with(Options { pace_ms: 2, ..Options::default() }).await;

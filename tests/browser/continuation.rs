@@ -6,11 +6,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn send(b: &Browser, text: &str) {
-    b.type_into(".composer textarea", text).await;
-    b.type_into(".composer textarea", ENTER).await;
-}
-
 #[actix_web::test]
 async fn a_full_window_offers_continue_fresh_and_the_refused_line_goes_along() {
     let app = spawn_with(Options { rehearsal_window: Some(4_000), ..Options::default() }).await;

@@ -183,3 +183,16 @@ impl Drop for Browser {
 /// Keys for `send_keys`: WebDriver's code points.
 pub const ENTER: &str = "\u{E007}";
 pub const TAB: &str = "\u{E004}";
+
+/// Types `text` into the chat's composer and sends it.
+pub async fn send(b: &Browser, text: &str) {
+    b.type_into(".composer textarea", text).await;
+    b.type_into(".composer textarea", ENTER).await;
+}
+
+/// A script true once turn `n` has ended in the chat, its cost shown.
+pub fn turn_done(n: u32) -> String {
+    format!(
+        "document.querySelector('#turn-{n}') && !document.querySelector('#turn-{n}').classList.contains('in-flight') && document.querySelector('#turn-{n} .cost').textContent.startsWith('$')"
+    )
+}

@@ -14,17 +14,6 @@ async fn open(app: &TestApp, name: &str, id: &str) -> Browser {
     b
 }
 
-async fn send(b: &Browser, text: &str) {
-    b.type_into(".composer textarea", text).await;
-    b.type_into(".composer textarea", ENTER).await;
-}
-
-fn turn_done(n: u32) -> String {
-    format!(
-        "document.querySelector('#turn-{n}') && !document.querySelector('#turn-{n}').classList.contains('in-flight') && document.querySelector('#turn-{n} .cost').textContent.startsWith('$')"
-    )
-}
-
 fn here(seats: &[&str]) -> String {
     let wanted = serde_json::to_string(seats).unwrap();
     format!(
