@@ -162,7 +162,8 @@ impl Application {
             streams: Default::default(),
             replays,
         });
-        let guard_config = web::Data::new(GuardConfig::new(settings.token.clone(), local.port()));
+        let guard_config =
+            web::Data::new(GuardConfig::new(settings.token.clone(), local.port()).with_invites(&settings.logs));
         let static_dir = settings.static_dir.clone();
         let logs_dir = settings.logs.clone();
         let mut server = HttpServer::new(move || {

@@ -6,6 +6,10 @@
 //! per command, and the session's events as their bare JSON (the same JSON
 //! as SSE `data:`), so a WebSocket-only client works too. `?since=N` replays
 //! history first, as for SSE.
+//!
+//! A socket an invite opened (a speaker's: the guard lets no one else in)
+//! may only say: its other commands are answered `invite-forbidden`, and the
+//! socket is closed (policy, "the invite was revoked") when its invite is.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +37,7 @@ pub struct WsQuery {
 }
 use super::{AppState, MAX_BODY, ask_session, session_id};
 use crate::error::ApiError;
+use crate::guard::Grant;
 
 pub async fn connect(
     req: HttpRequest,
@@ -57,13 +62,15 @@ pub async fn connect(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
     let registry = state.registry.clone();
-    actix_web::rt::spawn(run(id, registry, session, messages, subscription, state.keep_alive));
+    let grant = crate::guard::grant(&req);
+    actix_web::rt::spawn(run(id, registry, grant, session, messages, subscription, state.keep_alive));
     Ok(response)
 }
 
 async fn run(
     id: SessionId,
     registry: Addr<Registry>,
+    grant: Option<Grant>,
     mut session: actix_ws::Session,
     mut messages: actix_ws::AggregatedMessageStream,
     subscription: Option<(Vec<Frame>, Subscription)>,
@@ -87,7 +94,7 @@ async fn run(
             message = messages.next() => match message {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     last_heard = Instant::now();
-                    let answer = command(&id, &registry, &text).await;
+                    let answer = command(&id, &registry, grant.as_ref(), &text).await;
                     if session.text(answer.to_string()).await.is_err() {
                         return;
                     }
@@ -120,6 +127,9 @@ async fn run(
                 // The gateway let go: this client fell behind, or the server is stopping.
                 None => break Some(CloseReason { code: CloseCode::Again, description: Some("reconnect with ?since=<last seq>".into()) }),
             },
+            () = revoked(grant.as_ref()) => {
+                break Some(CloseReason { code: CloseCode::Policy, description: Some("the invite was revoked".into()) });
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > keep_alive * 3 {
                     break Some(CloseReason { code: CloseCode::Away, description: Some("no answer to pings".into()) });
@@ -131,6 +141,14 @@ async fn run(
         }
     };
     let _ = session.close(reason).await;
+}
+
+/// When the invite that opened this socket is revoked; never for the token holder.
+async fn revoked(grant: Option<&Grant>) {
+    match grant {
+        Some(grant) => grant.revoked().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next live frame, or never when the client did not subscribe.
@@ -170,7 +188,7 @@ enum Command {
 }
 
 /// Runs one command and returns its answer.
-async fn command(session: &SessionId, registry: &Addr<Registry>, text: &str) -> Value {
+async fn command(session: &SessionId, registry: &Addr<Registry>, grant: Option<&Grant>, text: &str) -> Value {
     let mut value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return error_reply(None, "bad-json", &e.to_string()),
@@ -180,6 +198,13 @@ async fn command(session: &SessionId, registry: &Addr<Registry>, text: &str) -> 
         Ok(c) => c,
         Err(e) => return error_reply(request_id, "bad-command", &e.to_string()),
     };
+    if grant.is_some() && !matches!(command, Command::Say { .. }) {
+        return error_reply(
+            request_id,
+            "invite-forbidden",
+            "an invite may speak here, not change the cast or settings",
+        );
+    }
     let result = run_command(session, registry, command).await;
     match result {
         Ok((kind, result)) => json!({ "type": "ack", "id": request_id, "for": kind, "result": result }),
