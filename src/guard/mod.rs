@@ -15,7 +15,7 @@
 //!   allow-list is lifted: that is what lets panel listen beyond loopback.
 //! - **Invites** (only with a token): an invite's secret, shown the same
 //!   ways (`?invite=…`, `Authorization: Bearer …`) or through a cookie bound
-//!   to that invite, admits a request to ONE session ([`invite`]); what it
+//!   to that invite, admits a request to ONE session ([`crate::invite`]); what it
 //!   may reach there is one table ([`scope`]), everything else is `403
 //!   invite-forbidden`. The request carries its [`Grant`], and its answer's
 //!   stream ends when the invite is revoked ([`revocable`]). A revoked
@@ -25,13 +25,12 @@
 //! texts, and the redirect rebuilds the query without them.
 
 mod cookie;
-pub mod invite;
 mod origin;
 mod revocable;
 mod scope;
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -41,9 +40,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, HttpResponse, web};
 
 use crate::error::ApiError;
+use crate::invite::{Grant, Invites, Refused, Role};
 use cookie::Sessions;
-use invite::Refused;
-pub use invite::{Grant, Invites, Role, grant};
 use revocable::Revocable;
 
 /// What the guard checks against, shared by every worker.
@@ -57,8 +55,9 @@ pub struct GuardConfig {
     sessions: Sessions,
     /// Browsers let in by an invite, by its id.
     invite_sessions: Sessions<String>,
-    /// The invites on file; `None` without a token (there are none then).
-    invites: Option<Invites>,
+    /// The invites on file; `None` without a token (there are none then:
+    /// nobody beyond the token holder could be let in).
+    invites: Option<Arc<Invites>>,
 }
 
 impl GuardConfig {
@@ -73,18 +72,10 @@ impl GuardConfig {
         }
     }
 
-    /// Loads the invites kept under `logs` (with a token only: without one
-    /// nobody may hold an invite).
-    pub fn with_invites(mut self, logs: &Path) -> Self {
-        if self.token.is_some() {
-            self.invites = Some(Invites::load(logs));
-        }
+    /// Admits the holders of these invites too (with a token only).
+    pub fn with_invites(mut self, invites: Option<Arc<Invites>>) -> Self {
+        self.invites = invites.filter(|_| self.token.is_some());
         self
-    }
-
-    /// The invites, when this server may have any (it was given a token).
-    pub fn invites(&self) -> Option<&Invites> {
-        self.invites.as_ref()
     }
 }
 
@@ -141,10 +132,16 @@ pub async fn guard(
     if let Some(v) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
-    let res = res.map_body(|head, body| {
-        let upgrade = head.status == StatusCode::SWITCHING_PROTOCOLS;
-        Revocable::new(body, grant, !upgrade)
-    });
+    // Only an invite's answers are wrapped: the token holder's go out as ever.
+    let res = match grant {
+        None => res.map_into_left_body(),
+        Some(grant) => res
+            .map_body(|head, body| {
+                let upgrade = head.status == StatusCode::SWITCHING_PROTOCOLS;
+                Revocable::new(body, grant, !upgrade)
+            })
+            .map_into_right_body(),
+    };
     Ok(res.map_into_left_body())
 }
 

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 
-use super::invite::Grant;
+use crate::invite::Grant;
 
 pub struct Revocable<B> {
     body: Pin<Box<B>>,
@@ -27,9 +27,9 @@ pub struct Revocable<B> {
 impl<B: MessageBody> Revocable<B> {
     /// `body`, cut short when `grant`'s invite is revoked, if it is a
     /// stream and `cut` (not an upgrade).
-    pub fn new(body: B, grant: Option<Grant>, cut: bool) -> Self {
+    pub fn new(body: B, grant: Grant, cut: bool) -> Self {
         let streaming = matches!(body.size(), BodySize::Stream);
-        let revoked = grant.filter(|_| cut && streaming).map(|grant| {
+        let revoked = (cut && streaming).then(|| {
             let wait: Pin<Box<dyn Future<Output = ()>>> = Box::pin(async move { grant.revoked().await });
             wait
         });

@@ -20,7 +20,7 @@
 use actix_web::http::Method;
 use panel_actors::id::SessionId;
 
-use super::invite::{Grant, Role};
+use crate::invite::{Grant, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verb {

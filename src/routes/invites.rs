@@ -22,8 +22,7 @@ use serde_json::json;
 
 use super::{AppState, session_id};
 use crate::error::ApiError;
-use crate::guard::invite::InviteError;
-use crate::guard::{GuardConfig, Role};
+use crate::invite::{InviteError, Invites, Role};
 
 /// Longest seat name, as for a character's.
 const MAX_SEAT: usize = 32;
@@ -35,13 +34,10 @@ pub struct CreateBody {
     seat: Option<String>,
 }
 
-/// The invite store and the session, once both are known to exist.
-fn open<'a>(
-    state: &AppState,
-    guard: &'a GuardConfig,
-    id: &str,
-) -> Result<(&'a crate::guard::Invites, SessionId), ApiError> {
-    let invites = guard.invites().ok_or_else(|| {
+/// The invite store and the session, once both are known to exist. The
+/// store is there only on a server with a token.
+fn open(req: &HttpRequest, state: &AppState, id: &str) -> Result<(web::Data<Invites>, SessionId), ApiError> {
+    let invites = req.app_data::<web::Data<Invites>>().cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "invites-need-token",
@@ -89,11 +85,10 @@ fn seat(seat: Option<String>, role: Role) -> Result<Option<String>, ApiError> {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    guard: web::Data<GuardConfig>,
     id: web::Path<String>,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, session) = open(&state, &guard, &id)?;
+    let (invites, session) = open(&req, &state, &id)?;
     let CreateBody { role, seat: wanted } = body.into_inner();
     let role = Role::parse(&role).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad-role", "an invite's role is \"speaker\" or \"watcher\"")
@@ -101,9 +96,8 @@ pub async fn create(
     let seat = seat(wanted, role)?;
     // The host the token holder addressed: the invitee reaches it the same way.
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost").to_owned();
-    let guard = guard.into_inner();
     let made = session.clone();
-    let (listing, secret) = web::block(move || guard.invites().expect("checked above").create(&made, role, seat))
+    let (listing, secret) = web::block(move || invites.create(&made, role, seat))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the invite was not made"))?
         .map_err(saved)?;
@@ -114,23 +108,22 @@ pub async fn create(
 }
 
 pub async fn list(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    guard: web::Data<GuardConfig>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (invites, session) = open(&state, &guard, &id)?;
+    let (invites, session) = open(&req, &state, &id)?;
     Ok(HttpResponse::Ok().json(json!({ "invites": invites.list(&session) })))
 }
 
 pub async fn revoke(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    guard: web::Data<GuardConfig>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, invite) = path.into_inner();
-    let (_, session) = open(&state, &guard, &id)?;
-    let guard = guard.into_inner();
-    let found = web::block(move || guard.invites().expect("checked above").revoke(&session, &invite))
+    let (invites, session) = open(&req, &state, &id)?;
+    let found = web::block(move || invites.revoke(&session, &invite))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the invite was not revoked"))?
         .map_err(saved)?;

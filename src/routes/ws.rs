@@ -37,7 +37,7 @@ pub struct WsQuery {
 }
 use super::{AppState, MAX_BODY, ask_session, session_id};
 use crate::error::ApiError;
-use crate::guard::Grant;
+use crate::invite::Grant;
 
 pub async fn connect(
     req: HttpRequest,
@@ -62,7 +62,7 @@ pub async fn connect(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
     let registry = state.registry.clone();
-    let grant = crate::guard::grant(&req);
+    let grant = crate::invite::grant(&req);
     actix_web::rt::spawn(run(id, registry, grant, session, messages, subscription, state.keep_alive));
     Ok(response)
 }

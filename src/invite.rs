@@ -13,8 +13,9 @@
 //!   the invite's watch channel, which every [`Grant`] made from it holds:
 //!   the guard ends that holder's open streams on it, and the WebSocket
 //!   route closes its socket.
-//! - What an invite may reach is decided by the guard's table
-//!   (`scope.rs`), never here.
+//! - This module keeps invites and says who holds what; the guard admits
+//!   requests with them, and what an invite may reach there is decided by
+//!   the guard's table (`guard/scope.rs`), never here.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
