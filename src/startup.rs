@@ -164,7 +164,13 @@ impl Application {
             replays,
         });
         // Invites exist only behind a token; they are kept beside the logs.
-        let invites = settings.token.is_some().then(|| Arc::new(Invites::load(&settings.logs)));
+        let invites = match settings.token {
+            Some(_) => {
+                let logs = settings.logs.clone();
+                Some(Arc::new(actix_web::rt::task::spawn_blocking(move || Invites::load(&logs)).await?))
+            }
+            None => None,
+        };
         let guard_config =
             web::Data::new(GuardConfig::new(settings.token.clone(), local.port()).with_invites(invites.clone()));
         let static_dir = settings.static_dir.clone();

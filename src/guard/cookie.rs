@@ -15,7 +15,9 @@
 //!   servers on one host would otherwise overwrite each other's sessions.
 //! - A value is bound to what let the browser in: the token (`()`), or one
 //!   invite (its id). Each kind has a store of its own, so invitees opening
-//!   their links again and again cannot push the token holder's session out.
+//!   their links again and again cannot push the token holder's session out;
+//!   and one invite holds a few sessions at most (its oldest is forgotten
+//!   first), so one invitee cannot push out the others'.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -30,11 +32,20 @@ const CAPACITY: usize = 4096;
 #[derive(Debug)]
 pub struct Sessions<T = ()> {
     inner: Mutex<Store<T>>,
+    /// Most values bound to one thing at once.
+    per_bound: usize,
 }
 
 impl<T> Default for Sessions<T> {
     fn default() -> Self {
-        Self { inner: Mutex::new(Store { known: HashMap::new(), order: VecDeque::new() }) }
+        Self { inner: Mutex::new(Store { known: HashMap::new(), order: VecDeque::new() }), per_bound: CAPACITY }
+    }
+}
+
+impl<T> Sessions<T> {
+    /// A store that keeps at most `n` values bound to any one thing.
+    pub fn per_bound(n: usize) -> Self {
+        Self { per_bound: n.max(1), ..Self::default() }
     }
 }
 
@@ -44,7 +55,7 @@ struct Store<T> {
     order: VecDeque<String>,
 }
 
-impl<T: Clone> Sessions<T> {
+impl<T: Clone + PartialEq> Sessions<T> {
     /// A fresh value, remembered as bound to `bound`. `None` only if the OS
     /// has no randomness to give, in which case no cookie is set (the token
     /// or the invite's secret still works).
@@ -56,6 +67,16 @@ impl<T: Clone> Sessions<T> {
         }
         let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if self.per_bound < CAPACITY {
+            let Store { known, order } = &mut *store;
+            let same: Vec<usize> =
+                order.iter().enumerate().filter(|(_, v)| known.get(*v) == Some(&bound)).map(|(i, _)| i).collect();
+            if same.len() >= self.per_bound
+                && let Some(oldest) = order.remove(same[0])
+            {
+                known.remove(&oldest);
+            }
+        }
         if store.order.len() >= CAPACITY
             && let Some(oldest) = store.order.pop_front()
         {
@@ -123,6 +144,18 @@ mod tests {
         }
         assert!(sessions.bound(&first).is_none());
         assert_eq!(sessions.inner.lock().unwrap().known.len(), CAPACITY);
+    }
+
+    #[test]
+    fn one_binding_holds_a_few_values_and_forgets_its_own_oldest_first() {
+        let sessions = Sessions::<&str>::per_bound(2);
+        let other = sessions.issue("b").unwrap();
+        let first = sessions.issue("a").unwrap();
+        let second = sessions.issue("a").unwrap();
+        let third = sessions.issue("a").unwrap();
+        assert_eq!(sessions.bound(&first), None);
+        assert_eq!((sessions.bound(&second), sessions.bound(&third)), (Some("a"), Some("a")));
+        assert_eq!(sessions.bound(&other), Some("b"), "another binding keeps its value");
     }
 
     #[test]

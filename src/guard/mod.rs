@@ -44,6 +44,10 @@ use crate::invite::{Grant, Invites, Refused, Role};
 use cookie::Sessions;
 use revocable::Revocable;
 
+/// Most browsers one invite keeps signed in at once (a holder's phone,
+/// laptop, a browser or two more); a further one signs out its oldest.
+const INVITE_BROWSERS: usize = 8;
+
 /// What the guard checks against, shared by every worker.
 #[derive(Debug)]
 pub struct GuardConfig {
@@ -67,7 +71,7 @@ impl GuardConfig {
             port,
             cookie_name: cookie::name(port),
             sessions: Sessions::default(),
-            invite_sessions: Sessions::default(),
+            invite_sessions: Sessions::per_bound(INVITE_BROWSERS),
             invites: None,
         }
     }
