@@ -21,7 +21,9 @@
 //!    the commands on recorded sessions (reports and tidy tables) and the
 //!    character library.
 //! 5. [`config`]: the command line and its environment variables;
-//!    [`error`]: every error as `{"error":{"code":…,"message":…}}`.
+//!    [`error`]: every error as `{"error":{"code":…,"message":…}}`;
+//!    [`invite`]: invites to one session, and the grant a request carries
+//!    (shared by the guard, which admits with them, and the routes).
 //! 6. [`assets`]: the browser app and the default roster, built into the
 //!    binary; [`exit`]: exit codes and one-line errors.
 
@@ -31,7 +33,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["run"],
     &["startup", "tail", "export", "compare"],
     &["guard", "routes", "client", "commands", "report", "data", "library"],
-    &["config", "error"],
+    &["config", "error", "invite"],
     &["assets", "exit"],
 ];
 
@@ -45,6 +47,7 @@ pub mod error;
 pub mod exit;
 pub mod export;
 pub mod guard;
+pub mod invite;
 pub mod launch;
 pub mod library;
 pub mod replay;

@@ -25,6 +25,7 @@ use panel_actors::templates::{Renderer, Templates};
 use crate::config::{ProviderChoice, Settings};
 use crate::exit::Exit;
 use crate::guard::{GuardConfig, guard};
+use crate::invite::Invites;
 use crate::routes::{self, AppState};
 
 pub struct Application {
@@ -162,13 +163,27 @@ impl Application {
             streams: Default::default(),
             replays,
         });
-        let guard_config = web::Data::new(GuardConfig::new(settings.token.clone(), local.port()));
+        // Invites exist only behind a token; they are kept beside the logs.
+        let invites = match settings.token {
+            Some(_) => {
+                let logs = settings.logs.clone();
+                Some(Arc::new(actix_web::rt::task::spawn_blocking(move || Invites::load(&logs)).await?))
+            }
+            None => None,
+        };
+        let guard_config =
+            web::Data::new(GuardConfig::new(settings.token.clone(), local.port()).with_invites(invites.clone()));
         let static_dir = settings.static_dir.clone();
         let logs_dir = settings.logs.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(guard_config.clone())
+                .configure(|cfg| {
+                    if let Some(invites) = &invites {
+                        cfg.app_data(web::Data::from(invites.clone()));
+                    }
+                })
                 .configure(|cfg| routes::configure(cfg, static_dir.as_deref(), &logs_dir))
                 .wrap(from_fn(guard))
                 .wrap(CatchPanic::default())

@@ -13,25 +13,40 @@
 //!   is redirected to its own URL without it, so the token leaves the address
 //!   bar (and the history) once the cookie is set. With a token the Host
 //!   allow-list is lifted: that is what lets panel listen beyond loopback.
+//! - **Invites** (only with a token): an invite's secret, shown the same
+//!   ways (`?invite=…`, `Authorization: Bearer …`) or through a cookie bound
+//!   to that invite, admits a request to ONE session ([`crate::invite`]); what it
+//!   may reach there is one table ([`scope`]), everything else is `403
+//!   invite-forbidden`. The request carries its [`Grant`], and its answer's
+//!   stream ends when the invite is revoked ([`revocable`]). A revoked
+//!   invite is `401 invite-revoked` from its next request on.
 //!
-//! No response carries the token: errors are fixed texts, and the redirect
-//! rebuilds the query without it.
+//! No response carries the token or an invite's secret: errors are fixed
+//! texts, and the redirect rebuilds the query without them.
 
 mod cookie;
 mod origin;
+mod revocable;
+mod scope;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage as _, HttpResponse, web};
 
 use crate::error::ApiError;
+use crate::invite::{Grant, Invites, Refused, Role};
 use cookie::Sessions;
+use revocable::Revocable;
+
+/// Most browsers one invite keeps signed in at once (a holder's phone,
+/// laptop, a browser or two more); a further one signs out its oldest.
+const INVITE_BROWSERS: usize = 8;
 
 /// What the guard checks against, shared by every worker.
 #[derive(Debug)]
@@ -40,24 +55,53 @@ pub struct GuardConfig {
     /// The port the listener actually bound (not the one asked for: tests bind 0).
     port: u16,
     cookie_name: String,
+    /// Browsers let in by the token.
     sessions: Sessions,
+    /// Browsers let in by an invite, by its id.
+    invite_sessions: Sessions<String>,
+    /// The invites on file; `None` without a token (there are none then:
+    /// nobody beyond the token holder could be let in).
+    invites: Option<Arc<Invites>>,
 }
 
 impl GuardConfig {
     pub fn new(token: Option<String>, port: u16) -> Self {
-        Self { token, port, cookie_name: cookie::name(port), sessions: Sessions::default() }
+        Self {
+            token,
+            port,
+            cookie_name: cookie::name(port),
+            sessions: Sessions::default(),
+            invite_sessions: Sessions::per_bound(INVITE_BROWSERS),
+            invites: None,
+        }
     }
+
+    /// Admits the holders of these invites too (with a token only).
+    pub fn with_invites(mut self, invites: Option<Arc<Invites>>) -> Self {
+        self.invites = invites.filter(|_| self.token.is_some());
+        self
+    }
+}
+
+/// What a fresh session cookie is to be bound to.
+enum Bound {
+    Token,
+    Invite(String),
 }
 
 /// How a request got in.
 struct Admission {
-    /// A session cookie should be issued with the answer: the token was shown
-    /// by a browser that holds no valid session yet.
-    issue_cookie: bool,
-    /// The browser already holds a valid session cookie.
+    /// What an invite lets it do; `None` for the token holder (or, without
+    /// a token, anyone local).
+    grant: Option<Grant>,
+    /// A session cookie should be issued with the answer: a browser showed a
+    /// secret and holds no valid session for it yet.
+    issue: Option<Bound>,
+    /// The browser already holds a valid session cookie for what it showed.
     has_cookie: bool,
-    /// A valid token came in the query, i.e. from the address bar.
-    query_token: bool,
+    /// A valid secret (the token or an invite's) came in the query, i.e.
+    /// from the address bar.
+    query_secret: bool,
 }
 
 pub async fn guard(
@@ -67,48 +111,125 @@ pub async fn guard(
     let Some(config) = req.app_data::<web::Data<GuardConfig>>().cloned() else {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the guard is not configured").into());
     };
-    let admission = check(&req, &config)?;
-    let set_cookie = admission
-        .issue_cookie
-        .then(|| config.sessions.issue())
-        .flatten()
+    let Admission { grant, issue, has_cookie, query_secret } = check(&req, &config)?;
+    let set_cookie = issue
+        .and_then(|bound| match bound {
+            Bound::Token => config.sessions.issue(()),
+            Bound::Invite(id) => config.invite_sessions.issue(id),
+        })
         .map(|value| cookie::set_cookie(&config.cookie_name, &value));
     // Redirect only a browser that will hold a session afterwards, or the
     // page it lands on would be refused.
-    if admission.query_token && (admission.has_cookie || set_cookie.is_some()) && is_page(&req) {
+    if query_secret && (has_cookie || set_cookie.is_some()) && is_page(&req) {
         let mut res = HttpResponse::SeeOther();
-        res.insert_header((header::LOCATION, without_token(req.uri().path(), req.query_string())))
+        res.insert_header((header::LOCATION, without_secrets(req.uri().path(), req.query_string())))
             .insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(c) = set_cookie {
             res.insert_header((header::SET_COOKIE, c));
         }
         return Ok(req.into_response(res.finish()).map_into_right_body());
     }
+    if let Some(grant) = &grant {
+        req.extensions_mut().insert(grant.clone());
+    }
     let mut res = next.call(req).await?;
     if let Some(v) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
+    // Only an invite's answers are wrapped: the token holder's go out as ever.
+    let res = match grant {
+        None => res.map_into_left_body(),
+        Some(grant) => res
+            .map_body(|head, body| {
+                let upgrade = head.status == StatusCode::SWITCHING_PROTOCOLS;
+                Revocable::new(body, grant, !upgrade)
+            })
+            .map_into_right_body(),
+    };
     Ok(res.map_into_left_body())
+}
+
+fn token_required() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "token-required", "this server needs its token")
+}
+
+fn refused(why: Refused) -> ApiError {
+    match why {
+        Refused::Revoked => ApiError::new(StatusCode::UNAUTHORIZED, "invite-revoked", "this invite has been revoked"),
+        Refused::Unknown => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invite-unknown",
+            "this invite is not known here (mistyped, or from another server)",
+        ),
+    }
+}
+
+/// The grant of an invite secret shown in the query or as a bearer, and
+/// whether it came in the query. An unknown secret shows nothing (a bearer
+/// may be a wrong token); a revoked one is refused.
+fn shown_invite(
+    config: &GuardConfig,
+    query: Option<&str>,
+    bearer: Option<&str>,
+) -> Result<Option<(Grant, bool)>, ApiError> {
+    let Some(invites) = &config.invites else { return Ok(None) };
+    for (secret, from_query) in [(query, true), (bearer, false)] {
+        match secret.map(|s| invites.admit(s)) {
+            Some(Ok(grant)) => return Ok(Some((grant, from_query))),
+            Some(Err(Refused::Revoked)) => return Err(refused(Refused::Revoked)),
+            Some(Err(Refused::Unknown)) | None => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Who a request is, with a token set: the token (shown, or by its
+/// cookie), or an invite (shown, or by its cookie). What is shown wins over
+/// what the cookie says, so opening an invite link replaces the browser's
+/// session with the invite's.
+fn admit_with_token(req: &ServiceRequest, config: &GuardConfig, token: &str) -> Result<Admission, ApiError> {
+    let headers = req.headers();
+    let shown = |g: &str| constant_time_eq(g.as_bytes(), token.as_bytes());
+    let query = secrets(req.query_string());
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let carried = cookie::carried(req, &config.cookie_name);
+    // Scripts send the header on every request and keep no cookies: only a
+    // browser (which says where its fetch comes from) is given a session
+    // for it, so scripts cannot churn the store.
+    let browser = headers.contains_key("sec-fetch-site");
+    let query_token = query.token.as_deref().is_some_and(shown);
+    if query_token || bearer.is_some_and(shown) {
+        let has_cookie = carried.as_deref().is_some_and(|v| config.sessions.bound(v).is_some());
+        let issue = (!has_cookie && (browser || query_token)).then_some(Bound::Token);
+        return Ok(Admission { grant: None, issue, has_cookie, query_secret: query_token });
+    }
+    if let Some((grant, from_query)) = shown_invite(config, query.invite.as_deref(), bearer)? {
+        let has_cookie =
+            carried.as_deref().and_then(|v| config.invite_sessions.bound(v)).is_some_and(|id| id == grant.invite);
+        let issue = (!has_cookie && (browser || from_query)).then(|| Bound::Invite(grant.invite.clone()));
+        return Ok(Admission { grant: Some(grant), issue, has_cookie, query_secret: from_query });
+    }
+    if let Some(value) = carried.as_deref() {
+        if config.sessions.bound(value).is_some() {
+            return Ok(Admission { grant: None, issue: None, has_cookie: true, query_secret: false });
+        }
+        if let (Some(id), Some(invites)) = (config.invite_sessions.bound(value), &config.invites) {
+            let grant = invites.by_id(&id).map_err(refused)?;
+            return Ok(Admission { grant: Some(grant), issue: None, has_cookie: true, query_secret: false });
+        }
+    }
+    if query.invite.is_some() && config.invites.is_some() {
+        return Err(refused(Refused::Unknown));
+    }
+    Err(token_required())
 }
 
 fn check(req: &ServiceRequest, config: &GuardConfig) -> Result<Admission, ApiError> {
     let headers = req.headers();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let admission = match &config.token {
-        Some(token) => {
-            let shown = |g: &str| constant_time_eq(g.as_bytes(), token.as_bytes());
-            let query_token = query_token(req.query_string()).as_deref().is_some_and(shown);
-            let bearer = text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).is_some_and(shown);
-            let has_cookie = cookie::carried(req, &config.cookie_name).is_some_and(|v| config.sessions.is_valid(&v));
-            if !(has_cookie || query_token || bearer) {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token-required", "this server needs its token"));
-            }
-            // Scripts send the header on every request and keep no cookies:
-            // only a browser (which says where its fetch comes from) is
-            // given a session for it, so scripts cannot churn the store.
-            let browser = query_token || headers.contains_key("sec-fetch-site");
-            Admission { issue_cookie: !has_cookie && browser, has_cookie, query_token }
-        }
+        Some(token) => admit_with_token(req, config, token)?,
         None => {
             let host = text(header::HOST).unwrap_or("");
             if !is_local_host(host) {
@@ -118,7 +239,7 @@ fn check(req: &ServiceRequest, config: &GuardConfig) -> Result<Admission, ApiErr
                     format!("requests must be addressed to a local name (localhost, 127.0.0.1, [::1]), not {host:?}"),
                 ));
             }
-            Admission { issue_cookie: false, has_cookie: false, query_token: false }
+            Admission { grant: None, issue: None, has_cookie: false, query_secret: false }
         }
     };
     let upgrade = text(header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
@@ -145,16 +266,31 @@ fn check(req: &ServiceRequest, config: &GuardConfig) -> Result<Admission, ApiErr
             ));
         }
     }
+    if let Some(grant) = &admission.grant
+        && !scope::allows(grant, req.method(), req.path(), req.query_string())
+    {
+        let may = match grant.role {
+            Role::Watcher => "watch",
+            Role::Speaker => "watch and speak in",
+        };
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invite-forbidden",
+            format!("this invite lets you {may} session {} only; this request is not part of that", grant.session),
+        ));
+    }
     Ok(admission)
 }
 
-#[derive(serde::Deserialize)]
-struct TokenQuery {
+/// The secrets a query may carry (a duplicated key carries none).
+#[derive(Default, serde::Deserialize)]
+struct Secrets {
     token: Option<String>,
+    invite: Option<String>,
 }
 
-fn query_token(query: &str) -> Option<String> {
-    web::Query::<TokenQuery>::from_query(query).ok().and_then(|q| q.0.token)
+fn secrets(query: &str) -> Secrets {
+    web::Query::<Secrets>::from_query(query).map(|q| q.0).unwrap_or_default()
 }
 
 /// A page a browser navigates to (as opposed to an asset, an API call or a
@@ -174,10 +310,10 @@ fn is_page(req: &ServiceRequest) -> bool {
         && headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
-/// The same URL without any `token` parameter. The path is made to start
-/// with exactly one slash, so `//evil.example` cannot become a redirect to
-/// another host.
-fn without_token(path: &str, query: &str) -> String {
+/// The same URL without any `token` or `invite` parameter. The path is
+/// made to start with exactly one slash, so `//evil.example` cannot become
+/// a redirect to another host.
+fn without_secrets(path: &str, query: &str) -> String {
     let path = format!("/{}", path.trim_start_matches(['/', '\\']));
     let kept: Vec<&str> = query
         .split('&')
@@ -185,7 +321,7 @@ fn without_token(path: &str, query: &str) -> String {
         .filter(|pair| {
             let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
             web::Query::<Vec<(String, String)>>::from_query(&format!("{key}="))
-                .map_or(true, |q| q.0.first().is_none_or(|(k, _)| k != "token"))
+                .map_or(true, |q| q.0.first().is_none_or(|(k, _)| k != "token" && k != "invite"))
         })
         .collect();
     if kept.is_empty() { path } else { format!("{path}?{}", kept.join("&")) }
@@ -244,11 +380,12 @@ mod tests {
     }
 
     #[test]
-    fn the_redirect_keeps_every_parameter_but_the_token() {
-        assert_eq!(without_token("/", "token=s3cret"), "/");
-        assert_eq!(without_token("/viewer.html", "session=abc&token=s3cret&x=1"), "/viewer.html?session=abc&x=1");
-        assert_eq!(without_token("/", "tok%65n=s3cret&token=again"), "/");
-        assert_eq!(without_token("//evil.example/x", "token=s3cret"), "/evil.example/x");
-        assert_eq!(without_token("/\\\\evil.example", "token=a"), "/evil.example");
+    fn the_redirect_keeps_every_parameter_but_the_secrets() {
+        assert_eq!(without_secrets("/", "token=s3cret"), "/");
+        assert_eq!(without_secrets("/viewer.html", "session=abc&token=s3cret&x=1"), "/viewer.html?session=abc&x=1");
+        assert_eq!(without_secrets("/", "tok%65n=s3cret&token=again"), "/");
+        assert_eq!(without_secrets("//evil.example/x", "token=s3cret"), "/evil.example/x");
+        assert_eq!(without_secrets("/\\\\evil.example", "token=a"), "/evil.example");
+        assert_eq!(without_secrets("/", "invite=abc&x=1&%69nvite=again"), "/?x=1");
     }
 }

@@ -5,6 +5,7 @@ mod dynamics;
 mod embedded;
 mod events;
 mod history;
+mod invites;
 mod meta;
 mod multiplex;
 mod replays;
@@ -110,6 +111,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: Option<&Path>, logs_d
                 .route("/sessions/{id}/replays/{rid}", web::get().to(replays::detail))
                 .route("/sessions/{id}/replays/{rid}/events", web::get().to(replays::stream))
                 .route("/sessions/{id}/ws", web::get().to(ws::connect))
+                .route("/sessions/{id}/invites", web::post().to(invites::create))
+                .route("/sessions/{id}/invites", web::get().to(invites::list))
+                .route("/sessions/{id}/invites/{iid}", web::delete().to(invites::revoke))
                 .default_service(web::to(not_found)),
         )
         // Recorded sessions, for the viewer: the same layout as an export.

@@ -67,6 +67,9 @@ pub struct Query {
     /// A client may repeat the stream's auth token here.
     #[allow(dead_code)]
     token: Option<String>,
+    /// Or an invite's secret.
+    #[allow(dead_code)]
+    invite: Option<String>,
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {

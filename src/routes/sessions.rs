@@ -116,11 +116,14 @@ pub struct SayBody {
 }
 
 pub async fn say(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<SayBody>,
 ) -> Result<HttpResponse, ApiError> {
     let SayBody { text, to, seat } = body.into_inner();
+    // A speaker invited under a seat speaks as that seat, whatever it asks.
+    let seat = crate::invite::grant(&req).and_then(|g| g.seat).or(seat);
     let accepted = ask_session(&state.registry, &session_id(&id)?, Say { text, to, seat }).await??;
     Ok(HttpResponse::Accepted().json(accepted))
 }

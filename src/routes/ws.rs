@@ -7,6 +7,10 @@
 //! per command, and the session's events as their bare JSON (the same JSON
 //! as SSE `data:`), so a WebSocket-only client works too. `?since=N` replays
 //! history first, as for SSE.
+//!
+//! A socket an invite opened (a speaker's: the guard lets no one else in)
+//! may only say: its other commands are answered `invite-forbidden`, and the
+//! socket is closed (policy, "the invite was revoked") when its invite is.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +41,7 @@ pub struct WsQuery {
 }
 use super::{AppState, MAX_BODY, ask_session, session_id};
 use crate::error::ApiError;
+use crate::invite::Grant;
 
 pub async fn connect(
     req: HttpRequest,
@@ -60,7 +65,10 @@ pub async fn connect(
     // An empty `?seat=` is the anonymous floor, as no parameter is. A name
     // that could never be a seat is refused now; one that clashes with the
     // cast is refused with the line that uses it (the cast changes).
-    let seat = query.seat.as_deref().filter(|s| !s.trim().is_empty());
+    // A speaker invited under a seat speaks as that seat, whatever it asks.
+    let grant = crate::invite::grant(&req);
+    let fixed = grant.as_ref().and_then(|g| g.seat.as_deref());
+    let seat = fixed.or(query.seat.as_deref()).filter(|s| !s.trim().is_empty());
     let seat = seat.map(|s| check_seat(s, [])).transpose().map_err(SessionError::from)?;
     let gateway = state.registry.send(panel_actors::registry::GatewayOf(id.clone())).await??;
     let attendance = gateway.send(Attend { seat: seat.clone() }).await?;
@@ -68,7 +76,7 @@ pub async fn connect(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
     let registry = state.registry.clone();
-    let connection = Connection { id, registry, seat, _attendance: attendance };
+    let connection = Connection { id, registry, seat, grant, _attendance: attendance };
     actix_web::rt::spawn(run(connection, session, messages, subscription, state.keep_alive));
     Ok(response)
 }
@@ -78,6 +86,8 @@ struct Connection {
     id: SessionId,
     registry: Addr<Registry>,
     seat: Option<String>,
+    /// The invite it came in by, if any: it may only speak.
+    grant: Option<Grant>,
     /// Counts this connection in the session's presence while it lives.
     _attendance: Attendance,
 }
@@ -140,6 +150,9 @@ async fn run(
                 // The gateway let go: this client fell behind, or the server is stopping.
                 None => break Some(CloseReason { code: CloseCode::Again, description: Some("reconnect with ?since=<last seq>".into()) }),
             },
+            () = revoked(connection.grant.as_ref()) => {
+                break Some(CloseReason { code: CloseCode::Policy, description: Some("the invite was revoked".into()) });
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > keep_alive * 3 {
                     break Some(CloseReason { code: CloseCode::Away, description: Some("no answer to pings".into()) });
@@ -151,6 +164,14 @@ async fn run(
         }
     };
     let _ = session.close(reason).await;
+}
+
+/// When the invite that opened this socket is revoked; never for the token holder.
+async fn revoked(grant: Option<&Grant>) {
+    match grant {
+        Some(grant) => grant.revoked().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next live frame, or never when the client did not subscribe.
@@ -202,6 +223,13 @@ async fn command(connection: &Connection, text: &str) -> Value {
         Ok(c) => c,
         Err(e) => return error_reply(request_id, "bad-command", &e.to_string()),
     };
+    if connection.grant.is_some() && !matches!(command, Command::Say { .. }) {
+        return error_reply(
+            request_id,
+            "invite-forbidden",
+            "an invite may speak here, not change the cast or settings",
+        );
+    }
     let result = run_command(connection, command).await;
     match result {
         Ok((kind, result)) => json!({ "type": "ack", "id": request_id, "for": kind, "result": result }),
@@ -213,7 +241,8 @@ async fn run_command(connection: &Connection, command: Command) -> Result<(&'sta
     let Connection { id: session, registry, .. } = connection;
     match command {
         Command::Say { text, to, seat } => {
-            let seat = seat.or_else(|| connection.seat.clone());
+            let fixed = connection.grant.as_ref().and_then(|g| g.seat.clone());
+            let seat = fixed.or(seat).or_else(|| connection.seat.clone());
             Ok(("say", to_value(ask_session(registry, session, Say { text, to, seat }).await??)))
         }
         Command::Add { character } => {

@@ -17,6 +17,7 @@ mod context;
 mod continuation;
 mod guard;
 mod history;
+mod invites;
 mod keep_warm;
 mod multiplex;
 mod providers;

@@ -22,6 +22,7 @@ mod compare;
 mod composer;
 mod continuation;
 mod dynamics;
+mod invites;
 mod library;
 mod replays;
 mod seats;

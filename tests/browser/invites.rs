@@ -1,0 +1,57 @@
+//! An invite link opened in a browser: the chat of its one session loads
+//! and works for the invitee (every request the app makes is one the
+//! guard's table lets in), the secret leaves the address bar, and nothing
+//! else opens.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const TOKEN: &str = "s3cret-inviting-token-0123456789";
+
+async fn as_token_holder(app: &TestApp, path: &str, body: Value) -> Value {
+    let client = awc::Client::builder().add_default_header(("Authorization", format!("Bearer {TOKEN}"))).finish();
+    let mut res = client.post(app.url(path)).send_json(&body).await.unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    res.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn a_speaker_opening_an_invite_link_sees_its_session_speaks_in_it_and_reaches_nothing_else() {
+    let app = spawn_with(Options { token: Some(TOKEN.into()), pace_ms: 2, ..Options::default() }).await;
+    let session = as_token_holder(&app, "/api/sessions", json!({ "cast": ["ada", "byron"], "title": "Invited" })).await;
+    let id = session["id"].as_str().unwrap();
+    let other = as_token_holder(&app, "/api/sessions", json!({ "cast": ["cleo"], "title": "Private" })).await;
+    let invite = as_token_holder(&app, &format!("/api/sessions/{id}/invites"), json!({ "role": "speaker" })).await;
+    let url = invite["url"].as_str().unwrap();
+
+    let b = Browser::launch("invite-speaker").await;
+    b.goto(url).await;
+    b.until("the chat to open", "document.querySelector('.composer textarea') !== null").await;
+    let href = b.js("return location.href;").await;
+    let href = href.as_str().unwrap();
+    assert!(!href.contains("invite"), "the secret left the address bar: {href}");
+    assert!(href.ends_with(&format!("#/s/{id}")), "the fragment still opens the session: {href}");
+    b.until("the stream to be live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
+    b.until("the socket to open", "document.body.dataset.socket === 'open'").await;
+    b.type_into(".composer textarea", "A question from the invited floor.").await;
+    b.type_into(".composer textarea", ENTER).await;
+    b.until(
+        "turn 1 to end",
+        "document.querySelector('#turn-1') && !document.querySelector('#turn-1').classList.contains('in-flight') && document.querySelector('#turn-1 .cost')?.textContent.startsWith('$')",
+    )
+    .await;
+
+    let refused = b
+        .js("return performance.getEntriesByType('resource').filter((e) => e.responseStatus === 403 || e.responseStatus === 401).map((e) => e.name);")
+        .await;
+    assert_eq!(refused, json!([]), "the app asked for something the invite may not reach");
+    let other_id = other["id"].as_str().unwrap();
+    let status = b.js(&format!("const r = await fetch('/api/sessions/{other_id}'); return r.status;")).await;
+    assert_eq!(status, json!(403), "another session stays closed");
+    let status = b
+        .js(&format!("const r = await fetch('/api/sessions/{id}/close', {{ method: 'POST' }}); return r.status;"))
+        .await;
+    assert_eq!(status, json!(403), "and this one cannot be closed");
+    b.finish().await;
+}
