@@ -34,13 +34,8 @@ async fn a_speaker_opening_an_invite_link_sees_its_session_speaks_in_it_and_reac
     assert!(href.ends_with(&format!("#/s/{id}")), "the fragment still opens the session: {href}");
     b.until("the stream to be live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
     b.until("the socket to open", "document.body.dataset.socket === 'open'").await;
-    b.type_into(".composer textarea", "A question from the invited floor.").await;
-    b.type_into(".composer textarea", ENTER).await;
-    b.until(
-        "turn 1 to end",
-        "document.querySelector('#turn-1') && !document.querySelector('#turn-1').classList.contains('in-flight') && document.querySelector('#turn-1 .cost')?.textContent.startsWith('$')",
-    )
-    .await;
+    send(&b, "A question from the invited floor.").await;
+    b.until("turn 1 to end", &turn_done(1)).await;
 
     let refused = b
         .js("return performance.getEntriesByType('resource').filter((e) => e.responseStatus === 403 || e.responseStatus === 401).map((e) => e.name);")
