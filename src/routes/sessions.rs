@@ -101,9 +101,24 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(state.registry.send(List).await?))
 }
 
-pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// The session's detail; for a request let in by an invite, also what that
+/// invite allows (`"you": {"role", "seat"?}`), so a page can offer only that.
+pub async fn detail(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = session_id(&id)?;
-    Ok(HttpResponse::Ok().json(state.registry.send(Detail(id)).await??))
+    let detail = state.registry.send(Detail(id)).await??;
+    let Some(grant) = crate::invite::grant(&req) else { return Ok(HttpResponse::Ok().json(detail)) };
+    let mut value = serde_json::to_value(detail)
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let you = match &grant.seat {
+        Some(seat) => serde_json::json!({ "role": grant.role, "seat": seat }),
+        None => serde_json::json!({ "role": grant.role }),
+    };
+    value["you"] = you;
+    Ok(HttpResponse::Ok().json(value))
 }
 
 #[derive(Debug, Deserialize)]

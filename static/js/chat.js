@@ -72,11 +72,16 @@ export class ChatView {
     model.title = `This session's model, via ${detail.provider}; fixed when it opened`;
     model.hidden = false;
     this.showDetail(detail);
+    // Let in by an invite: it may follow (a watcher) or also speak (a
+    // speaker, perhaps under a fixed seat), never change the cast.
+    this.invited = detail.you || null;
+    if (this.invited?.seat) this.room.fix(this.invited.seat);
+    if (this.invited?.role === 'watcher') this.composer.setWatching();
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);
     this.connectEvents(history);
     new Replays('/logs', this.id).load().then((r) => this.timeline.showReplays(r));
-    this.connectSocket();
+    if (this.invited?.role !== 'watcher') this.connectSocket();
     this.renderStrip();
   }
 
@@ -413,14 +418,14 @@ export class ChatView {
       return h('span', { class: `chip${pending ? ' pending' : ''}`, '--c': who.colour, dataset: { id } },
         face(who), who.name,
         pending ? h('span', { class: 'note' }, 'leaves at the next turn') : null,
-        tl.closed || pending ? null : h('button', { type: 'button', class: 'icon', 'aria-label': `Retire ${who.name}`, title: `Retire ${who.name}`, onclick: () => this.change({ type: 'retire', character: id }) }, '✕'));
+        tl.closed || pending || this.invited ? null : h('button', { type: 'button', class: 'icon', 'aria-label': `Retire ${who.name}`, title: `Retire ${who.name}`, onclick: () => this.change({ type: 'retire', character: id }) }, '✕'));
     });
     const joining = this.pending.filter((p) => p.add).map((p) => {
       const c = this.roster.find((r) => r.id === p.add) || { name: p.add, colour: '#888888' };
       return h('span', { class: 'chip pending', '--c': c.colour, dataset: { id: p.add } }, face(c), c.name, h('span', { class: 'note' }, 'joins at the next turn'));
     });
     const taken = new Set([...tl.onStage, ...this.pending.filter((p) => p.add).map((p) => p.add)]);
-    const add = tl.closed ? null : libraryButton({
+    const add = tl.closed || this.invited ? null : libraryButton({
       roster: () => this.roster,
       taken,
       onAdd: (id) => this.change({ type: 'add', character: id }),

@@ -39,8 +39,9 @@ export class Composer {
   }
 
   /** Shows the seat this browser speaks as (or none yet). */
-  showSeat(seat) {
+  showSeat(seat, fixed = false) {
     if (!this.seatButton) return;
+    this.seatButton.disabled = fixed;
     this.seatButton.textContent = seat ? `speaking as ${seat}` : 'Name yourself';
     this.seatButton.title = seat ? 'Change the name shown beside your lines' : 'Give the name shown beside your lines';
   }
@@ -69,7 +70,17 @@ export class Composer {
       : 'Enter to send · Shift+Enter for a new line';
   }
 
+  /** An invite to watch: nothing can be sent from here. */
+  setWatching() {
+    this.watching = true;
+    this.input.disabled = true;
+    this.button.disabled = true;
+    this.input.placeholder = 'You are watching: this invite lets you follow the session, not speak in it.';
+    if (this.seatButton) this.seatButton.hidden = true;
+  }
+
   setClosed(closed) {
+    if (this.watching) return;
     this.input.disabled = closed;
     this.button.disabled = closed;
     if (closed) this.input.placeholder = 'This session is closed.';

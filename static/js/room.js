@@ -20,6 +20,13 @@ export class Room {
     composer.showSeat(this.seat);
   }
 
+  /** An invite that names the seat: its holder speaks as that one only. */
+  fix(seat) {
+    this.seat = seat;
+    this.fixed = true;
+    this.composer.showSeat(seat, true);
+  }
+
   /** Shows who is here in the strip. */
   showPresence(p) {
     this.presence = p;
@@ -45,6 +52,7 @@ export class Room {
 
   /** Asks for the name to speak as, and remembers it. */
   async name(why) {
+    if (this.fixed) return;
     const name = await this.composer.askSeat(why, this.seat || '');
     if (!name || name === this.seat) return;
     this.seat = name;

@@ -50,3 +50,39 @@ async fn a_speaker_opening_an_invite_link_sees_its_session_speaks_in_it_and_reac
     assert_eq!(status, json!(403), "and this one cannot be closed");
     b.finish().await;
 }
+
+#[actix_web::test]
+async fn a_watcher_opening_an_invite_link_follows_the_session_with_nothing_offered_it_may_not_do() {
+    let app = spawn_with(Options { token: Some(TOKEN.into()), pace_ms: 2, ..Options::default() }).await;
+    let session = as_token_holder(&app, "/api/sessions", json!({ "cast": ["ada", "byron"], "title": "Watched" })).await;
+    let id = session["id"].as_str().unwrap();
+    let invite = as_token_holder(&app, &format!("/api/sessions/{id}/invites"), json!({ "role": "watcher" })).await;
+
+    let b = Browser::launch("invite-watcher").await;
+    b.goto(invite["url"].as_str().unwrap()).await;
+    b.until("the stream to be live", "document.querySelector('#connection')?.dataset.state === 'live'").await;
+    b.until("the composer closed to a watcher", "document.querySelector('.composer textarea').disabled").await;
+    assert!(
+        b.js("return document.querySelector('.composer textarea').placeholder;")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("watching")
+    );
+    assert_eq!(b.count(".strip .chip button").await, 0, "no retire buttons");
+    assert_eq!(b.count(".strip .library-button, .strip .add").await, 0, "no add button");
+
+    // It follows what the token holder's floor says.
+    let client = awc::Client::builder().add_default_header(("Authorization", format!("Bearer {TOKEN}"))).finish();
+    let res =
+        client.post(app.url(&format!("/api/sessions/{id}/say"))).send_json(&json!({ "text": "Watched line." })).await;
+    assert_eq!(res.unwrap().status().as_u16(), 202);
+    b.until("turn 1 to end", &turn_done(1)).await;
+    let refused = b
+        .js("return performance.getEntriesByType('resource').filter((e) => e.responseStatus === 403 || e.responseStatus === 401).map((e) => e.name);")
+        .await;
+    assert_eq!(refused, json!([]), "the page asked for nothing the invite may not reach");
+    assert_ne!(b.js("return document.body.dataset.socket || null;").await, json!("closed"), "no socket tried");
+    b.screenshot("invite-watcher").await;
+    b.finish().await;
+}
