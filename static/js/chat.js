@@ -10,6 +10,7 @@ import { theHub } from './hub.js';
 import { h, clear, toast, usd } from './dom.js';
 import { Timeline } from './timeline.js';
 import { Replays } from './replays.js';
+import { followReplay, replayDialog } from './replay-form.js';
 import { Finder } from './search.js';
 import { Composer } from './composer.js';
 import { Room } from './room.js';
@@ -47,13 +48,18 @@ export class ChatView {
     }
     this.roster = roster.characters;
     if (detail.live) this.pending = detail.live.pending_changes.slice();
+    // Let in by an invite: it may follow (a watcher) or also speak (a
+    // speaker, perhaps under a fixed seat), never change the cast, branch
+    // or replay.
+    this.invited = detail.you || null;
     this.build();
     this.timeline = new Timeline({
       chat: this.chatEl,
       drawer: this.drawerList,
       onChange: (ev) => this.changed(ev),
       onRetry: (text) => this.composer.fill(text),
-      onBranch: (n) => continueSession(this.id, { atTurn: n }),
+      onBranch: this.invited ? null : (n) => continueSession(this.id, { atTurn: n }),
+      onReplay: this.invited ? null : (n) => this.replay(n),
       sessionHref: (id) => `#/s/${id}`,
       turnHref: (n) => `#/s/${this.id}/t/${n}`,
       onConfer: () => this.toggleDrawer(true),
@@ -72,20 +78,24 @@ export class ChatView {
     model.title = `This session's model, via ${detail.provider}; fixed when it opened`;
     model.hidden = false;
     this.showDetail(detail);
-    // Let in by an invite: it may follow (a watcher) or also speak (a
-    // speaker, perhaps under a fixed seat), never change the cast.
-    this.invited = detail.you || null;
     if (this.invited?.seat) this.room.fix(this.invited.seat);
     if (this.invited?.role === 'watcher') this.composer.setWatching();
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);
     this.connectEvents(history);
-    new Replays('/logs', this.id).load().then((r) => this.timeline.showReplays(r));
+    this.replays = new Replays('/logs', this.id);
+    this.reloadReplays();
+    // Replays may be started elsewhere (`panel replay`, another tab): read
+    // them again when the page is looked at again.
+    this.onLook = () => { if (document.visibilityState === 'visible') this.reloadReplays(); };
+    document.addEventListener('visibilitychange', this.onLook);
+    window.addEventListener('focus', this.onLook);
     if (this.invited?.role !== 'watcher') this.connectSocket();
     this.renderStrip();
   }
 
   showDetail(detail) {
+    this.detail = detail;
     this.cache.update(detail);
     this.context.update(detail);
     // A grammar holds the model to the format (a llama.cpp or vLLM server).
@@ -114,8 +124,37 @@ export class ChatView {
     }
   }
 
+  /** Reads the session's replays again (one read at a time, the last one wins). */
+  async reloadReplays() {
+    if (this.replayFetch) { this.replaysStale = true; return; }
+    this.replayFetch = true;
+    try {
+      do {
+        this.replaysStale = false;
+        this.timeline.showReplays(await this.replays.load());
+      } while (this.replaysStale && !this.closing);
+    } finally {
+      this.replayFetch = false;
+    }
+  }
+
+  /** Asks how to replay turn `n`, starts it, and shows its samples as they end. */
+  async replay(n) {
+    const started = await replayDialog(this.id, n, this.detail);
+    if (!started) return;
+    this.replays.opened.add(n);
+    this.reloadReplays();
+    await followReplay(this.id, started.id, () => this.reloadReplays());
+    await this.reloadReplays();
+    if (!this.closing) toast(`The replay of turn ${n} has ended.`);
+  }
+
   close() {
     this.closing = true;
+    if (this.onLook) {
+      document.removeEventListener('visibilitychange', this.onLook);
+      window.removeEventListener('focus', this.onLook);
+    }
     this.cache?.stop();
     theHub().watch({ sessions: [], directory: false }, () => {});
     this.socket?.close();

@@ -5,8 +5,11 @@
 // - The alignment and every mark come from comparison.js, the same rules as
 //   `panel compare --json`; this file only draws them. Metrics are
 //   dynamics.json's figures, never computed here.
-// - Columns are data: a column is a key, a label and a side per turn, so
-//   other columns (replays of a turn) can stand beside the sessions.
+// - Columns are data: a column is a key, a label and a side per turn. A
+//   session's replays (its counterfactual turns) stand as extra columns in
+//   the row of the turn they play again, one per sample, each marked
+//   against its own original; they never change the turn's marks, which
+//   stay those of `panel compare`.
 // - The first divergence is marked and jumped to (scrolled into view and
 //   focused); `[` and `]` (or the buttons) move between differing turns.
 // - A changed text shows a word-level diff against the first column, by the
@@ -14,8 +17,8 @@
 // - Text from logs is set as text, never parsed as markup.
 
 import { h, clear, usd } from './dom.js';
-import { compare } from './comparison.js';
-import { fetchJson, fetchEvents, fetchStudy, people } from './recorded.js';
+import { compare, differences, sampleSide } from './comparison.js';
+import { fetchJson, fetchEvents, fetchReplays, fetchStudy, people } from './recorded.js';
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
@@ -46,13 +49,62 @@ function describe(mark, name) {
 /** One session's files, as far as the site has them. */
 async function load(id) {
   const events = await fetchEvents(id);
-  const [dynamics, manifest] = await Promise.all([
+  const [dynamics, manifest, replays] = await Promise.all([
     fetchJson(`logs/${id}/dynamics.json`).catch(() => null),
     fetchJson(`logs/${id}/session.json`).catch(() => null),
+    fetchReplays(id),
   ]);
   const open = events[0] && events[0].kind === 'session-open' ? events[0] : null;
   const study = open && open.study ? await fetchStudy(open.study.id) : null;
-  return { id, events, open, dynamics, manifest, study };
+  return { id, events, open, dynamics, manifest, study, replays };
+}
+
+/**
+ * The replay columns of session `s` (its letter `letter`, its turns shifted
+ * by `offset` as aligned): one per sample, at the aligned turn it replays,
+ * each with the session's original side of that turn as its reference.
+ */
+function replayColumns(s, letter, offset, who) {
+  const out = [];
+  const rerolls = new Map(); // turn → rerolls numbered so far
+  // In the order they were started, as a reader remembers them.
+  const started = [...s.replays].sort((a, b) => String(a.listing.started).localeCompare(String(b.listing.started)));
+  for (const { listing, events } of started) {
+    const turn = listing.turn + offset;
+    const settings = `${listing.provider} · ${listing.model} · depth ${listing.depth}`;
+    for (const spec of listing.samples) {
+      const sample = events.filter((e) => e.sample === spec.sample);
+      const played = sampleSide(s.events, listing.turn, sample);
+      if (!played) continue;
+      // Alone, whoever answers is first by default: there is no lead.
+      const side = listing.mode === 'solo' ? { ...played, lead: null } : played;
+      const finished = sample.some((e) => e.kind === 'turn-end');
+      let label;
+      if (listing.mode === 'solo') label = `${letter} · ${who(spec.who)} alone`;
+      else {
+        const k = (rerolls.get(turn) || 0) + 1;
+        rerolls.set(turn, k);
+        label = `${letter} · reroll ${k}`;
+      }
+      if (!listing.same_settings) label += ` (${listing.model}, depth ${listing.depth})`;
+      if (!finished) label += ' · unfinished';
+      out.push({ key: `${s.id}/${listing.id}/${spec.sample}`, label, title: `Replay ${listing.id}, sample ${spec.sample}: ${settings}`, turn, of: s.id, who: spec.who || null, side: (n) => (n === turn ? side : null) });
+    }
+  }
+  return out;
+}
+
+/** A replay column's cell: marked against its own original, not the row. */
+function replayCell(column, t, who, colour) {
+  const original = t.by_session[column.of] || null;
+  const side = column.side(t.turn);
+  let differs = original ? differences([original, side]) : [];
+  // Alone, only the one character's answer can be compared.
+  if (column.who) differs = differs.filter((d) => d === `answer:${column.who}` || d === `text:${column.who}`);
+  const el = cell(column, t.turn, { differs }, original, who, colour);
+  el.classList.add('replay');
+  el.title = column.title;
+  return el;
 }
 
 /** The settings row values of one session (the condition it ran under). */
@@ -134,7 +186,7 @@ function cell(column, turn, t, ref, who, colour) {
     h('p', { class: 'cmp-cost small muted' }, `turn cost ${usd(side.usd)}`));
 }
 
-function turnRow(c, t, columns, base, who, colour) {
+function turnRow(c, t, columns, extra, base, who, colour) {
   const first = c.first_divergence === t.turn;
   const ref = columns.map((col) => col.side(t.turn)).find(Boolean) || null;
   const cls = `cmp-turn${t.differs.length ? ' differs' : ''}${first ? ' first-divergence' : ''}`;
@@ -144,7 +196,9 @@ function turnRow(c, t, columns, base, who, colour) {
       first ? h('span', { class: 'first-mark' }, 'first divergence') : null,
       t.differs.length ? h('span', { class: 'cmp-marks' }, t.differs.map((d) => h('span', { class: 'chip small diff-chip', dataset: { mark: d } }, describe(d, who))))
         : h('span', { class: 'muted small' }, 'all agree')),
-    h('div', { class: 'cmp-row' }, columns.map((col) => cell(col, t.turn, t, ref, who, colour))));
+    h('div', { class: 'cmp-row', '--n': String(columns.length + extra.length) },
+      columns.map((col) => cell(col, t.turn, t, ref, who, colour)),
+      extra.map((col) => replayCell(col, t, who, colour))));
 }
 
 function folded(c, loaded, who) {
@@ -181,6 +235,8 @@ export async function showCompare(view, ids, landOn) {
     title: s.open ? s.open.config.title : s.id,
     side: (turn) => (byTurn.get(turn) || { by_session: {} }).by_session[s.id],
   }));
+  const replays = loaded.flatMap((s, i) => replayColumns(s, LETTERS[i % 26], c.sessions[i].offset, who));
+  const extra = (turn) => replays.filter((col) => col.turn === turn);
   const base = `#/compare/${ids.join(',')}`;
   const diverging = c.turns.filter((t) => t.differs.length).map((t) => t.turn);
   const summary = c.first_divergence === null
@@ -188,7 +244,12 @@ export async function showCompare(view, ids, landOn) {
     : h('p', { class: 'cmp-summary', role: 'status' }, 'First divergence: ',
       h('a', { class: 'first-link', href: `${base}/t/${c.first_divergence}` }, `turn ${c.first_divergence}`),
       ` — ${byTurn.get(c.first_divergence).differs.map((d) => describe(d, who)).join('; ')}. ${diverging.length} of ${c.turns.length} turns differ.`);
-  const list = h('ol', { class: 'cmp-turns', '--n': String(columns.length) }, c.turns.map((t) => turnRow(c, t, columns, base, who, colour)));
+  const replayed = [...new Set(replays.map((col) => col.turn))].sort((a, b) => a - b);
+  const replayNote = replayed.length ? h('p', { class: 'cmp-replay-note small muted' },
+    `${replays.length} replay sample${replays.length === 1 ? '' : 's'} stand beside ${replayed.length === 1 ? 'turn' : 'turns'} `,
+    replayed.flatMap((n, i) => [i ? ', ' : '', h('a', { href: `${base}/t/${n}` }, String(n))]),
+    ', each marked against its own original.') : null;
+  const list = h('ol', { class: 'cmp-turns', '--n': String(columns.length) }, c.turns.map((t) => turnRow(c, t, columns, extra(t.turn), base, who, colour)));
   const current = () => Number((document.activeElement && document.activeElement.closest && document.activeElement.closest('.cmp-turn')?.dataset.turn) || 0);
   const go = (turn) => { if (turn) location.hash = `${base}/t/${turn}`; };
   const next = () => go(diverging.find((n) => n > current()));
@@ -196,12 +257,13 @@ export async function showCompare(view, ids, landOn) {
   const controls = h('div', { class: 'cmp-controls' },
     h('button', { type: 'button', class: 'control', 'aria-keyshortcuts': '[', title: 'Previous differing turn ([)', onclick: previous }, '‹ previous difference'),
     h('button', { type: 'button', class: 'control', 'aria-keyshortcuts': ']', title: 'Next differing turn (])', onclick: next }, 'next difference ›'));
-  document.getElementById('session-title').textContent = `Comparing ${ids.length} sessions`;
-  document.title = `compare ${ids.length} sessions · panel`;
+  const many = `${ids.length} session${ids.length === 1 ? '' : 's'}`;
+  document.getElementById('session-title').textContent = replays.length ? `Comparing ${many} and their replays` : `Comparing ${many}`;
+  document.title = `compare ${many} · panel`;
   clear(view).append(h('div', { class: 'compare-page' },
     h('a', { href: '#/' }, '← All sessions'),
-    h('h1', {}, `Comparing ${columns.map((col) => col.label).join(', ')}`),
-    summary, headerTable(columns, loaded, who), folded(c, loaded, who), controls, list));
+    h('h1', {}, `Comparing ${columns.map((col) => col.label).join(', ')}${replays.length ? ' with replays' : ''}`),
+    summary, replayNote, headerTable(columns, loaded, who), folded(c, loaded, who), controls, list));
   const jump = (turn) => {
     const el = document.getElementById(`cmp-turn-${turn}`);
     if (!el) return;

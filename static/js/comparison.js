@@ -66,10 +66,20 @@ function sides(events, offset) {
   return out;
 }
 
+/**
+ * One sample of a replay of turn `turn` as a side of that turn: the
+ * session's own floor lines of the turn (a replay keeps them), then what
+ * the sample said. `sample`: the replay log's events of that sample.
+ */
+export function sampleSide(events, turn, sample) {
+  const floor = events.filter((e) => e.kind === 'human-speak' && e.turn === turn);
+  return sides([...floor, ...sample], 0).get(turn) || null;
+}
+
 const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** What differs between the sides present at one turn. */
-function differences(present) {
+export function differences(present) {
   if (present.length === 0) return [];
   const [first, ...rest] = present;
   const differs = [];

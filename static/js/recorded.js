@@ -1,6 +1,7 @@
 // Reading recorded files at relative URLs — `logs/index.json`,
 // `logs/<id>/events.jsonl`, `session.json`, `dynamics.json`,
-// `logs/studies/<id>/study.json` and `report.json` — so the viewer's pages
+// `logs/studies/<id>/study.json` and `report.json`, a session's
+// `replays/index.json` and replay logs — so the viewer's pages
 // work served by panel (at /logs) and from any static host alike. A missing
 // file is an error naming the file, never a machine path.
 
@@ -10,13 +11,30 @@ export async function fetchJson(url) {
   return res.json();
 }
 
-/** The events of session `id`, in log order. */
-export async function fetchEvents(id) {
-  const url = `logs/${id}/events.jsonl`;
-  const res = await fetch(url);
+/** The events of the JSON-lines log at `url`, in log order. */
+async function fetchLog(url) {
+  const res = await fetch(url, { cache: 'no-store' });
   if (!res.ok) throw new Error(`${url}: ${res.status}`);
   const text = await res.text();
   return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+/** The events of session `id`, in log order. */
+export function fetchEvents(id) {
+  return fetchLog(`logs/${id}/events.jsonl`);
+}
+
+/**
+ * Session `id`'s replays, each its listing (from `replays/index.json`) and
+ * its log's events; none when the session has no replays (or the site does
+ * not carry them). A replay whose log is missing is left out.
+ */
+export async function fetchReplays(id) {
+  const index = await fetchJson(`logs/${id}/replays/index.json`).catch(() => null);
+  if (!index) return [];
+  const read = await Promise.all((index.replays || []).map((listing) =>
+    fetchLog(`logs/${id}/replays/${encodeURIComponent(listing.id)}.jsonl`).then((events) => ({ listing, events })).catch(() => null)));
+  return read.filter(Boolean);
 }
 
 /** A study's record, or null when this site does not carry it. */

@@ -4,14 +4,19 @@
 // and opens them beside the original — per character what they said in
 // the original, in each reroll and alone, with each sample's lead.
 // Nothing is computed here: the summary is the one `panel replay` prints.
+// The index is read again whenever it may have changed (a replay started
+// here, a turn ended, the page shown again); a turn whose replays are open
+// stays open when they are drawn again.
 
 import { h } from './dom.js';
 
 export class Replays {
   /** `base`: the logs folder's URL ('/logs' in the app, 'logs' in the viewer). */
   constructor(base, id) {
+    this.id = id;
     this.url = `${base}/${id}/replays/index.json`;
     this.byTurn = new Map(); // turn → { listings, summary }
+    this.opened = new Set(); // turns whose replays the reader has open
   }
 
   /** Reads the index; a session without replays has none and that is fine. */
@@ -75,10 +80,14 @@ export class Replays {
         c.solo_overlap === null || c.solo_overlap === undefined ? null
           : h('small', { class: 'overlap', title: 'word overlap of their answer alone with what they said among the others' }, ` overlap ${c.solo_overlap.toFixed(2)}`)),
       columns.map((col) => h('td', {}, col.said(c.character)))));
-    const kept = s.rerolls ? h('p', { class: 'kept' }, `${s.same_lead} of ${s.rerolls} rerolls kept the original lead`) : null;
-    return h('details', { class: 'replays', dataset: { turn } },
+    const kept = s.rerolls ? `${s.same_lead} of ${s.rerolls} rerolls kept the original lead` : null;
+    const running = t.listings.some((l) => l.running);
+    const compare = h('a', { class: 'link compare-replays', href: `viewer.html#/compare/${this.id}/t/${turn}`, title: 'Every sample as a column beside the original, with its differences marked' }, 'Side by side ›');
+    const el = h('details', { class: 'replays', open: this.opened.has(turn), dataset: running ? { turn, running: '' } : { turn } },
       h('summary', {}, this.label(turn)),
       h('div', { class: 'replay-scroll' }, h('table', { class: 'replay-table' }, h('thead', {}, head), h('tbody', {}, lead, rows))),
-      kept);
+      h('p', { class: 'kept' }, kept, kept ? ' · ' : null, compare));
+    el.addEventListener('toggle', () => (el.open ? this.opened.add(turn) : this.opened.delete(turn)));
+    return el;
   }
 }

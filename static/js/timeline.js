@@ -39,10 +39,11 @@ export function provenanceText(p) {
 }
 
 export class Timeline {
-  constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null, onBranch = null, sessionHref = null, onConfer = () => {} }) {
+  constructor({ chat, drawer, onChange = () => {}, onRetry = null, turnHref = null, onBranch = null, onReplay = null, sessionHref = null, onConfer = () => {} }) {
     this.replays = null;       // the session's counterfactual turns (replays.js), once read
     this.turnHref = turnHref;
     this.onBranch = onBranch;
+    this.onReplay = onReplay;  // starts a replay of a finished turn (replay-form.js)
     this.sessionHref = sessionHref;
     this.onChange = onChange;
     this.onRetry = onRetry;
@@ -421,6 +422,7 @@ export class Timeline {
     cost.addEventListener('click', () => { t.detailOpen = !t.detailOpen; detail.hidden = !t.detailOpen; });
     // Only a finished turn can be branched from.
     const branch = this.onBranch ? h('button', { type: 'button', class: 'link branch', hidden: !t.ended, title: 'A new session carrying the conversation up to this turn', onclick: () => this.onBranch(n) }, 'Branch from here') : null;
+    const replay = this.onReplay ? h('button', { type: 'button', class: 'link replay', hidden: !t.ended, title: 'Play this turn again with everything before it held fixed: rerolls, another model, or each voice alone', onclick: () => this.onReplay(n) }, 'Replay…') : null;
     const f = t.floor;
     const floor = h('div', { class: 'floors' }, (t.floors || [null]).map((l) => h('div', {
       class: `floor${l && l.seat ? ' seated' : ''}${l && l.seq === this.hit ? ' search-hit' : ''}`,
@@ -435,7 +437,7 @@ export class Timeline {
     const row = h('div', { class: 'floor-row' }, cost,
       this.turnHref ? h('a', { class: 'turn-no', href: this.turnHref(n), title: 'Link to this turn' }, `Turn ${n}`) : h('span', { class: 'turn-no' }, `Turn ${n}`),
       floor);
-    const meta = h('div', { class: 'turn-meta' }, h('button', { type: 'button', class: 'link confer-link', hidden: t.noConfer, dataset: { turn: n } }, 'confer ›'), branch, status);
+    const meta = h('div', { class: 'turn-meta' }, h('button', { type: 'button', class: 'link confer-link', hidden: t.noConfer, dataset: { turn: n } }, 'confer ›'), branch, replay, status);
     return { row, detail, meta, status };
   }
 
