@@ -15,6 +15,20 @@ async fn replayed(app: &TestApp, id: &str, body: serde_json::Value) {
     Sse::from_response(res.expect("the replay's stream")).until("replay-close").await;
 }
 
+/// A session of two turns, the first replayed twice and then solo.
+async fn two_turns_with_replays() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    app.say(&id, "What should a hospital automate first?").await;
+    sse.until("turn-end").await;
+    app.say(&id, "And what would fail first?").await;
+    sse.until("turn-end").await;
+    replayed(&app, &id, json!({ "turn": 1, "n": 2 })).await;
+    replayed(&app, &id, json!({ "turn": 1, "mode": "solo" })).await;
+    (app, id)
+}
+
 const TABLE: &str = "document.querySelector('#turn-1 details.replays')";
 
 async fn check_table(b: &Browser) {
@@ -45,15 +59,7 @@ async fn check_table(b: &Browser) {
 
 #[actix_web::test]
 async fn a_turns_replays_open_beside_the_original_in_the_chat_and_in_the_viewer() {
-    let app = spawn_app().await;
-    let id = app.create(&["ada", "byron"]).await;
-    let mut sse = app.sse(&id, None).await;
-    app.say(&id, "What should a hospital automate first?").await;
-    sse.until("turn-end").await;
-    app.say(&id, "And what would fail first?").await;
-    sse.until("turn-end").await;
-    replayed(&app, &id, json!({ "turn": 1, "n": 2 })).await;
-    replayed(&app, &id, json!({ "turn": 1, "mode": "solo" })).await;
+    let (app, id) = two_turns_with_replays().await;
 
     let b = Browser::launch("replays").await;
     b.goto(&app.url(&format!("/#/s/{id}"))).await;
@@ -142,15 +148,7 @@ async fn a_replay_started_elsewhere_shows_in_an_open_chat_once_it_is_looked_at_a
 
 #[actix_web::test]
 async fn the_compare_page_stands_a_turns_replays_beside_it_as_columns_marked_against_their_original() {
-    let app = spawn_app().await;
-    let id = app.create(&["ada", "byron"]).await;
-    let mut sse = app.sse(&id, None).await;
-    app.say(&id, "What should a hospital automate first?").await;
-    sse.until("turn-end").await;
-    app.say(&id, "And what would fail first?").await;
-    sse.until("turn-end").await;
-    replayed(&app, &id, json!({ "turn": 1, "n": 2 })).await;
-    replayed(&app, &id, json!({ "turn": 1, "mode": "solo" })).await;
+    let (app, id) = two_turns_with_replays().await;
 
     // From the chat's replays, "Side by side" opens the compare page at the turn.
     let b = Browser::launch("replay-compare").await;
