@@ -8,7 +8,7 @@
 // here, a turn ended, the page shown again); a turn whose replays are open
 // stays open when they are drawn again.
 
-import { h } from './dom.js';
+import { h, usd } from './dom.js';
 
 export class Replays {
   /** `base`: the logs folder's URL ('/logs' in the app, 'logs' in the viewer). */
@@ -62,17 +62,23 @@ export class Replays {
     const name = (id) => (id ? person(id).name : '—');
     const said = (x) => (!x ? h('span', { class: 'silent' }, '—')
       : x.did === 'passed' ? h('span', { class: 'pass' }, 'passes') : h('span', { class: 'said' }, x.text));
+    // A reroll under other settings says which; the turn's own need no words.
+    const listed = new Map(t.listings.map((l) => [l.id, l]));
+    const settings = (v) => {
+      const l = listed.get(v.replay);
+      return l && !l.same_settings ? { text: ` · ${l.model}, depth ${l.depth}`, title: `${l.provider} · ${l.model} · confer depth ${l.depth}` } : { text: '', title: null };
+    };
     const columns = [
-      { label: 'Original', lead: s.original.lead, said: (c) => said(s.original.said[c]) },
-      ...rerolls.map((v, i) => ({ label: `Reroll ${i + 1}${v.finished ? '' : ' (unfinished)'}`, lead: v.lead, said: (c) => said(v.said[c]) })),
+      { label: 'Original', lead: s.original.lead, usd: s.original.usd, said: (c) => said(s.original.said[c]) },
+      ...rerolls.map((v, i) => ({ label: `Reroll ${i + 1}${settings(v).text}${v.finished ? '' : ' (unfinished)'}`, title: settings(v).title, lead: v.lead, usd: v.usd, said: (c) => said(v.said[c]) })),
     ];
     if (solos.length) {
-      columns.push({ label: 'Alone', lead: null, said: (c) => {
+      columns.push({ label: 'Alone', lead: null, usd: solos.reduce((sum, v) => sum + (v.usd || 0), 0), said: (c) => {
         const mine = solos.filter((v) => v.who === c);
         return mine.length ? mine.map((v) => said(v.said[c])) : said(null);
       } });
     }
-    const head = h('tr', {}, h('th', { scope: 'col' }, ''), columns.map((col) => h('th', { scope: 'col' }, col.label)));
+    const head = h('tr', {}, h('th', { scope: 'col' }, ''), columns.map((col) => h('th', { scope: 'col', title: col.title }, col.label)));
     const lead = h('tr', { class: 'lead-row' }, h('th', { scope: 'row' }, 'Lead'),
       columns.map((col, i) => h('td', {}, i > 0 && col.label === 'Alone' ? '—' : name(col.lead))));
     const rows = s.characters.map((c) => h('tr', { dataset: { character: c.character } },
@@ -80,13 +86,16 @@ export class Replays {
         c.solo_overlap === null || c.solo_overlap === undefined ? null
           : h('small', { class: 'overlap', title: 'word overlap of their answer alone with what they said among the others' }, ` overlap ${c.solo_overlap.toFixed(2)}`)),
       columns.map((col) => h('td', {}, col.said(c.character)))));
+    const cost = h('tr', { class: 'cost-row' }, h('th', { scope: 'row' }, 'Cost'), columns.map((col) => h('td', {}, usd(col.usd))));
     const kept = s.rerolls ? `${s.same_lead} of ${s.rerolls} rerolls kept the original lead` : null;
+    // Priced apart: what replays cost is never in the session's totals.
+    const spent = t.listings.reduce((sum, l) => sum + (l.totals?.usd || 0), 0);
     const running = t.listings.some((l) => l.running);
     const compare = h('a', { class: 'link compare-replays', href: `viewer.html#/compare/${this.id}/t/${turn}`, title: 'Every sample as a column beside the original, with its differences marked' }, 'Side by side ›');
     const el = h('details', { class: 'replays', open: this.opened.has(turn), dataset: running ? { turn, running: '' } : { turn } },
       h('summary', {}, this.label(turn)),
-      h('div', { class: 'replay-scroll' }, h('table', { class: 'replay-table' }, h('thead', {}, head), h('tbody', {}, lead, rows))),
-      h('p', { class: 'kept' }, kept, kept ? ' · ' : null, compare));
+      h('div', { class: 'replay-scroll' }, h('table', { class: 'replay-table' }, h('thead', {}, head), h('tbody', {}, lead, rows, cost))),
+      h('p', { class: 'kept' }, kept, kept ? ' · ' : null, `replays cost ${usd(spent)}, apart from the session’s totals · `, compare));
     el.addEventListener('toggle', () => (el.open ? this.opened.add(turn) : this.opened.delete(turn)));
     return el;
   }

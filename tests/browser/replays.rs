@@ -55,6 +55,11 @@ async fn check_table(b: &Browser) {
         ))
         .await;
     assert!(alone.as_array().unwrap().iter().all(|t| t.as_str().is_some_and(|s| !s.is_empty() && s != "—")), "{alone}");
+    // Each sample is priced, and the replays apart from the session.
+    let costs = b.js(&format!("return [...{TABLE}.querySelectorAll('.cost-row td')].map((t) => t.textContent);")).await;
+    assert!(costs.as_array().unwrap().iter().all(|c| c.as_str().is_some_and(|c| c.starts_with('$'))), "{costs}");
+    assert_eq!(costs.as_array().unwrap().len(), 4);
+    assert!(b.text("#turn-1 details.replays .kept").await.contains("apart from the session’s totals"));
 }
 
 #[actix_web::test]
