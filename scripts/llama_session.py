@@ -12,6 +12,7 @@ and the addressee alone for an @-turn), and the mean time per turn.
 
 import argparse
 import json
+import re
 import urllib.error
 import os
 import socket
@@ -56,7 +57,8 @@ def main():
     env.pop("ANTHROPIC_API_KEY", None)
     server = subprocess.Popen(
         [args.panel, "--addr", f"127.0.0.1:{port}", "--logs", args.logs, "--roster", args.roster,
-         "--static", args.static, "--provider", "openai", "--constrain", args.constrain, "--max-tokens", "1200"],
+         "--static", args.static, "--provider", "openai", "--constrain", args.constrain,
+         "--max-tokens", os.environ.get("PANEL_MAX_TOKENS", "1200")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -96,7 +98,8 @@ def report(path, label, constraint, refused):
             names.update({p["id"]: p["name"] for p in e["participants"]})
     turns = {}
     for e in events:
-        t = turns.setdefault(e["turn"], {"speaks": 0, "right": 0, "start": None, "end": None, "cast": [], "to": None})
+        t = turns.setdefault(e["turn"], {"speaks": 0, "right": 0, "passes": 0, "bleed": 0, "start": None, "end": None,
+                                         "finish": None, "max_tokens": None, "cast": [], "to": None})
         if e["kind"] == "human-speak":
             t["to"] = e.get("to")
         elif e["kind"] == "turn-start":
@@ -105,17 +108,28 @@ def report(path, label, constraint, refused):
             t["speaks"] += 1
             ok = e["speaker"] in t["cast"] and (t["to"] is None or e["speaker"] == t["to"])
             t["right"] += ok
+            # Another's line inside this speak: a line opening with an on-stage name and a colon.
+            t["bleed"] += any(re.match(rf"\s*{re.escape(names.get(c, c))}\s*:", l) for l in e["text"].splitlines() for c in t["cast"])
+        elif e["kind"] == "pass":
+            t["passes"] += 1
         elif e["kind"] == "turn-end":
             t["end"] = e["ts"]
+            provenance = e.get("provenance") or {}
+            t["finish"], t["max_tokens"] = provenance.get("stop_reason"), provenance.get("max_tokens")
     closed = [t for t in turns.values() if t["end"]]
     stamp = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     times = [(stamp(t["end"]) - stamp(t["start"])).total_seconds() for t in closed if t["start"]]
     speaks = sum(t["speaks"] for t in turns.values())
     print(f"constrain={label} (session reports constraint: {constraint})" + (f" — {refused}" if refused else ""))
+    budgets = sorted({t["max_tokens"] for t in closed if t["max_tokens"]})
+    print(f"  max_tokens per turn             {', '.join(map(str, budgets)) or '—'}")
     print(f"  turns closed                    {len(closed)} / {len(LINES)}")
+    print(f"  turns ended on the model's stop {sum(1 for t in closed if t['finish'] == 'stop')}  (on length: {sum(1 for t in closed if t['finish'] == 'length')})")
     print(f"  turns with at least one speak   {sum(1 for t in closed if t['speaks'])}")
     print(f"  unparsed events                 {sum(1 for e in events if e['kind'] == 'unparsed')}")
     print(f"  speaks by the right characters  {sum(t['right'] for t in turns.values())} / {speaks}")
+    print(f"  speaks carrying another's line  {sum(t['bleed'] for t in turns.values())}")
+    print(f"  passes                          {sum(t['passes'] for t in turns.values())}")
     print(f"  confer lines                    {sum(1 for e in events if e['kind'] == 'deliberation')}")
     print(f"  errors                          {[e['code'] for e in events if e['kind'] == 'error']}")
     print(f"  mean time per turn              {sum(times) / max(len(times), 1):.1f} s")
