@@ -325,15 +325,23 @@ pub fn rebuild(logs: &Path) -> Result<Rebuilt, RecordError> {
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so a
-/// reader sees the old file or the new one, never half of one.
+/// reader sees the old file or the new one, never half of one. Each call
+/// has a temporary name of its own, so two writes at once never share one.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), RecordError> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |source| RecordError::Io { path: path.to_owned(), source };
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
+    let nth = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{nth}", std::process::id()));
+    let written = (|| {
         use std::io::Write as _;
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // Nothing half-written is left behind (there may be nothing to remove).
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    written.map_err(io)
 }
