@@ -177,3 +177,64 @@ async fn a_turn_replays_under_another_model_and_depth_an_at_turn_rerolls_its_one
     let (_, listed) = app.get(&format!("/api/sessions/{id}/replays")).await;
     assert_eq!(listed["replays"].as_array().unwrap().len(), 3);
 }
+
+#[actix_web::test]
+async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_before_the_close() {
+    let mock = MockAnthropic::start(KEY, 1024).await;
+    let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    mock.push_output("<confer>\nAda: Mine.\n</confer>\n<speak who=\"Ada\">Queues.</speak>\n<pass who=\"Byron\"/>");
+    app.say(&id, "What fails first?").await;
+    sse.until("turn-end").await;
+
+    let replay = |n: u32| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let (status, started) = app.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": n })).await;
+            assert_eq!(status, 201, "{started}");
+            let rid = started["id"].as_str().unwrap().to_owned();
+            let res = app.client.get(app.url(&format!("/api/sessions/{id}/replays/{rid}/events?since=0"))).send().await;
+            (rid, Sse::from_response(res.expect("the replay's stream")))
+        }
+    };
+    // What the index says of replay `rid`: whether it is playing, and which samples have ended.
+    let index = |rid: String| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let (status, index) = app.get(&format!("/logs/{id}/replays/index.json")).await;
+            assert_eq!(status, 200);
+            let listing =
+                index["replays"].as_array().unwrap().iter().find(|l| l["id"] == rid.as_str()).unwrap().clone();
+            let finished: Vec<u64> = index["turns"][0]["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["replay"] == rid.as_str() && s["finished"] == true)
+                .map(|s| s["sample"].as_u64().unwrap())
+                .collect();
+            (listing["running"].clone(), finished)
+        }
+    };
+
+    // `replay-close` is streamed only once the index says the replay has ended.
+    mock.push_output(
+        "<confer>\nAda: Again.\n</confer>\n<speak who=\"Ada\">Queues again.</speak>\n<pass who=\"Byron\"/>",
+    );
+    mock.push_output("<confer>\nByron: Mine.\n</confer>\n<speak who=\"Byron\">Words.</speak>\n<pass who=\"Ada\"/>");
+    let (rid, mut stream) = replay(2).await;
+    stream.until("replay-close").await;
+    assert_eq!(index(rid).await, (json!(false), vec![1, 2]), "the index says it ended before its close is streamed");
+
+    // The second sample's turn-start is published only once the index holds
+    // the first; the provider holds the second, so the replay is playing still.
+    mock.push_output(
+        "<confer>\nAda: Once more.\n</confer>\n<speak who=\"Ada\">Still queues.</speak>\n<pass who=\"Byron\"/>",
+    );
+    mock.push_fault(crate::mock_anthropic::Fault::Stall);
+    let (rid, mut stream) = replay(2).await;
+    stream.until("turn-start").await;
+    let second = stream.until("turn-start").await;
+    assert_eq!(second.last().unwrap().json()["sample"], 2);
+    assert_eq!(index(rid).await, (json!(true), vec![1]), "sample 1 is in the index before sample 2 begins");
+}

@@ -12,8 +12,9 @@
 //! - A running replay streams through its gateway; a finished one through
 //!   a fresh gateway per subscriber, whose replay comes from the log — the
 //!   same resume rules as a session's stream (`since` / `Last-Event-ID`).
-//! - `replays/index.json` lists a session's replays for the static viewer;
-//!   it is rewritten (temp file + rename) when one starts and when it ends.
+//! - `replays/index.json` lists a session's replays for the chat and the
+//!   static viewer; it is rewritten when one starts, after each of its
+//!   samples (before the next is begun) and when it ends ([`super::index`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::index::{Indexer, read_all};
 use super::plan::{Plan, plan};
-use super::run::{Finished, ReplayRun};
+use super::run::{Finished, ReplayRun, SampleEnded, Starter};
 use super::summary::{ReplayListing, Summary, summarise};
 use super::{Offer, ReplayError, ReplayRequest, replays_dir};
 use crate::event::Logged;
@@ -50,16 +52,33 @@ pub struct Replays {
     deps: BookDeps,
     writer: LogWriter,
     running: HashMap<(SessionId, String), Addr<Gateway>>,
+    index: Indexer,
 }
 
 impl Replays {
     pub fn new(deps: BookDeps) -> Self {
         // One thread is plenty: a replay writes a turn's worth of lines per sample.
-        Self { deps, writer: LogWriter::start(1, None), running: HashMap::new() }
+        Self { deps, writer: LogWriter::start(1, None), running: HashMap::new(), index: Indexer::default() }
+    }
+
+    /// Rewrites `session`'s index with what is being played now, less `ending`.
+    fn reindex(
+        &self,
+        session: &SessionId,
+        ending: Option<&str>,
+    ) -> impl Future<Output = Result<(), ReplayError>> + use<> {
+        let running = self
+            .running
+            .keys()
+            .filter(|(s, id)| s == session && Some(id.as_str()) != ending)
+            .map(|(_, id)| id.clone())
+            .collect();
+        self.index.write(self.deps.logs.clone(), session.clone(), running)
     }
 
     fn listed(&self, session: &SessionId, mut listing: ReplayListing) -> ReplayListing {
-        listing.running = self.running.contains_key(&(session.clone(), listing.id.clone()));
+        // Closed in its log is ended, even before the run's last word reaches the book.
+        listing.running = !listing.closed && self.running.contains_key(&(session.clone(), listing.id.clone()));
         listing
     }
 }
@@ -107,60 +126,6 @@ pub fn replay_path(logs: &Path, session: &SessionId, id: &str) -> Result<PathBuf
     Ok(replays_dir(logs, session).join(format!("{id}.jsonl")))
 }
 
-/// Every replay log of `session`, read (blocking).
-fn read_all(logs: &Path, session: &SessionId) -> Result<Vec<Vec<Arc<Logged>>>, ReplayError> {
-    let dir = replays_dir(logs, session);
-    let entries = match std::fs::read_dir(&dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        other => other.map_err(|source| event_log::LogError::Io { path: dir.clone(), source })?,
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    paths.sort();
-    let mut logs_read = Vec::new();
-    for path in paths {
-        match event_log::read_file(&path, session) {
-            Ok(events) if !events.is_empty() => logs_read.push(events),
-            Ok(_) => {}
-            // One unreadable replay must not hide the others.
-            Err(e) => log::warn!("session {session}: a replay log cannot be read: {e}"),
-        }
-    }
-    Ok(logs_read)
-}
-
-/// Writes `replays/index.json`: every replay of the session, as listed, and
-/// per replayed turn its summary — what the chat and the viewer show, from
-/// the one module that computes it (the viewer reads files, not the API).
-fn write_index(logs: &Path, session: &SessionId, running: &[String]) -> Result<(), ReplayError> {
-    let all = read_all(logs, session)?;
-    let listings: Vec<ReplayListing> = all
-        .iter()
-        .filter_map(|l| ReplayListing::from_events(l))
-        .map(|mut l| {
-            l.running = running.contains(&l.id);
-            l
-        })
-        .collect();
-    let events = event_log::read(logs, session)?;
-    let turns: std::collections::BTreeSet<u32> = listings.iter().map(|l| l.turn).collect();
-    let summaries: Vec<Summary> = turns
-        .into_iter()
-        .map(|turn| {
-            let same_turn: Vec<Vec<Arc<Logged>>> =
-                all.iter().filter(|l| ReplayListing::from_events(l).is_some_and(|r| r.turn == turn)).cloned().collect();
-            summarise(turn, &events, &same_turn)
-        })
-        .collect();
-    let index = serde_json::json!({ "session": session, "replays": listings, "turns": summaries });
-    let text = serde_json::to_string_pretty(&index).unwrap_or_default();
-    crate::record::write_atomic(&replays_dir(logs, session).join("index.json"), &text)
-        .map_err(|e| ReplayError::Unavailable(e.to_string()))
-}
-
 impl Handler<Begin> for Replays {
     type Result = ResponseActFuture<Self, Result<ReplayListing, ReplayError>>;
 
@@ -172,7 +137,8 @@ impl Handler<Begin> for Replays {
             tokio::task::spawn_blocking(move || -> Result<(Plan, String, EventLog), ReplayError> {
                 let events = event_log::read(&deps.logs, &session)?;
                 let plan = plan(&session, &events, &ask, &offers, &deps.solo_template, deps.max_tokens)?;
-                // Ids sort by time; a clash within a second is tried again.
+                // Ids name their second (a clash is tried again); listings are
+                // ordered by their `replay-open` time.
                 for _ in 0..5 {
                     let id = SessionId::generate(chrono::Utc::now()).to_string();
                     let path = replays_dir(&deps.logs, &session).join(format!("{id}.jsonl"));
@@ -198,24 +164,23 @@ impl Handler<Begin> for Replays {
             let opened = log.append_sample(plan.of.turn, None, plan.open_event(&id));
             let written = log.flush();
             let listing = opened.map(|logged| ReplayListing::from_events(&[logged]));
-            let done = ctx.address().recipient();
+            let done = Starter { ended: ctx.address().recipient(), finished: ctx.address().recipient() };
             let pricing = act.deps.pricing.clone();
             let run_id = id.clone();
             ReplayRun::start_in_arbiter(&arbiter, move |_| {
                 ReplayRun::new(run_id, plan, log, model, pricing, Some(done))
             });
             act.running.insert((session.clone(), id.clone()), gateway);
-            let logs = act.deps.logs.clone();
-            let running: Vec<String> =
-                act.running.keys().filter(|(s, _)| *s == session).map(|(_, id)| id.clone()).collect();
+            let indexed = act.reindex(&session, None);
             let answer_for = session.clone();
             Box::pin(
                 async move {
                     written.await?;
                     let listing =
                         listing?.ok_or_else(|| ReplayError::Unavailable("replay-open was not written".into()))?;
-                    let indexed = session.clone();
-                    let _ = tokio::task::spawn_blocking(move || write_index(&logs, &indexed, &running)).await;
+                    if let Err(e) = indexed.await {
+                        log::warn!("session {session}: the replay index could not be written: {e}");
+                    }
                     Ok(listing)
                 }
                 .into_actor(act)
@@ -227,23 +192,35 @@ impl Handler<Begin> for Replays {
     }
 }
 
+impl Handler<SampleEnded> for Replays {
+    type Result = ResponseFuture<()>;
+
+    /// Answered once the index holds the sample, so that the run's next
+    /// event is published after it.
+    fn handle(&mut self, msg: SampleEnded, _: &mut Self::Context) -> Self::Result {
+        let ending = msg.last.then_some(msg.id.as_str());
+        let written = self.reindex(&msg.session, ending);
+        let session = msg.session;
+        Box::pin(async move {
+            if let Err(e) = written.await {
+                log::warn!("session {session}: the replay index could not be written: {e}");
+            }
+        })
+    }
+}
+
 impl Handler<Finished> for Replays {
     type Result = ();
 
     fn handle(&mut self, msg: Finished, ctx: &mut Self::Context) {
         // The gateway lives on while subscribers hold it; new ones get a fresh one.
         self.running.remove(&(msg.session.clone(), msg.id));
-        let logs = self.deps.logs.clone();
-        let running: Vec<String> =
-            self.running.keys().filter(|(s, _)| *s == msg.session).map(|(_, id)| id.clone()).collect();
+        let written = self.reindex(&msg.session, None);
         let session = msg.session;
         ctx.spawn(
             async move {
-                let indexed = session.clone();
-                match tokio::task::spawn_blocking(move || write_index(&logs, &indexed, &running)).await {
-                    Ok(Err(e)) => log::warn!("session {session}: the replay index could not be written: {e}"),
-                    Err(e) => log::warn!("session {session}: the replay index could not be written: {e}"),
-                    Ok(Ok(())) => {}
+                if let Err(e) = written.await {
+                    log::warn!("session {session}: the replay index could not be written: {e}");
                 }
             }
             .into_actor(self),

@@ -28,9 +28,11 @@
 //!
 //! The parts: [`plan`] (the requests, from the log), [`run`] (the actor
 //! that plays one replay), [`book`] (the actor that starts, lists and
-//! streams them), [`summary`] (what a replay says about its turn).
+//! streams them), [`index`] (the index the chat and the viewer read),
+//! [`summary`] (what a replay says about its turn).
 
 pub mod book;
+pub mod index;
 pub mod plan;
 pub mod run;
 pub mod summary;

@@ -38,6 +38,23 @@ pub struct Finished {
     pub id: String,
 }
 
+/// Told to whoever started the replay after each sample, once its events
+/// are on disk; the run goes on (to the next sample, or to `replay-close`
+/// when `last`) only once this is answered.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SampleEnded {
+    pub session: SessionId,
+    pub id: String,
+    pub last: bool,
+}
+
+/// Who hears of a replay's progress.
+pub struct Starter {
+    pub ended: Recipient<SampleEnded>,
+    pub finished: Recipient<Finished>,
+}
+
 struct Current {
     sample: Sample,
     stream: StreamId,
@@ -62,7 +79,7 @@ pub struct ReplayRun {
     model: Addr<ModelClient>,
     pricing: Arc<Pricing>,
     totals: Totals,
-    done: Option<Recipient<Finished>>,
+    done: Option<Starter>,
 }
 
 impl ReplayRun {
@@ -73,7 +90,7 @@ impl ReplayRun {
         log: Appender,
         model: Addr<ModelClient>,
         pricing: Arc<Pricing>,
-        done: Option<Recipient<Finished>>,
+        done: Option<Starter>,
     ) -> Self {
         Self {
             id,
@@ -240,16 +257,50 @@ impl ReplayRun {
                 log::error!("replay {id} of session {session}: its log did not close cleanly: {e}");
             }
             if let Some(done) = done {
-                done.do_send(Finished { session, id });
+                done.finished.do_send(Finished { session, id });
             }
         });
         ctx.stop();
         Ok(())
     }
 
-    /// After a step: on to the next sample, or stop if the log failed.
+    /// Between samples: once the one that ended is on disk and its starter
+    /// has heard of it, on to the next (or to the close).
+    fn between(&mut self, ctx: &mut Context<Self>) {
+        let Some(done) = &self.done else {
+            let next = self.next(ctx);
+            return self.step(next, ctx);
+        };
+        let flushed = self.log.flush();
+        let told = done.ended.send(SampleEnded {
+            session: self.session.clone(),
+            id: self.id.clone(),
+            last: self.waiting.is_empty(),
+        });
+        let (session, id) = (self.session.clone(), self.id.clone());
+        let heard = async move {
+            if let Err(e) = flushed.await {
+                log::warn!("replay {id} of session {session}: its log could not be flushed: {e}");
+            }
+            let _ = told.await;
+        };
+        ctx.wait(heard.into_actor(self).map(|(), act, ctx| {
+            let next = act.next(ctx);
+            act.step(next, ctx);
+        }));
+    }
+
+    /// After a step: on to the next sample once this one has ended, or stop
+    /// if the log failed.
     fn after(&mut self, result: Result<(), LogError>, ctx: &mut Context<Self>) {
-        let result = result.and_then(|()| if self.current.is_none() { self.next(ctx) } else { Ok(()) });
+        if result.is_ok() && self.current.is_none() {
+            return self.between(ctx);
+        }
+        self.step(result, ctx);
+    }
+
+    /// Stops the replay if its log failed.
+    fn step(&mut self, result: Result<(), LogError>, ctx: &mut Context<Self>) {
         if let Err(e) = result {
             log::error!("replay {} of session {}: stopping, its log cannot be written: {e}", self.id, self.session);
             if let Some(current) = self.current.take() {
@@ -257,7 +308,7 @@ impl ReplayRun {
             }
             let (session, id) = (self.session.clone(), self.id.clone());
             if let Some(done) = self.done.take() {
-                done.do_send(Finished { session, id });
+                done.finished.do_send(Finished { session, id });
             }
             ctx.stop();
         }
@@ -270,7 +321,7 @@ impl Actor for ReplayRun {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
         let first = self.next(ctx);
-        self.after(first, ctx);
+        self.step(first, ctx);
     }
 }
 
