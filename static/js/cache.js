@@ -23,7 +23,9 @@ function tokens(n) {
 }
 
 export class CacheMeter {
+  /** `onKeepWarm(choice)`: sends the setting; none means the setting is not this browser's to change. */
   constructor({ onKeepWarm }) {
+    this.mayChange = Boolean(onKeepWarm);
     this.text = h('span', { class: 'cache-text', role: 'timer', 'aria-live': 'off' });
     this.select = h('select', { class: 'keep-warm', 'aria-label': 'Keep the prompt cache warm' },
       CHOICES.map(([value, label, title]) => h('option', { value, title }, label)));
@@ -57,7 +59,7 @@ export class CacheMeter {
       ? null : performance.now() + cache.remaining_s * 1000;
     this.select.value = cache.keep_warm;
     // A provider whose cache does not expire has nothing to keep warm.
-    this.select.hidden = cache.ttl_s === null;
+    this.select.hidden = !this.mayChange || cache.ttl_s === null;
     const ttl = document.getElementById('session-ttl');
     if (ttl) {
       ttl.hidden = false;

@@ -32,6 +32,7 @@ export class ChatView {
     this.requests = new Map(); // WebSocket request id → { resolve, reject }
     this.nextRequest = 1;
     this.closing = false;
+    this.following = new Set(); // replays being followed, closed with the view
   }
 
   async open() {
@@ -83,7 +84,7 @@ export class ChatView {
     const carried = takeCarriedLine(this.id);
     if (carried) this.composer.fill(carried);
     this.connectEvents(history);
-    this.replays = new Replays('/logs', this.id);
+    this.replays = new Replays('/logs', this.id, { compare: !this.invited });
     this.reloadReplays();
     // Replays may be started elsewhere (`panel replay`, another tab): read
     // them again when the page is looked at again.
@@ -124,33 +125,43 @@ export class ChatView {
     }
   }
 
-  /** Reads the session's replays again (one read at a time, the last one wins). */
-  async reloadReplays() {
-    if (this.replayFetch) { this.replaysStale = true; return; }
-    this.replayFetch = true;
-    try {
-      do {
-        this.replaysStale = false;
-        this.timeline.showReplays(await this.replays.load());
-      } while (this.replaysStale && !this.closing);
-    } finally {
-      this.replayFetch = false;
-    }
+  /**
+   * Reads the session's replays again: one read at a time, and a call made
+   * during one is answered by a read after it (so the last one wins).
+   */
+  reloadReplays() {
+    if (this.replayLoop) { this.replaysStale = true; return this.replayLoop; }
+    this.replayLoop = (async () => {
+      try {
+        do {
+          this.replaysStale = false;
+          this.timeline.showReplays(await this.replays.load());
+        } while (this.replaysStale && !this.closing);
+      } finally {
+        this.replayLoop = null;
+      }
+    })();
+    return this.replayLoop;
   }
 
   /** Asks how to replay turn `n`, starts it, and shows its samples as they end. */
   async replay(n) {
     const started = await replayDialog(this.id, n, this.detail);
-    if (!started) return;
+    if (!started || this.closing) return;
     this.replays.opened.add(n);
     this.reloadReplays();
-    await followReplay(this.id, started.id, () => this.reloadReplays());
+    const follow = followReplay(this.id, started.id, () => this.reloadReplays());
+    this.following.add(follow);
+    const ended = await follow.done;
+    this.following.delete(follow);
+    if (this.closing) return;
     await this.reloadReplays();
-    if (!this.closing) toast(`The replay of turn ${n} has ended.`);
+    toast(ended ? `The replay of turn ${n} has ended.` : `The replay of turn ${n} can no longer be followed; it shows when this page is looked at again.`);
   }
 
   close() {
     this.closing = true;
+    for (const follow of this.following) follow.close();
     if (this.onLook) {
       document.removeEventListener('visibilitychange', this.onLook);
       window.removeEventListener('focus', this.onLook);
@@ -179,9 +190,10 @@ export class ChatView {
     this.finderSlot = h('span', { class: 'finder-slot' });
     this.totalsEl = h('span', { class: 'totals', title: 'Session cost and share of input read from the prompt cache' });
     this.formatBadge = h('span', { class: 'badge format-badge', hidden: true }, 'format enforced by the server');
-    this.context = new ContextMeter({ id: this.id, pendingLine: () => this.refusedLine || null });
+    this.context = new ContextMeter({ id: this.id, pendingLine: () => this.refusedLine || null, mayContinue: !this.invited });
     this.cache = new CacheMeter({
-      onKeepWarm: (keepWarm) => this.send({ type: 'settings', keep_warm: keepWarm }).catch((e) => { toast(e.message); throw e; }),
+      // Settings are the owner's: an invitee sees the cache, not the choice.
+      onKeepWarm: this.invited ? null : (keepWarm) => this.send({ type: 'settings', keep_warm: keepWarm }).catch((e) => { toast(e.message); throw e; }),
     });
     this.composer = new Composer({
       onSend: (text) => this.say(text),
@@ -327,6 +339,8 @@ export class ChatView {
   /** Waits (briefly) for the WebSocket, so a message typed as the page loads is not lost. */
   connected() {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) return Promise.resolve();
+    // A watcher never opens one: there is nothing it may send.
+    if (!this.socket) return Promise.reject(new Error('This link lets you follow the session, not speak in it.'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('Not connected to the server; try again in a moment.')), 5000);
       this.socket.addEventListener('open', () => { clearTimeout(timer); resolve(); }, { once: true });

@@ -38,8 +38,10 @@ export function takeCarriedLine(id) {
 }
 
 export class ContextMeter {
-  constructor({ id, pendingLine }) {
+  /** `mayContinue`: whether this browser may open a continuation (an invitee may not). */
+  constructor({ id, pendingLine, mayContinue = true }) {
     this.id = id;
+    this.mayContinue = mayContinue;
     this.pendingLine = pendingLine;
     this.full = false;
     this.text = h('span', { class: 'context-text', title: 'How much of the model\'s input window the conversation fills' });
@@ -81,9 +83,9 @@ export class ContextMeter {
   }
 
   render(share) {
-    const offer = !this.closed && (this.full || share >= HIGH);
+    const offer = this.mayContinue && !this.closed && (this.full || share >= HIGH);
     this.button.hidden = !offer;
-    this.banner.hidden = this.closed || !this.full;
+    this.banner.hidden = !this.mayContinue || this.closed || !this.full;
   }
 
   go(carry) {

@@ -85,16 +85,22 @@ export async function replayDialog(id, turn, detail) {
 }
 
 /**
- * Follows replay `rid` of session `id` from its start: `onSample()` as each
- * sample ends; resolves once the replay has closed.
+ * Follows replay `rid` of session `id` from its start: `onSample()` whenever
+ * the replay's index has taken in another ended sample — panel writes it
+ * before the next sample's `turn-start` and before `replay-close` — so a
+ * read of the index then shows it. `done` resolves true once the replay has
+ * closed, false if its stream cannot be had (the replay is gone); `close()`
+ * stops following.
  */
 export function followReplay(id, rid, onSample) {
-  return new Promise((resolve) => {
-    const source = new EventSource(`/api/sessions/${encodeURIComponent(id)}/replays/${encodeURIComponent(rid)}/events?since=0`);
-    for (const kind of ['turn-end', 'turn-aborted']) source.addEventListener(kind, () => onSample());
-    source.addEventListener('replay-close', () => { source.close(); resolve(); });
-    // A stream that cannot be had at all (the replay is gone) ends the wait;
-    // a dropped one resumes by itself, from its Last-Event-ID.
-    source.addEventListener('error', () => { if (source.readyState === EventSource.CLOSED) resolve(); });
-  });
+  const source = new EventSource(`/api/sessions/${encodeURIComponent(id)}/replays/${encodeURIComponent(rid)}/events?since=0`);
+  let finish;
+  const done = new Promise((resolve) => { finish = resolve; });
+  const stop = (ended) => { source.close(); finish(ended); };
+  source.addEventListener('turn-start', () => onSample());
+  source.addEventListener('replay-close', () => { onSample(); stop(true); });
+  // A dropped stream resumes by itself, from its Last-Event-ID; one that
+  // cannot be had at all ends the wait.
+  source.addEventListener('error', () => { if (source.readyState === EventSource.CLOSED) stop(false); });
+  return { done, close: () => stop(false) };
 }

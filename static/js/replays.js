@@ -11,9 +11,13 @@
 import { h, usd } from './dom.js';
 
 export class Replays {
-  /** `base`: the logs folder's URL ('/logs' in the app, 'logs' in the viewer). */
-  constructor(base, id) {
+  /**
+   * `base`: the logs folder's URL ('/logs' in the app, 'logs' in the viewer);
+   * `compare`: whether to link the compare page (an invitee cannot open it).
+   */
+  constructor(base, id, { compare = true } = {}) {
     this.id = id;
+    this.compare = compare;
     this.url = `${base}/${id}/replays/index.json`;
     this.byTurn = new Map(); // turn → { listings, summary }
     this.opened = new Set(); // turns whose replays the reader has open
@@ -73,7 +77,10 @@ export class Replays {
       ...rerolls.map((v, i) => ({ label: `Reroll ${i + 1}${settings(v).text}${v.finished ? '' : ' (unfinished)'}`, title: settings(v).title, lead: v.lead, usd: v.usd, said: (c) => said(v.said[c]) })),
     ];
     if (solos.length) {
-      columns.push({ label: 'Alone', lead: null, usd: solos.reduce((sum, v) => sum + (v.usd || 0), 0), said: (c) => {
+      // Unpriced until at least one answer alone has a price.
+      const priced = solos.filter((v) => v.usd !== null && v.usd !== undefined);
+      const spentAlone = priced.length ? priced.reduce((sum, v) => sum + v.usd, 0) : null;
+      columns.push({ label: 'Alone', lead: null, usd: spentAlone, said: (c) => {
         const mine = solos.filter((v) => v.who === c);
         return mine.length ? mine.map((v) => said(v.said[c])) : said(null);
       } });
@@ -91,11 +98,11 @@ export class Replays {
     // Priced apart: what replays cost is never in the session's totals.
     const spent = t.listings.reduce((sum, l) => sum + (l.totals?.usd || 0), 0);
     const running = t.listings.some((l) => l.running);
-    const compare = h('a', { class: 'link compare-replays', href: `viewer.html#/compare/${this.id}/t/${turn}`, title: 'Every sample as a column beside the original, with its differences marked' }, 'Side by side ›');
+    const compare = !this.compare ? null : h('a', { class: 'link compare-replays', href: `viewer.html#/compare/${this.id}/t/${turn}`, title: 'Every sample as a column beside the original, with its differences marked' }, 'Side by side ›');
     const el = h('details', { class: 'replays', open: this.opened.has(turn), dataset: running ? { turn, running: '' } : { turn } },
       h('summary', {}, this.label(turn)),
       h('div', { class: 'replay-scroll' }, h('table', { class: 'replay-table' }, h('thead', {}, head), h('tbody', {}, lead, rows, cost))),
-      h('p', { class: 'kept' }, kept, kept ? ' · ' : null, `replays cost ${usd(spent)}, apart from the session’s totals · `, compare));
+      h('p', { class: 'kept' }, kept, kept ? ' · ' : null, `replays cost ${usd(spent)}, apart from the session’s totals`, compare ? ' · ' : null, compare));
     el.addEventListener('toggle', () => (el.open ? this.opened.add(turn) : this.opened.delete(turn)));
     return el;
   }

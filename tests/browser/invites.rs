@@ -16,13 +16,40 @@ async fn as_token_holder(app: &TestApp, path: &str, body: Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// What an invitee's page must not offer once a turn has ended: branching,
+/// replaying, the compare page, the keep-warm choice, continuing fresh.
+async fn offers_nothing_it_may_not_do(b: &Browser) {
+    for (what, selector) in [
+        ("branch", "button.branch"),
+        ("replay", "button.replay"),
+        ("compare link", "a.compare-replays"),
+        ("keep-warm choice", "select.keep-warm:not([hidden])"),
+        ("continue fresh", "button.continue-fresh:not([hidden])"),
+        ("retire buttons", ".strip .chip button"),
+        ("add button", ".strip .library-button, .strip .add"),
+    ] {
+        assert_eq!(b.count(selector).await, 0, "an invitee is offered {what}");
+    }
+}
+
+/// The resources the page asked for that the guard refused — with at least
+/// one let in, so the browser does report statuses.
+async fn refused_requests(b: &Browser) -> Value {
+    let statuses = b.js("return performance.getEntriesByType('resource').map((e) => e.responseStatus);").await;
+    assert!(statuses.as_array().unwrap().contains(&json!(200)), "this browser reports resource statuses: {statuses}");
+    b.js("return performance.getEntriesByType('resource').filter((e) => e.responseStatus === 403 || e.responseStatus === 401).map((e) => e.name);")
+        .await
+}
+
 #[actix_web::test]
 async fn a_speaker_opening_an_invite_link_sees_its_session_speaks_in_it_and_reaches_nothing_else() {
     let app = spawn_with(Options { token: Some(TOKEN.into()), pace_ms: 2, ..Options::default() }).await;
     let session = as_token_holder(&app, "/api/sessions", json!({ "cast": ["ada", "byron"], "title": "Invited" })).await;
     let id = session["id"].as_str().unwrap();
     let other = as_token_holder(&app, "/api/sessions", json!({ "cast": ["cleo"], "title": "Private" })).await;
-    let invite = as_token_holder(&app, &format!("/api/sessions/{id}/invites"), json!({ "role": "speaker" })).await;
+    let invite =
+        as_token_holder(&app, &format!("/api/sessions/{id}/invites"), json!({ "role": "speaker", "seat": "Maya" }))
+            .await;
     let url = invite["url"].as_str().unwrap();
 
     let b = Browser::launch("invite-speaker").await;
@@ -36,11 +63,10 @@ async fn a_speaker_opening_an_invite_link_sees_its_session_speaks_in_it_and_reac
     b.until("the socket to open", "document.body.dataset.socket === 'open'").await;
     send(&b, "A question from the invited floor.").await;
     b.until("turn 1 to end", &turn_done(1)).await;
-
-    let refused = b
-        .js("return performance.getEntriesByType('resource').filter((e) => e.responseStatus === 403 || e.responseStatus === 401).map((e) => e.name);")
-        .await;
-    assert_eq!(refused, json!([]), "the app asked for something the invite may not reach");
+    let seats = b.js("return [...document.querySelectorAll('.chat .floor')].map((f) => f.dataset.seat || null);").await;
+    assert_eq!(seats, json!(["Maya"]), "the line is the invite's seat's");
+    offers_nothing_it_may_not_do(&b).await;
+    assert_eq!(refused_requests(&b).await, json!([]), "the app asked for something the invite may not reach");
     let other_id = other["id"].as_str().unwrap();
     let status = b.js(&format!("const r = await fetch('/api/sessions/{other_id}'); return r.status;")).await;
     assert_eq!(status, json!(403), "another session stays closed");
@@ -69,8 +95,6 @@ async fn a_watcher_opening_an_invite_link_follows_the_session_with_nothing_offer
             .unwrap()
             .contains("watching")
     );
-    assert_eq!(b.count(".strip .chip button").await, 0, "no retire buttons");
-    assert_eq!(b.count(".strip .library-button, .strip .add").await, 0, "no add button");
 
     // It follows what the token holder's floor says.
     let client = awc::Client::builder().add_default_header(("Authorization", format!("Bearer {TOKEN}"))).finish();
@@ -78,11 +102,9 @@ async fn a_watcher_opening_an_invite_link_follows_the_session_with_nothing_offer
         client.post(app.url(&format!("/api/sessions/{id}/say"))).send_json(&json!({ "text": "Watched line." })).await;
     assert_eq!(res.unwrap().status().as_u16(), 202);
     b.until("turn 1 to end", &turn_done(1)).await;
-    let refused = b
-        .js("return performance.getEntriesByType('resource').filter((e) => e.responseStatus === 403 || e.responseStatus === 401).map((e) => e.name);")
-        .await;
-    assert_eq!(refused, json!([]), "the page asked for nothing the invite may not reach");
-    assert_ne!(b.js("return document.body.dataset.socket || null;").await, json!("closed"), "no socket tried");
+    offers_nothing_it_may_not_do(&b).await;
+    assert_eq!(refused_requests(&b).await, json!([]), "the page asked for nothing the invite may not reach");
+    assert_eq!(b.js("return document.body.dataset.socket || null;").await, json!(null), "no socket tried");
     b.screenshot("invite-watcher").await;
     b.finish().await;
 }

@@ -2,7 +2,7 @@
 //! says how many ("2 rerolls · solo") and opens them beside the original,
 //! per character, with each sample's lead.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -174,10 +174,33 @@ async fn the_compare_page_stands_a_turns_replays_beside_it_as_columns_marked_aga
     assert!(floors.as_array().unwrap().iter().all(|f| f == "What should a hospital automate first?"), "{floors}");
     let alone = b.js("return [...document.querySelectorAll('#cmp-turn-1 .cmp-cell.replay')].slice(2).map((c) => [...c.querySelectorAll('[data-speaker]')].map((a) => a.dataset.speaker));").await;
     assert_eq!(alone, json!([["ada"], ["byron"]]), "alone, each character answers by themselves");
-    // The marks of a replay cell are against its own original: a reroll's
-    // differences from the original are outlined, the original's never.
-    let marks_in_original = b.count("#cmp-turn-1 .cmp-cell:not(.replay) .mark").await;
-    assert_eq!(marks_in_original, 0, "one session: nothing in the original column is marked");
+    // The marks of a replay cell are against its own original: an answer is
+    // outlined where the summary says it differs from the original's (or is
+    // the lead where the lead changed), and nowhere else.
+    let marked = b
+        .js("return [...document.querySelectorAll('#cmp-turn-1 .cmp-cell')].map((c) => Object.fromEntries([...c.querySelectorAll('[data-speaker]')].map((a) => [a.dataset.speaker, a.classList.contains('mark')])));")
+        .await;
+    let (_, index) = app.get(&format!("/logs/{id}/replays/index.json")).await;
+    let summary = &index["turns"][0];
+    let original = &summary["original"];
+    let samples = summary["samples"].as_array().unwrap();
+    let (rerolls, solos): (Vec<&Value>, Vec<&Value>) = samples.iter().partition(|s| s["mode"] == "reroll");
+    let mut expected = vec![original["said"].as_object().unwrap().keys().map(|k| (k.clone(), json!(false))).collect()];
+    for sample in rerolls.iter().chain(&solos) {
+        let lead_changed = sample["mode"] == "reroll" && sample["lead"] != original["lead"];
+        let cell: serde_json::Map<String, Value> = sample["said"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(who, said)| {
+                let differs = original["said"].get(who) != Some(said);
+                (who.clone(), json!(differs || (lead_changed && sample["lead"] == who.as_str())))
+            })
+            .collect();
+        expected.push(cell);
+    }
+    assert!(expected.iter().flat_map(|c| c.values()).any(|m| m == true), "some sample differs: {summary}");
+    assert_eq!(marked, Value::Array(expected.into_iter().map(Value::Object).collect()), "marks: {summary}");
     assert!(b.text(".cmp-replay-note").await.starts_with("4 replay samples stand beside turn 1"));
     b.finish().await;
 }
