@@ -9,6 +9,7 @@ use crate::helpers::*;
 use crate::mock_anthropic::MockAnthropic;
 
 const KEY: &str = "sk-ant-test-replay-SECRET";
+const ADA_LEADS: &str = "<confer>\nAda: Mine.\n</confer>\n<speak who=\"Ada\">Queues.</speak>\n<pass who=\"Byron\"/>";
 
 async fn replay_events(app: &TestApp, id: &str, rid: &str, since: u64) -> Vec<Value> {
     let res = app.client.get(app.url(&format!("/api/sessions/{id}/replays/{rid}/events?since={since}"))).send().await;
@@ -17,15 +18,22 @@ async fn replay_events(app: &TestApp, id: &str, rid: &str, since: u64) -> Vec<Va
     seen.iter().map(SseEvent::json).collect()
 }
 
-#[actix_web::test]
-async fn a_reroll_sends_the_turns_own_request_again_and_solo_asks_each_voice_alone_leaving_the_session_untouched() {
+/// A session of Ada and Byron through the mock, its first turn played with
+/// `output`: the mock, the app, the session, its stream and that turn's events.
+async fn first_turn(output: &str) -> (MockAnthropic, TestApp, String, Sse, Vec<SseEvent>) {
     let mock = MockAnthropic::start(KEY, 1024).await;
     let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), ..Options::default() }).await;
     let id = app.create(&["ada", "byron"]).await;
     let mut sse = app.sse(&id, None).await;
-    mock.push_output("<confer>\nAda: Mine.\nByron: Go.\n</confer>\n<speak who=\"Ada\">Queues fail first.</speak>\n<speak who=\"Byron\">Words fail before that.</speak>");
+    mock.push_output(output);
     app.say(&id, "What fails first?").await;
     let turn = sse.until("turn-end").await;
+    (mock, app, id, sse, turn)
+}
+
+#[actix_web::test]
+async fn a_reroll_sends_the_turns_own_request_again_and_solo_asks_each_voice_alone_leaving_the_session_untouched() {
+    let (mock, app, id, _sse, turn) = first_turn("<confer>\nAda: Mine.\nByron: Go.\n</confer>\n<speak who=\"Ada\">Queues fail first.</speak>\n<speak who=\"Byron\">Words fail before that.</speak>").await;
     let original_hash = turn.last().unwrap().json()["provenance"]["prefix_hash"].as_str().unwrap().to_owned();
     let original_request = mock.requests().pop().unwrap();
     let log = app.get(&format!("/api/sessions/{id}")).await.1;
@@ -113,13 +121,8 @@ impl IntoBlock for Value {
 #[actix_web::test]
 async fn a_turn_replays_under_another_model_and_depth_an_at_turn_rerolls_its_one_voice_and_a_closed_session_still_replays()
  {
-    let mock = MockAnthropic::start(KEY, 1024).await;
-    let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), ..Options::default() }).await;
-    let id = app.create(&["ada", "byron"]).await;
-    let mut sse = app.sse(&id, None).await;
-    mock.push_output("<confer>\nAda: Mine.\n</confer>\n<speak who=\"Ada\">Queues.</speak>\n<pass who=\"Byron\"/>");
-    app.say(&id, "What fails first?").await;
-    let hash = sse.until("turn-end").await.last().unwrap().json()["provenance"]["prefix_hash"].clone();
+    let (mock, app, id, mut sse, turn) = first_turn(ADA_LEADS).await;
+    let hash = turn.last().unwrap().json()["provenance"]["prefix_hash"].clone();
     let original = mock.requests().pop().unwrap();
 
     // Another model and another depth: the same history, asked of something else.
@@ -180,13 +183,7 @@ async fn a_turn_replays_under_another_model_and_depth_an_at_turn_rerolls_its_one
 
 #[actix_web::test]
 async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_before_the_close() {
-    let mock = MockAnthropic::start(KEY, 1024).await;
-    let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), ..Options::default() }).await;
-    let id = app.create(&["ada", "byron"]).await;
-    let mut sse = app.sse(&id, None).await;
-    mock.push_output("<confer>\nAda: Mine.\n</confer>\n<speak who=\"Ada\">Queues.</speak>\n<pass who=\"Byron\"/>");
-    app.say(&id, "What fails first?").await;
-    sse.until("turn-end").await;
+    let (mock, app, id, _sse, _) = first_turn(ADA_LEADS).await;
 
     let replay = |n: u32| {
         let (app, id) = (&app, id.clone());
