@@ -21,6 +21,15 @@ import { acceptDrops, face, importCard, libraryButton } from './library.js';
 // Events after which the session's cache and context state is fetched again.
 const DETAIL_KINDS = new Set(['cost', 'keep-warm', 'settings', 'turn-end', 'turn-aborted', 'session-close']);
 
+/**
+ * An invitee reaches its one session and nothing else: the header's ways to
+ * the others (the sessions page, the recorded ones) lead back to it or go.
+ */
+function keepToSession(id) {
+  document.querySelector('.topbar .brand')?.setAttribute('href', `#/s/${id}`);
+  for (const el of document.querySelectorAll('.topbar .owner-only')) el.hidden = true;
+}
+
 export class ChatView {
   /** `at`: the turn a link asks for (`#/s/<id>/t/<n>`), or null for the newest. */
   constructor(view, id, at = null) {
@@ -53,6 +62,7 @@ export class ChatView {
     // speaker, perhaps under a fixed seat), never change the cast, branch
     // or replay.
     this.invited = detail.you || null;
+    if (this.invited) keepToSession(this.id);
     this.build();
     this.timeline = new Timeline({
       chat: this.chatEl,

@@ -27,6 +27,8 @@ async fn offers_nothing_it_may_not_do(b: &Browser) {
         ("continue fresh", "button.continue-fresh:not([hidden])"),
         ("retire buttons", ".strip .chip button"),
         ("add button", ".strip .library-button, .strip .add"),
+        ("recorded sessions", ".topbar a[href='viewer.html']:not([hidden])"),
+        ("sessions page", ".topbar a[href='#/']"),
     ] {
         assert_eq!(b.count(selector).await, 0, "an invitee is offered {what}");
     }
