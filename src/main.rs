@@ -4,13 +4,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use panel::config::{Cli, Command, home};
 use panel::startup::Application;
 use panel::{commands, exit, export, launch};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     // The server logs what it does; the commands print their own output.
     let quiet = matches!(
         cli.command,

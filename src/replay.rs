@@ -43,10 +43,10 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 /// Starts the replay, follows it to its end, and reads its summary.
 async fn ask(api: &crate::client::Api, id: &SessionId, args: &ReplayArgs) -> anyhow::Result<(Value, Summary)> {
     let mut body = json!({ "turn": args.turn, "mode": args.mode, "n": args.n });
-    if let Some(provider) = args.serve.provider {
+    if let Some(provider) = args.serve.provider.filter(|_| args.asked.provider) {
         body["provider"] = json!(provider.name());
     }
-    if let Some(model) = &args.serve.model {
+    if let Some(model) = args.serve.model.as_ref().filter(|_| args.asked.model) {
         body["model"] = json!(model);
     }
     if let Some(depth) = args.depth {

@@ -38,6 +38,20 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+impl Cli {
+    /// The command line of this process, with what only its matches know
+    /// (which settings were given rather than taken from the environment).
+    pub fn from_env() -> Self {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let (Some(Command::Replay(args)), Some(("replay", sub))) = (&mut cli.command, matches.subcommand()) {
+            args.note_asked(sub);
+        }
+        cli
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).

@@ -203,6 +203,26 @@ pub struct ReplayArgs {
     /// process, that provider is also the server's).
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Which of `--provider` and `--model` the command line gave: only those
+    /// are asked of the replay, so the server's environment (`PANEL_MODEL`)
+    /// never turns a plain reroll into one on another model.
+    #[arg(skip)]
+    pub asked: AskedSettings,
+}
+
+/// The replay settings given on the command line, not by the environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AskedSettings {
+    pub provider: bool,
+    pub model: bool,
+}
+
+impl ReplayArgs {
+    /// Notes which settings `matches` (this subcommand's) took from the command line.
+    pub fn note_asked(&mut self, matches: &clap::ArgMatches) {
+        let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        self.asked = AskedSettings { provider: given("provider"), model: given("model") };
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -263,11 +263,9 @@ impl Handler<DescribeReplay> for Replays {
             };
             let listing = ReplayListing::from_events(&this).ok_or_else(|| ReplayError::NotFound(id.clone()))?;
             let events = event_log::read(&logs, &session)?;
-            let same_turn: Vec<Vec<Arc<Logged>>> = read_all(&logs, &session)?
-                .into_iter()
-                .filter(|l| ReplayListing::from_events(l).is_some_and(|r| r.turn == listing.turn))
-                .collect();
-            let summary = summarise(listing.turn, &events, &same_turn);
+            // This replay's samples alone: the turn's across all its replays
+            // (other settings among them) is the index's.
+            let summary = summarise(listing.turn, &events, std::slice::from_ref(&this));
             Ok((listing, summary))
         });
         Box::pin(read.into_actor(self).map(move |read, act, _| {

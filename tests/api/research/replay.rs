@@ -16,7 +16,12 @@ say = "And what would fail first?"
 "#;
 
 fn replay(logs: &Path, args: &[&str]) -> std::process::Output {
+    replay_with(logs, args, &[])
+}
+
+fn replay_with(logs: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     panel()
+        .envs(env.iter().copied())
         .arg("replay")
         .args(args)
         .args(["--rehearsal-pace-ms", "0", "--logs"])
@@ -66,6 +71,15 @@ async fn panel_replay_plays_a_closed_sessions_turn_again_and_summarises_it_leavi
     }
     assert!(text.contains("word overlap, alone vs with the others"), "{text}");
 
+    // Another reroll of turn 2 is summarised alone, not with the earlier one,
+    // and the environment's model is the server's, not asked of the replay.
+    let out = replay_with(&logs, &[&id, "--turn", "2", "--n", "2", "--json"], &[("PANEL_MODEL", "claude-haiku-4-5")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(answer["summary"]["samples"].as_array().unwrap().len(), 2, "{answer}");
+    assert_eq!(answer["summary"]["rerolls"], 2);
+    assert_eq!(answer["replay"]["same_settings"], true, "a plain reroll keeps the session's settings: {answer}");
+
     assert_eq!(std::fs::read(&log).unwrap(), before, "the session's log is byte for byte as it was");
     let recorded: Vec<String> = std::fs::read_dir(logs.join(&id).join("replays"))
         .unwrap()
@@ -73,8 +87,8 @@ async fn panel_replay_plays_a_closed_sessions_turn_again_and_summarises_it_leavi
         .collect();
     assert_eq!(
         recorded.iter().filter(|n| n.ends_with(".jsonl")).count(),
-        2,
-        "both replays recorded beside the session: {recorded:?}"
+        3,
+        "every replay recorded beside the session: {recorded:?}"
     );
 
     let site = dir.path().join("site");
