@@ -27,7 +27,6 @@ use super::plan::{Plan, plan};
 use super::run::{Finished, ReplayRun, SampleEnded, Starter};
 use super::summary::{ReplayListing, Summary, summarise};
 use super::{Offer, ReplayError, ReplayRequest, replays_dir};
-use crate::event::Logged;
 use crate::event_log::{self, Durability, EventLog, LogWriter};
 use crate::gateway::Gateway;
 use crate::id::SessionId;
