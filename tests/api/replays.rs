@@ -235,3 +235,61 @@ async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_b
     assert_eq!(second.last().unwrap().json()["sample"], 2);
     assert_eq!(index(rid).await, (json!(true), vec![1]), "sample 1 is in the index before sample 2 begins");
 }
+
+#[actix_web::test]
+async fn a_replay_a_crash_cut_short_is_closed_when_the_server_starts_again_and_shown_as_ended() {
+    let logs = tempfile::tempdir().unwrap();
+    let mock = MockAnthropic::start(KEY, 1024).await;
+    let options =
+        || Options { provider: anthropic_at(&mock.url, KEY), logs: Some(logs.path().to_owned()), ..Options::default() };
+    let first = spawn_with(options()).await;
+    let id = first.create(&["ada", "byron"]).await;
+    let mut sse = first.sse(&id, None).await;
+    mock.push_output(ADA_LEADS);
+    first.say(&id, "What fails first?").await;
+    sse.until("turn-end").await;
+    mock.push_output(ADA_LEADS);
+    mock.push_output(ADA_LEADS);
+    let (status, started) = first.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": 2 })).await;
+    assert_eq!(status, 201, "{started}");
+    let rid = started["id"].as_str().unwrap().to_owned();
+    replay_events(&first, &id, &rid, 0).await;
+    first.stopper.clone().stop().await;
+
+    // As a crash leaves it: cut after sample 2's first confer line, mid-line,
+    // with the index still saying it plays.
+    let dir = logs.path().join(&id).join("replays");
+    let path = dir.join(format!("{rid}.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines.iter().position(|l| l.contains("\"deliberation\"") && l.contains("\"sample\":2")).unwrap();
+    let spent: f64 = lines[..cut]
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "cost")
+        .map(|e| e["usd"].as_f64().unwrap())
+        .sum();
+    std::fs::write(&path, format!("{}\n{{\"seq\":", lines[..=cut].join("\n"))).unwrap();
+    let index = std::fs::read_to_string(dir.join("index.json")).unwrap();
+    std::fs::write(dir.join("index.json"), index.replace("\"running\": false", "\"running\": true")).unwrap();
+
+    let second = spawn_with(options()).await;
+    let events = replay_events(&second, &id, &rid, 0).await;
+    let tail: Vec<(&str, Option<u64>)> =
+        events[cut + 1..].iter().map(|e| (e["kind"].as_str().unwrap(), e["sample"].as_u64())).collect();
+    assert_eq!(
+        tail,
+        [("log-repair", None), ("error", Some(2)), ("turn-aborted", Some(2)), ("replay-close", None)],
+        "the torn line cut, the open sample aborted, the replay closed"
+    );
+    assert_eq!(events[events.len() - 2]["reason"], "interrupted");
+    let close = events.last().unwrap();
+    assert_eq!(close["totals"]["turns"], 1, "one sample had ended: {close}");
+    assert!((close["totals"]["usd"].as_f64().unwrap() - spent).abs() < 1e-9, "what the log says was spent: {close}");
+
+    let (_, listed) = second.get(&format!("/api/sessions/{id}/replays")).await;
+    let listing = &listed["replays"][0];
+    assert_eq!((listing["closed"].clone(), listing["running"].clone()), (json!(true), json!(false)), "{listed}");
+    let (_, index) = second.get(&format!("/logs/{id}/replays/index.json")).await;
+    assert_eq!(index["replays"][0]["running"], false, "the chat and the viewer no longer show it playing: {index}");
+}

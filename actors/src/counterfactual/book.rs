@@ -84,6 +84,18 @@ impl Replays {
 
 impl Actor for Replays {
     type Context = Context<Self>;
+
+    /// Closes what a stop or a crash cut short before any replay is begun,
+    /// listed or streamed.
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (logs, durability, index) = (self.deps.logs.clone(), self.deps.durability, self.index.clone());
+        let closing = tokio::task::spawn_blocking(move || super::repair::close_interrupted(&logs, durability, &index));
+        ctx.wait(closing.into_actor(self).map(|closed, _, _| {
+            if let Err(e) = closed {
+                log::warn!("interrupted replays could not be closed: {e}");
+            }
+        }));
+    }
 }
 
 /// Play turn `ask.turn` of `session` again. `model` is the model client

@@ -45,21 +45,35 @@ impl Indexer {
         running: Vec<String>,
     ) -> impl Future<Output = Result<(), ReplayError>> + use<> {
         let number = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
-        let landed = self.landed.clone();
+        let this = self.clone();
         async move {
-            let written = tokio::task::spawn_blocking(move || {
-                // Held across the write: one index write at a time, and no
-                // older one after a newer.
-                let mut landed = landed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if landed.get(&session).is_some_and(|&last| last > number) {
-                    return Ok(());
-                }
-                write_index(&logs, &session, &running)?;
-                landed.insert(session, number);
-                Ok(())
-            });
+            let written = tokio::task::spawn_blocking(move || this.write_numbered(number, &logs, &session, &running));
             written.await.map_err(|e| ReplayError::Unavailable(e.to_string()))?
         }
+    }
+
+    /// Rewrites `session`'s index at once (blocking).
+    pub fn write_now(&self, logs: &Path, session: &SessionId, running: &[String]) -> Result<(), ReplayError> {
+        let number = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        self.write_numbered(number, logs, session, running)
+    }
+
+    fn write_numbered(
+        &self,
+        number: u64,
+        logs: &Path,
+        session: &SessionId,
+        running: &[String],
+    ) -> Result<(), ReplayError> {
+        // Held across the write: one index write at a time, and no older
+        // one after a newer.
+        let mut landed = self.landed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if landed.get(session).is_some_and(|&last| last > number) {
+            return Ok(());
+        }
+        write_index(logs, session, running)?;
+        landed.insert(session.clone(), number);
+        Ok(())
     }
 }
 

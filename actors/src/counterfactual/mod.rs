@@ -29,11 +29,13 @@
 //! The parts: [`plan`] (the requests, from the log), [`run`] (the actor
 //! that plays one replay), [`book`] (the actor that starts, lists and
 //! streams them), [`index`] (the index the chat and the viewer read),
-//! [`summary`] (what a replay says about its turn).
+//! [`repair`] (replays a stop cut short, closed at start), [`summary`]
+//! (what a replay says about its turn).
 
 pub mod book;
 pub mod index;
 pub mod plan;
+pub mod repair;
 pub mod run;
 pub mod summary;
 

@@ -172,7 +172,19 @@ impl EventLog {
 
     /// Opens an existing log for appending, repairing a crash's leftovers.
     pub fn open(root: &Path, id: &SessionId, durability: Durability) -> Result<Opened, LogError> {
-        let path = events_path(root, id);
+        let mut opened = Self::open_file(events_path(root, id), id, durability)?;
+        opened.recovered_turn = open_turn(&opened.events);
+        if let Some(turn) = opened.recovered_turn {
+            let reason = "recovery".to_owned();
+            opened.events.push(opened.log.append(turn, EventBody::TurnAborted { reason })?);
+        }
+        Ok(opened)
+    }
+
+    /// Opens an existing log at `path` for appending, cutting off a torn
+    /// final line (and logging that repair); a turn left open is the
+    /// caller's to close (a session's and a replay's close differently).
+    pub fn open_file(path: PathBuf, id: &SessionId, durability: Durability) -> Result<Opened, LogError> {
         // Lock before reading, so no other writer can append in between.
         let file = match OpenOptions::new().append(true).open(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LogError::NotFound(id.clone())),
@@ -203,23 +215,20 @@ impl EventLog {
         if torn_bytes > 0 {
             events.push(log.append(last_turn, EventBody::LogRepair { torn_bytes })?);
         }
-        let recovered_turn = open_turn(&events);
-        if let Some(turn) = recovered_turn {
-            let reason = "recovery".to_owned();
-            events.push(log.append(turn, EventBody::TurnAborted { reason })?);
-        }
-        Ok(Opened { log, events, torn_bytes, recovered_turn })
+        Ok(Opened { log, events, torn_bytes, recovered_turn: None })
     }
 
     /// Appends one event, assigning its `seq` and `ts`. When this returns,
     /// the line is in the file (and on disk, per the durability setting).
     /// For tools and repairs; a running session appends through its [`Appender`].
     pub fn append(&mut self, turn: u32, body: EventBody) -> Result<Arc<Logged>, LogError> {
-        let logged = encode(&self.session, self.next_seq, turn, body).map_err(|message| LogError::Corrupt {
-            path: self.path.clone(),
-            line: self.next_seq as usize,
-            message,
-        })?;
+        self.append_sample(turn, None, body)
+    }
+
+    /// Like [`EventLog::append`], for an event of one sample of a replay.
+    pub fn append_sample(&mut self, turn: u32, sample: Option<u32>, body: EventBody) -> Result<Arc<Logged>, LogError> {
+        let logged = encode_sample(&self.session, self.next_seq, turn, sample, body)
+            .map_err(|message| LogError::Corrupt { path: self.path.clone(), line: self.next_seq as usize, message })?;
         let sync = self.durability.must_sync(&logged.event.body);
         self.write(&logged, sync)?;
         Ok(logged)

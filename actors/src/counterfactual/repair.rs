@@ -1,0 +1,94 @@
+//! Replays a stop or a crash cut short: closed when the book starts, so
+//! that no replay is shown playing forever and no stream of one waits for
+//! a `replay-close` that would never come.
+//!
+//! Invariants:
+//! - Only logs without `replay-close` are touched, and only by appending
+//!   (as a session's recovery does): a torn final line is cut and logged,
+//!   the sample left open gets `error` + `turn-aborted` (reason
+//!   `interrupted`, with its `sample`), then `replay-close` with the totals
+//!   of what the log says was spent.
+//! - A log another writer holds (a replay still playing in another process
+//!   on the same logs) is left alone.
+//! - Each session touched, and each whose index still says something is
+//!   playing, gets its index rewritten with nothing playing.
+
+use std::path::Path;
+
+use super::index::Indexer;
+use super::replays_dir;
+use crate::event::{EventBody, Totals};
+use crate::event_log::{Durability, EventLog, LogError};
+use crate::id::SessionId;
+
+const REASON: &str = "interrupted";
+
+/// Closes every interrupted replay under `logs` and rewrites the indexes
+/// that need it (blocking: call on a blocking thread).
+pub fn close_interrupted(logs: &Path, durability: Durability, index: &Indexer) {
+    let Ok(sessions) = std::fs::read_dir(logs) else { return };
+    for entry in sessions.filter_map(Result::ok) {
+        let Ok(session) = SessionId::parse(&entry.file_name().to_string_lossy()) else { continue };
+        let dir = replays_dir(logs, &session);
+        let Ok(files) = std::fs::read_dir(&dir) else { continue };
+        let mut touched = false;
+        for path in files.filter_map(Result::ok).map(|f| f.path()) {
+            if path.extension().is_none_or(|x| x != "jsonl") {
+                continue;
+            }
+            match close_one(&path, &session, durability) {
+                Ok(closed) => touched |= closed,
+                Err(e) => log::warn!("session {session}: an interrupted replay could not be closed: {e}"),
+            }
+        }
+        let stale =
+            std::fs::read_to_string(dir.join("index.json")).is_ok_and(|text| text.contains("\"running\": true"));
+        if touched || stale {
+            let written = index.write_now(logs, &session, &[]);
+            if let Err(e) = written {
+                log::warn!("session {session}: the replay index could not be written: {e}");
+            }
+        }
+    }
+}
+
+/// Closes one replay's log if it was cut short; whether it was.
+fn close_one(path: &Path, session: &SessionId, durability: Durability) -> Result<bool, LogError> {
+    let events = crate::event_log::read_file(path, session)?;
+    if events.last().is_some_and(|l| matches!(l.event.body, EventBody::ReplayClose { .. })) {
+        return Ok(false);
+    }
+    let mut opened = match EventLog::open_file(path.to_owned(), session, durability) {
+        Ok(opened) => opened,
+        // Held by a writer still playing it.
+        Err(LogError::Locked(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let events = &opened.events;
+    let Some(first) = events.first() else { return Ok(false) };
+    let turn = first.event.turn;
+    let mut totals = Totals::default();
+    let mut open = None;
+    for logged in events.iter() {
+        let event = &logged.event;
+        match &event.body {
+            EventBody::Cost(cost) => totals.add(cost),
+            EventBody::TurnStart { .. } => open = event.sample,
+            EventBody::TurnEnd { .. } => {
+                totals.turns += 1;
+                open = None;
+            }
+            EventBody::TurnAborted { .. } => open = None,
+            _ => {}
+        }
+    }
+    let log = &mut opened.log;
+    if let Some(sample) = open {
+        let message = "the server stopped before this sample ended".to_owned();
+        log.append_sample(turn, Some(sample), EventBody::Error { code: REASON.into(), message })?;
+        log.append_sample(turn, Some(sample), EventBody::TurnAborted { reason: REASON.into() })?;
+    }
+    log.append_sample(turn, None, EventBody::ReplayClose { totals })?;
+    log.sync()?;
+    Ok(true)
+}
