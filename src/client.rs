@@ -140,9 +140,10 @@ impl Api {
     }
 
     /// Speaks each line of `lines` into session `id` from `seat`, over the
-    /// session's WebSocket (which counts the seat as here while it is open),
-    /// and hands `refused` every line the server did not take, with why. A
-    /// dropped connection is opened again for the next line.
+    /// session's WebSocket, and hands `refused` every line the server did
+    /// not take, with why. The socket opens at once and is kept open while
+    /// nobody types — its pings answered, a dropped one opened again — so
+    /// the seat counts as here from the start and stays so.
     pub async fn speak(
         &self,
         id: &str,
@@ -150,62 +151,59 @@ impl Api {
         mut lines: tokio::sync::mpsc::Receiver<String>,
         mut refused: impl FnMut(&str, &str),
     ) {
-        use futures_util::SinkExt as _;
         let scheme = if self.base.starts_with("https:") { "wss" } else { "ws" };
         let host = self.base.split_once("://").map_or(self.base.as_str(), |(_, rest)| rest);
         let url = format!(
             "{scheme}://{host}/api/sessions/{id}/ws?events=none&seat={}",
             percent_encoding::utf8_percent_encode(seat, percent_encoding::NON_ALPHANUMERIC)
         );
-        let mut socket = None;
+        let connect = || async {
+            let mut req = self.client.ws(url.as_str());
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            req.connect().await.map(|(_, framed)| framed).map_err(|e| format!("cannot reach the session: {e}"))
+        };
+        let mut socket = connect().await.ok();
         let mut n = 0u64;
-        while let Some(line) = lines.recv().await {
+        loop {
+            let next = match socket.as_mut() {
+                Some(framed) => tokio::select! {
+                    line = lines.recv() => Idle::Line(line),
+                    frame = framed.next() => Idle::Frame(frame),
+                },
+                None => Idle::Line(lines.recv().await),
+            };
+            let line = match next {
+                Idle::Line(Some(line)) => line,
+                Idle::Line(None) => break,
+                Idle::Frame(frame) => {
+                    if !keep(socket.as_mut(), frame).await {
+                        socket = connect().await.ok();
+                    }
+                    continue;
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }
             n += 1;
             if socket.is_none() {
-                let mut req = self.client.ws(url.as_str());
-                if let Some(t) = &self.token {
-                    req = req.bearer_auth(t);
-                }
-                match req.connect().await {
-                    Ok((_, framed)) => socket = Some(framed),
-                    Err(e) => {
-                        refused(&line, &format!("cannot reach the session: {e}"));
+                match connect().await {
+                    Ok(framed) => socket = Some(framed),
+                    Err(why) => {
+                        refused(&line, &why);
                         continue;
                     }
                 }
             }
             let Some(framed) = socket.as_mut() else { continue };
-            let say = serde_json::json!({ "type": "say", "text": line, "id": n });
-            if framed.send(awc::ws::Message::Text(say.to_string().into())).await.is_err() {
-                refused(&line, "the connection dropped; type it again");
-                socket = None;
-                continue;
-            }
-            // The answer to this line: its ack, or why it was refused.
-            loop {
-                match framed.next().await {
-                    Some(Ok(awc::ws::Frame::Text(bytes))) => {
-                        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                        if answer["id"] != n {
-                            continue;
-                        }
-                        if answer["type"] == "error" {
-                            refused(&line, answer["message"].as_str().unwrap_or("refused"));
-                        }
-                        break;
-                    }
-                    Some(Ok(awc::ws::Frame::Ping(p))) => {
-                        let _ = framed.send(awc::ws::Message::Pong(p)).await;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => {
-                        refused(&line, "the connection dropped; type it again");
-                        socket = None;
-                        break;
-                    }
+            match say(framed, &line, n).await {
+                Ok(()) => {}
+                Err(Unsaid::Refused(why)) => refused(&line, &why),
+                Err(Unsaid::Dropped) => {
+                    refused(&line, "the connection dropped; type it again");
+                    socket = None;
                 }
             }
         }
@@ -301,6 +299,58 @@ impl Api {
             }
             actix_web::rt::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// What came first while nobody was typing.
+enum Idle {
+    Line(Option<String>),
+    Frame(Option<Result<awc::ws::Frame, awc::error::WsProtocolError>>),
+}
+
+type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+
+/// Answers what the server sent between lines; false once the socket is gone.
+async fn keep(socket: Option<&mut Socket>, frame: Option<Result<awc::ws::Frame, awc::error::WsProtocolError>>) -> bool {
+    use futures_util::SinkExt as _;
+    match (socket, frame) {
+        (Some(framed), Some(Ok(awc::ws::Frame::Ping(p)))) => framed.send(awc::ws::Message::Pong(p)).await.is_ok(),
+        (_, Some(Ok(awc::ws::Frame::Close(_))) | Some(Err(_)) | None) => false,
+        _ => true,
+    }
+}
+
+/// Why a line was not said.
+enum Unsaid {
+    /// The server refused it, saying why.
+    Refused(String),
+    /// The socket went before the line's answer came.
+    Dropped,
+}
+
+/// Says line `n` and waits for its answer.
+async fn say(framed: &mut Socket, line: &str, n: u64) -> Result<(), Unsaid> {
+    use futures_util::SinkExt as _;
+    let say = serde_json::json!({ "type": "say", "text": line, "id": n });
+    framed.send(awc::ws::Message::Text(say.to_string().into())).await.map_err(|_| Unsaid::Dropped)?;
+    loop {
+        match framed.next().await {
+            Some(Ok(awc::ws::Frame::Text(bytes))) => {
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                if answer["id"] != n {
+                    continue;
+                }
+                if answer["type"] == "error" {
+                    return Err(Unsaid::Refused(answer["message"].as_str().unwrap_or("refused").to_owned()));
+                }
+                return Ok(());
+            }
+            Some(Ok(awc::ws::Frame::Ping(p))) => {
+                let _ = framed.send(awc::ws::Message::Pong(p)).await;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Err(Unsaid::Dropped),
         }
     }
 }

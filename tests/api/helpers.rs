@@ -47,6 +47,8 @@ pub struct Options {
     pub other_providers: Vec<ProviderChoice>,
     /// The roster folder (default: the repository's, read-only by convention).
     pub roster: Option<PathBuf>,
+    /// How often streams ping (a socket silent for three is closed).
+    pub keep_alive: Duration,
 }
 
 impl Default for Options {
@@ -73,6 +75,7 @@ impl Default for Options {
             constrain: panel_actors::registry::Constrain::Auto,
             other_providers: Vec::new(),
             roster: None,
+            keep_alive: Duration::from_secs(15),
         }
     }
 }
@@ -181,6 +184,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         context_tokens: options.context_tokens,
         constrain: options.constrain,
         other_providers: options.other_providers,
+        keep_alive: options.keep_alive,
         ..Settings::local(
             logs.clone(),
             options.roster.unwrap_or_else(|| repo("roster")),

@@ -284,3 +284,39 @@ async fn tail_with_a_seat_says_each_typed_line_under_its_name_and_shows_who_is_h
     let refused = std::fs::read_to_string(errors.path()).unwrap();
     assert!(refused.contains("not said") && refused.contains("@Nobody are you there?"), "{refused}");
 }
+
+#[actix_web::test]
+async fn tail_with_a_seat_is_here_from_the_start_and_stays_connected_while_nobody_types() {
+    use std::io::Write as _;
+    // Pings every 50 ms: a socket that answers none for 150 ms is closed.
+    let app = spawn_with(Options { keep_alive: Duration::from_millis(50), ..Options::default() }).await;
+    let id = app.create(&["ada", "byron"]).await;
+    let errors = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Reaped(
+        panel()
+            .args(["tail", &id, "--url", &app.address, "--seat", "Theo"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(errors.reopen().unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = Lines::of(&mut child.0);
+    let mut stdin = child.0.stdin.take().unwrap();
+    lines.until("the seat here before it speaks", |l| l.iter().any(|l| l.contains("· here: Theo"))).await;
+    // Twenty of the server's ping periods with nobody typing: the time
+    // under test, not a wait for an event.
+    actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+    writeln!(stdin, "Still here?").unwrap();
+    lines.until("the line said after the pause", |l| l.iter().any(|l| l.contains("▶ floor (Theo): Still here?"))).await;
+    let shown = lines.all();
+    let arrived = shown.iter().position(|l| l.contains("· here: Theo")).unwrap();
+    let presence: Vec<&String> =
+        shown[arrived..].iter().filter(|l| l.contains("  · here") || l.ends_with(" watching")).collect();
+    assert!(presence.iter().all(|l| l.contains("here: Theo")), "the seat never left: {presence:?}");
+    app.post_empty(&format!("/api/sessions/{id}/close")).await;
+    assert!(wait_exit(&mut child.0).await.success());
+    let stderr = std::fs::read_to_string(errors.path()).unwrap();
+    assert!(!stderr.contains("not said"), "{stderr}");
+}
