@@ -7,7 +7,10 @@
 //! Invariants:
 //! - A seat name is 1–32 characters, trimmed, with no control characters,
 //!   and is not the name, id or first name of a character on stage (the
-//!   model must never mistake a human for a voice it writes).
+//!   model must never mistake a human for a voice it writes) — compared
+//!   as they read, not as they are spelled: case, compatibility forms
+//!   (fullwidth letters) and invisible format characters (zero-width
+//!   spaces) aside. Nor may a character join under a seat that has spoken.
 //! - A turn answers one or more floor lines, in arrival order. At most one
 //!   character is addressed in a turn: lines addressed to another wait for
 //!   a turn of their own ([`joins`]).
@@ -45,8 +48,37 @@ pub enum SeatError {
     OnStage(String),
 }
 
+/// How a name reads, for telling names apart: compatibility-normalised
+/// (NFKC), without format characters, in lower case.
+fn reading(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    name.nfkc().filter(|c| c.general_category() != GeneralCategory::Format).collect::<String>().trim().to_lowercase()
+}
+
+/// Whether a seat reading `seat` (see [`reading`]) would pass for the
+/// character with this id and name.
+fn passes_for(seat: &str, id: &str, name: &str) -> bool {
+    let name = reading(name);
+    let first = name.split_whitespace().next().unwrap_or_default();
+    name == seat || reading(id) == seat || first == seat
+}
+
+/// The first of `seats` that would pass for character `c`, if any.
+pub fn seat_taken<'s>(c: &Character, seats: impl IntoIterator<Item = &'s str>) -> Option<&'s str> {
+    seats.into_iter().find(|seat| passes_for(&reading(seat), c.id.as_str(), &c.name))
+}
+
 /// Checks a seat name against the cast on stage and returns it trimmed.
 pub fn check_seat<'c>(name: &str, on_stage: impl IntoIterator<Item = &'c Character>) -> Result<String, SeatError> {
+    check_seat_named(name, on_stage.into_iter().map(|c| (c.id.as_str(), c.name.as_str())))
+}
+
+/// [`check_seat`], against the cast on stage as (id, name) pairs.
+pub fn check_seat_named<'c>(
+    name: &str,
+    on_stage: impl IntoIterator<Item = (&'c str, &'c str)>,
+) -> Result<String, SeatError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_SEAT {
         return Err(SeatError::Length);
@@ -54,12 +86,11 @@ pub fn check_seat<'c>(name: &str, on_stage: impl IntoIterator<Item = &'c Charact
     if name.chars().any(char::is_control) {
         return Err(SeatError::Control);
     }
-    let wanted = name.to_lowercase();
-    let clashes = |c: &Character| {
-        let first = c.name.split_whitespace().next().unwrap_or_default().to_lowercase();
-        c.name.to_lowercase() == wanted || c.id.as_str() == wanted || first == wanted
-    };
-    if on_stage.into_iter().any(clashes) {
+    let wanted = reading(name);
+    if wanted.is_empty() {
+        return Err(SeatError::Length);
+    }
+    if on_stage.into_iter().any(|(id, cast_name)| passes_for(&wanted, id, cast_name)) {
         return Err(SeatError::OnStage(name.to_owned()));
     }
     Ok(name.to_owned())
@@ -124,6 +155,22 @@ mod tests {
         assert_eq!(check_seat("   ", [&ada()]), Err(SeatError::Length));
         assert_eq!(check_seat(&"m".repeat(33), [&ada()]), Err(SeatError::Length));
         assert!(check_seat(&"é".repeat(32), [&ada()]).is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn a_seat_that_only_looks_like_a_cast_name_is_refused_as_one() {
+        for name in ["A\u{200b}da", "\u{ff21}da", "Ada\u{2060}", "\u{feff}ADA LOVELACE"] {
+            assert_eq!(check_seat(name, [&ada()]), Err(SeatError::OnStage(name.trim().to_owned())), "{name:?}");
+        }
+        assert_eq!(check_seat("\u{200b}\u{200d}", [&ada()]), Err(SeatError::Length), "nothing that reads");
+        assert!(check_seat("👩\u{200d}🔬 Maya", [&ada()]).is_ok(), "an emoji's joiner is not refused");
+    }
+
+    #[test]
+    fn a_character_cannot_join_under_a_seat_that_has_spoken() {
+        assert_eq!(seat_taken(&ada(), ["Maya", "ada"]), Some("ada"));
+        assert_eq!(seat_taken(&ada(), ["Ａda Lovelace"]), Some("Ａda Lovelace"));
+        assert_eq!(seat_taken(&ada(), ["Maya", "Adam"]), None);
     }
 
     #[test]

@@ -186,6 +186,9 @@ pub struct Megaprompt {
     open_turn: Option<OpenTurn>,
     /// Some named seat has spoken: the room's stage direction is given.
     room: bool,
+    /// The named seats whose lines the context holds (no character may
+    /// join under one of them).
+    seats: Vec<String>,
     cast: Cast,
     /// The prefix hash's state over the head and every committed message,
     /// so hashing costs only what is new, however long the session.
@@ -241,6 +244,7 @@ impl Megaprompt {
             pending: Vec::new(),
             open_turn: None,
             room: false,
+            seats: Vec::new(),
             cast: c,
             committed,
         }
@@ -308,6 +312,7 @@ impl Megaprompt {
         message.push_str(&floor);
         self.tail.push((Role::User, message.into()));
         self.room |= opens_room;
+        self.seated(&line);
         self.open_turn = Some(OpenTurn { stage, opened_room: opens_room });
         Ok(())
     }
@@ -325,7 +330,19 @@ impl Megaprompt {
             open.opened_room |= opens_room;
         }
         self.room |= opens_room;
+        self.seated(&line);
         Ok(())
+    }
+
+    fn seated(&mut self, line: &FloorLine<'_>) {
+        if let Some(seat) = line.seat.filter(|seat| !self.seats.iter().any(|s| s == seat)) {
+            self.seats.push(seat.to_owned());
+        }
+    }
+
+    /// The named seats that have spoken, first come first.
+    pub fn seats(&self) -> impl Iterator<Item = &str> {
+        self.seats.iter().map(String::as_str)
     }
 
     /// Whether the floor is a room: some named seat has spoken.

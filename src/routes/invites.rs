@@ -16,16 +16,15 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use panel_actors::floor::check_seat_named;
 use panel_actors::id::SessionId;
+use panel_actors::registry::Detail;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, session_id};
 use crate::error::ApiError;
 use crate::invite::{InviteError, Invites, Role};
-
-/// Longest seat name, as for a character's.
-const MAX_SEAT: usize = 32;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,16 +68,23 @@ fn saved(e: InviteError) -> ApiError {
     }
 }
 
-fn seat(seat: Option<String>, role: Role) -> Result<Option<String>, ApiError> {
+/// The invite's seat, trimmed, checked as a floor line's would be against
+/// the cast on stage now: an invite must not be fixed to a name its holder
+/// could never speak under.
+async fn seat(
+    state: &AppState,
+    session: &SessionId,
+    seat: Option<String>,
+    role: Role,
+) -> Result<Option<String>, ApiError> {
     let Some(seat) = seat else { return Ok(None) };
-    let bad = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad-seat", message.to_owned());
     if role != Role::Speaker {
-        return Err(bad("only a speaker's invite names a seat"));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-seat", "only a speaker's invite names a seat"));
     }
-    let count = seat.chars().count();
-    if seat.trim().is_empty() || count > MAX_SEAT || seat.chars().any(char::is_control) {
-        return Err(bad("a seat's name has 1–32 characters, none of them control characters"));
-    }
+    let detail = state.registry.send(Detail(session.clone())).await??;
+    let on_stage = detail.summary.on_stage.iter().map(|p| (p.id.as_str(), p.name.as_str()));
+    let seat = check_seat_named(&seat, on_stage)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-seat", e.to_string()))?;
     Ok(Some(seat))
 }
 
@@ -93,7 +99,7 @@ pub async fn create(
     let role = Role::parse(&role).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad-role", "an invite's role is \"speaker\" or \"watcher\"")
     })?;
-    let seat = seat(wanted, role)?;
+    let seat = seat(&state, &session, wanted, role).await?;
     // The host the token holder addressed: the invitee reaches it the same way.
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost").to_owned();
     let made = session.clone();

@@ -130,7 +130,17 @@ async fn lines_from_two_seats_during_a_turn_are_answered_in_one_turn_with_both_i
 async fn a_seat_with_control_characters_or_a_cast_members_name_is_refused_and_nothing_is_logged() {
     let app = spawn_app().await;
     let id = app.create(&["ada", "byron"]).await;
-    for seat in ["Ma\u{7}ya", "Maya\u{1b}]52;c;x\u{7}", "Ada", "byron", "", "   ", &"m".repeat(33)] {
+    for seat in [
+        "Ma\u{7}ya",
+        "Maya\u{1b}]52;c;x\u{7}",
+        "Ada",
+        "byron",
+        "A\u{200b}da",
+        "\u{ff22}yron",
+        "",
+        "   ",
+        &"m".repeat(33),
+    ] {
         let (status, body) = say_from(&app, &id, "Hello?", seat).await;
         assert_eq!((status, body["error"]["code"].clone()), (422, json!("bad-seat")), "{seat:?}: {body}");
         assert!(body["error"]["message"].as_str().is_some_and(|m| !m.contains('/')), "{body}");
@@ -143,6 +153,25 @@ async fn a_seat_with_control_characters_or_a_cast_members_name_is_refused_and_no
     assert_eq!(detail["turns"], 0, "nothing was heard: {detail}");
     let history = app.get(&format!("/api/sessions/{id}/history")).await.1;
     assert!(!history.to_string().contains("human-speak"), "{history}");
+}
+
+#[actix_web::test]
+async fn a_character_cannot_join_under_the_name_of_a_seat_that_has_spoken() {
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    let (status, body) = say_from(&app, &id, "Hello, panel.", "Cleo").await;
+    assert_eq!(status, 202, "{body}");
+    sse.until("turn-end").await;
+    let (status, body) = app.post(&format!("/api/sessions/{id}/cast"), json!({ "add": "cleo" })).await;
+    assert_eq!((status, body["error"]["code"].clone()), (422, json!("seat-taken")), "{body}");
+    let detail = app.get(&format!("/api/sessions/{id}")).await.1;
+    let on_stage: Vec<&str> =
+        detail["on_stage"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(on_stage, ["ada", "byron"], "nobody joined: {detail}");
+    // Anyone else still may.
+    let (status, body) = app.post(&format!("/api/sessions/{id}/cast"), json!({ "add": "iris" })).await;
+    assert_eq!(status, 202, "{body}");
 }
 
 /// One seat's client: sends its lines one at a time over its WebSocket,

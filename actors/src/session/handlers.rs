@@ -87,6 +87,11 @@ impl Handler<ChangeCast> for Session {
                 if self.projected.on_stage().len() >= self.deps.limits.max_cast {
                     return Err(SessionError::CastFull(self.deps.limits.max_cast));
                 }
+                // Seats heard, and seats whose lines wait to be.
+                let seats = self.context.seats().chain(self.queue.iter().filter_map(|q| q.seat.as_deref()));
+                if let Some(seat) = crate::floor::seat_taken(&joiner, seats) {
+                    return Err(SessionError::SeatTaken { name: joiner.name.clone(), seat: seat.to_owned() });
+                }
                 self.projected.join(&joiner)?;
             }
             CastChange::Retire(id) => self.projected.retire(id)?,

@@ -163,6 +163,10 @@ pub enum SessionError {
     BadSeat(#[from] crate::floor::SeatError),
     #[error("this session's prompt templates predate seats and would drop the name; speak without a seat")]
     SeatsUnsupported,
+    #[error(
+        "{name} cannot join: someone on the floor has spoken as {seat:?}, and the model would take one for the other"
+    )]
+    SeatTaken { name: String, seat: String },
 }
 
 impl SessionError {
@@ -193,6 +197,7 @@ impl SessionError {
             Self::NothingToKeepWarm => "no-cache-ttl",
             Self::BadSeat(_) => "bad-seat",
             Self::SeatsUnsupported => "seats-unsupported",
+            Self::SeatTaken { .. } => "seat-taken",
         }
     }
 }
