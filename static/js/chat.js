@@ -387,9 +387,17 @@ export class ChatView {
     this.chatEl.append(el);
     const entry = { text: text.trim(), el };
     this.queued.push(entry);
+    const sent = () => (this.room.seat ? { type: 'say', text, seat: this.room.seat } : { type: 'say', text });
     try {
-      const seat = this.room.seat;
-      const ack = await this.send(seat ? { type: 'say', text, seat } : { type: 'say', text });
+      let ack;
+      try {
+        ack = await this.send(sent());
+      } catch (e) {
+        // A session older than seats would drop the name: speak without it here.
+        if (e.code !== 'seats-unsupported' || !this.room.unseat()) throw e;
+        toast('This session predates seats: your lines here go without your name.');
+        ack = await this.send(sent());
+      }
       el.querySelector('.badge').textContent = ack.queued > 0 ? `queued · turn ${ack.turn}` : 'sent';
       return true;
     } catch (e) {

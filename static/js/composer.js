@@ -54,6 +54,7 @@ export class Composer {
       const form = h('div', { class: 'seat-ask', role: 'group', 'aria-label': 'Your name' },
         h('span', { class: 'small' }, why), input,
         h('button', { type: 'button', class: 'primary', onclick: () => { if (input.value.trim()) done(input.value.trim()); } }, 'Speak as this name'),
+        current ? h('button', { type: 'button', class: 'link', onclick: () => done('') }, 'Speak without a name') : null,
         h('button', { type: 'button', class: 'link', onclick: () => done(null) }, 'Not now'));
       input.addEventListener('keydown', (e) => {
         if (e.key === 'Enter') { e.preventDefault(); if (input.value.trim()) done(input.value.trim()); }

@@ -50,14 +50,27 @@ export class Room {
     await this.name('Others here speak under their names. Yours:');
   }
 
-  /** Asks for the name to speak as, and remembers it. */
+  /** Asks for the name to speak as, and remembers it ('' speaks without one). */
   async name(why) {
     if (this.fixed) return;
     const name = await this.composer.askSeat(why, this.seat || '');
-    if (!name || name === this.seat) return;
-    this.seat = name;
-    localStorage.setItem(SEAT_KEY, name);
-    this.composer.showSeat(name);
-    this.onSeat(name);
+    if (name === null || name === (this.seat || '')) return;
+    this.seat = name || null;
+    if (name) localStorage.setItem(SEAT_KEY, name);
+    else localStorage.removeItem(SEAT_KEY);
+    this.composer.showSeat(this.seat);
+    this.onSeat(this.seat);
+  }
+
+  /**
+   * A session whose templates predate seats: here, this browser speaks
+   * without its name (still remembered for the others). Whether it had one.
+   */
+  unseat() {
+    if (!this.seat || this.fixed) return false;
+    this.seat = null;
+    this.composer.showSeat(null);
+    this.onSeat(null);
+    return true;
   }
 }

@@ -87,3 +87,29 @@ async fn two_seats_in_two_browsers_see_each_others_lines_attributed_and_who_is_h
     assert_eq!(maya.js(FLOOR).await, expected, "the viewer attributes them too");
     maya.finish().await;
 }
+
+#[actix_web::test]
+async fn a_browser_with_a_name_speaks_without_it_where_the_sessions_templates_predate_seats() {
+    let app = spawn_app().await;
+    // The floor template as it was before seats: it has no place for a name.
+    let (status, made) = app
+        .post(
+            "/api/sessions",
+            json!({ "cast": ["ada", "byron"], "prompts": { "floor.txt.j2": "From the floor: \"{{ text }}\"" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap();
+    let b = Browser::launch("seats-older").await;
+    b.goto(&app.url("/")).await;
+    b.js("localStorage.setItem('panel.seat', 'Maya'); return true;").await;
+    b.goto(&app.url(&format!("/#/s/{id}"))).await;
+    b.until("the socket to open", "document.body.dataset.socket === 'open'").await;
+    send(&b, "Heard without my name?").await;
+    b.until("turn 1 to end", &turn_done(1)).await;
+    assert_eq!(b.js(FLOOR).await, json!([[null, "Heard without my name?", false]]), "said, without the seat");
+    assert!(b.text("#toast").await.contains("predates seats"), "and the browser was told why");
+    assert_eq!(b.text(".composer .speaking-as").await, "Name yourself");
+    assert_eq!(b.js("return localStorage.getItem('panel.seat');").await, json!("Maya"), "kept for other sessions");
+    b.finish().await;
+}
