@@ -243,15 +243,17 @@ async fn tail_on_a_terminal_prints_no_escape_sequence_from_a_card_or_a_character
     assert!(colours_only, "an escape that is not a colour: {text:?}");
 }
 
-#[actix_web::test]
-async fn tail_with_a_seat_says_each_typed_line_under_its_name_and_shows_who_is_here() {
-    use std::io::Write as _;
-    let app = spawn_app().await;
-    let id = app.create(&["ada", "byron"]).await;
+/// `panel tail ID --seat SEAT` on `app`: the child, its output, its
+/// terminal's input, and where its complaints go.
+fn tail_seated(
+    app: &TestApp,
+    id: &str,
+    seat: &str,
+) -> (Reaped, Lines, std::process::ChildStdin, tempfile::NamedTempFile) {
     let errors = tempfile::NamedTempFile::new().unwrap();
     let mut child = Reaped(
         panel()
-            .args(["tail", &id, "--url", &app.address, "--seat", "Maya"])
+            .args(["tail", id, "--url", &app.address, "--seat", seat])
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -260,7 +262,16 @@ async fn tail_with_a_seat_says_each_typed_line_under_its_name_and_shows_who_is_h
             .unwrap(),
     );
     let lines = Lines::of(&mut child.0);
-    let mut stdin = child.0.stdin.take().unwrap();
+    let stdin = child.0.stdin.take().unwrap();
+    (child, lines, stdin, errors)
+}
+
+#[actix_web::test]
+async fn tail_with_a_seat_says_each_typed_line_under_its_name_and_shows_who_is_here() {
+    use std::io::Write as _;
+    let app = spawn_app().await;
+    let id = app.create(&["ada", "byron"]).await;
+    let (mut child, lines, mut stdin, errors) = tail_seated(&app, &id, "Maya");
     writeln!(stdin, "What fails first?").unwrap();
     lines
         .until("the line said under the seat", |l| l.iter().any(|l| l.contains("▶ floor (Maya): What fails first?")))
@@ -291,19 +302,7 @@ async fn tail_with_a_seat_is_here_from_the_start_and_stays_connected_while_nobod
     // Pings every 50 ms: a socket that answers none for 150 ms is closed.
     let app = spawn_with(Options { keep_alive: Duration::from_millis(50), ..Options::default() }).await;
     let id = app.create(&["ada", "byron"]).await;
-    let errors = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Reaped(
-        panel()
-            .args(["tail", &id, "--url", &app.address, "--seat", "Theo"])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(errors.reopen().unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let lines = Lines::of(&mut child.0);
-    let mut stdin = child.0.stdin.take().unwrap();
+    let (mut child, lines, mut stdin, errors) = tail_seated(&app, &id, "Theo");
     lines.until("the seat here before it speaks", |l| l.iter().any(|l| l.contains("· here: Theo"))).await;
     // Twenty of the server's ping periods with nobody typing: the time
     // under test, not a wait for an event.
