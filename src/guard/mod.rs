@@ -132,6 +132,8 @@ pub async fn guard(
     if let Some(grant) = &grant {
         req.extensions_mut().insert(grant.clone());
     }
+    let mut req = req;
+    consume_secrets(&mut req);
     let mut res = next.call(req).await?;
     if let Some(v) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         res.headers_mut().append(header::SET_COOKIE, v);
@@ -308,6 +310,20 @@ fn is_page(req: &ServiceRequest) -> bool {
     !path.starts_with("/api/")
         && path != "/healthz"
         && headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// Takes the `token` and `invite` parameters out of the request once they
+/// have been read: the routes never see a secret (nor refuse it as a
+/// parameter they do not know).
+fn consume_secrets(req: &mut ServiceRequest) {
+    let query = req.query_string();
+    let shown = secrets(query);
+    if shown.token.is_none() && shown.invite.is_none() {
+        return;
+    }
+    let Ok(uri) = without_secrets(req.path(), query).parse::<actix_web::http::Uri>() else { return };
+    req.match_info_mut().get_mut().update(&uri);
+    req.head_mut().uri = uri;
 }
 
 /// The same URL without any `token` or `invite` parameter. The path is

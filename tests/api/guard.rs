@@ -144,6 +144,20 @@ async fn with_a_token_every_request_must_carry_it() {
     assert_eq!(res.status().as_u16(), 200, "EventSource cannot send headers, so a query token works too");
     let res = app.client.get(app.url("/api/sessions?token=wrong")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
+    // The guard consumes it: a route that takes only its own parameters
+    // (`since`) never sees the token as one it does not know.
+    let bearer = ("Authorization", "Bearer let-me-in-0123456789");
+    let mut res = app
+        .client
+        .post(app.url("/api/sessions"))
+        .insert_header(bearer)
+        .send_json(&json!({ "cast": ["ada"] }))
+        .await
+        .unwrap();
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/sessions/{id}/history?since=0&token=let-me-in-0123456789");
+    let res = app.client.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "a strict route answers as without the token");
 }
 
 #[actix_web::test]
