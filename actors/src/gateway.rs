@@ -275,15 +275,15 @@ impl Gateway {
         }
     }
 
-    /// Sends presence to everyone when it changed. Each seated connection
-    /// is taken to watch through one of the streams, so the watchers are the
+    /// Sends presence to everyone when it changed. Each seat is taken to
+    /// watch through one of the streams — one, however many tabs it has open,
+    /// since a browser's tabs share one stream — so the watchers are the
     /// streams beyond the seats'.
     fn tell_presence(&mut self) -> bool {
         let mut seats: Vec<String> = self.attending.values().flatten().cloned().collect();
         seats.sort();
         seats.dedup();
-        let seated = self.attending.values().filter(|s| s.is_some()).count();
-        let now = (seats, self.subscribers.len().saturating_sub(seated));
+        let now = (seats.clone(), self.subscribers.len().saturating_sub(seats.len()));
         if now == self.presence {
             return false;
         }

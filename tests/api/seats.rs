@@ -266,8 +266,13 @@ async fn presence_tells_every_watcher_who_is_here_and_is_never_logged() {
     let quiet = third.until("turn-end").await;
     assert!(quiet.iter().all(|e| e.event != "presence"), "{quiet:?}");
 
+    // A second tab of Maya's (its socket; the tabs share one stream) is
+    // still one seat watching through one stream.
+    let maya_again = crate::ws::connect(&app, &id, "?seat=Maya&events=none").await;
     drop(theo);
-    presence_until(&mut first, |p| p["seats"] == json!(["Maya"])).await;
+    let one_seat = presence_until(&mut first, |p| p["seats"] == json!(["Maya"])).await;
+    assert_eq!(one_seat["watchers"], 2, "three streams, one of them Maya's: {one_seat}");
+    drop(maya_again);
     drop(maya);
     let after = presence_until(&mut first, |p| p["seats"] == json!([])).await;
     assert_eq!(after["watchers"], 3, "three streams, no seats: {after}");
