@@ -9,7 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_lab::middleware::CatchPanic;
-use panel_actors::counterfactual::book::{BookDeps, Replays};
+use panel_actors::counterfactual::book::{BookDeps, Replays, StopReplays};
 use panel_actors::event_log::LogWriter;
 use panel_actors::event_log::recovery::recover_all;
 use panel_actors::pricing::Pricing;
@@ -32,6 +32,7 @@ pub struct Application {
     port: u16,
     server: Server,
     registry: Addr<Registry>,
+    replays: Addr<Replays>,
     banner: String,
 }
 
@@ -161,7 +162,7 @@ impl Application {
             keep_alive: settings.keep_alive,
             directory: directory.clone(),
             streams: Default::default(),
-            replays,
+            replays: replays.clone(),
         });
         // Invites exist only behind a token; they are kept beside the logs.
         let invites = match settings.token {
@@ -201,7 +202,7 @@ impl Application {
             server = server.workers(settings.workers);
         }
         let banner = banner(&settings, local, &info);
-        Ok(Self { port: local.port(), server: server.run(), registry, banner })
+        Ok(Self { port: local.port(), server: server.run(), registry, replays, banner })
     }
 
     pub fn port(&self) -> u16 {
@@ -215,7 +216,7 @@ impl Application {
 
     /// A handle that shuts this application down the way a signal does.
     pub fn stopper(&self) -> Stopper {
-        Stopper { registry: self.registry.clone(), server: self.server.handle() }
+        Stopper { registry: self.registry.clone(), replays: self.replays.clone(), server: self.server.handle() }
     }
 
     /// Serves until SIGINT or SIGTERM (or [`Stopper::stop`]), then shuts
@@ -231,16 +232,23 @@ impl Application {
     }
 }
 
+/// How long a stop waits for the replays being played to close their logs.
+const REPLAY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Stops an [`Application`] cleanly.
 #[derive(Clone)]
 pub struct Stopper {
     registry: Addr<Registry>,
+    replays: Addr<Replays>,
     server: actix_web::dev::ServerHandle,
 }
 
 impl Stopper {
     pub async fn stop(self) {
         log::info!("shutting down: aborting turns in flight and closing streams");
+        // A replay's sample in flight ends as interrupted, its log closed,
+        // rather than left for the next start to repair.
+        let _ = self.replays.send(StopReplays { grace: REPLAY_GRACE }).await;
         let _ = self.registry.send(StopAll).await;
         self.server.stop(true).await;
     }

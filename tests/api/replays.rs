@@ -293,3 +293,42 @@ async fn a_replay_a_crash_cut_short_is_closed_when_the_server_starts_again_and_s
     let (_, index) = second.get(&format!("/logs/{id}/replays/index.json")).await;
     assert_eq!(index["replays"][0]["running"], false, "the chat and the viewer no longer show it playing: {index}");
 }
+
+#[actix_web::test]
+async fn a_stop_ends_a_replays_sample_in_flight_as_interrupted_and_closes_its_log() {
+    let logs = tempfile::tempdir().unwrap();
+    let mock = MockAnthropic::start(KEY, 1024).await;
+    let app = spawn_with(Options {
+        provider: anthropic_at(&mock.url, KEY),
+        logs: Some(logs.path().to_owned()),
+        ..Options::default()
+    })
+    .await;
+    let id = app.create(&["ada", "byron"]).await;
+    let mut sse = app.sse(&id, None).await;
+    mock.push_output(ADA_LEADS);
+    app.say(&id, "What fails first?").await;
+    sse.until("turn-end").await;
+    mock.push_output(ADA_LEADS);
+    mock.push_fault(crate::mock_anthropic::Fault::Stall);
+    let (status, started) = app.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": 2 })).await;
+    assert_eq!(status, 201, "{started}");
+    let rid = started["id"].as_str().unwrap().to_owned();
+    let res = app.client.get(app.url(&format!("/api/sessions/{id}/replays/{rid}/events?since=0"))).send().await;
+    let mut replay = Sse::from_response(res.expect("the replay's stream"));
+    replay.until("turn-start").await;
+    replay.until("turn-start").await;
+
+    // Held by the provider mid-sample when the server stops.
+    app.stopper.clone().stop().await;
+    let dir = logs.path().join(&id).join("replays");
+    let text = std::fs::read_to_string(dir.join(format!("{rid}.jsonl"))).unwrap();
+    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tail: Vec<(&str, Option<u64>)> =
+        events.iter().rev().take(3).rev().map(|e| (e["kind"].as_str().unwrap(), e["sample"].as_u64())).collect();
+    assert_eq!(tail, [("error", Some(2)), ("turn-aborted", Some(2)), ("replay-close", None)], "{text}");
+    assert_eq!(events[events.len() - 2]["reason"], "interrupted");
+    assert_eq!(events.last().unwrap()["totals"]["turns"], 1, "the sample that ended is counted");
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["replays"][0]["running"], false, "{index}");
+}

@@ -24,7 +24,7 @@ use actix::prelude::*;
 
 use super::index::{Indexer, read_all};
 use super::plan::{Plan, plan};
-use super::run::{Finished, ReplayRun, SampleEnded, Starter};
+use super::run::{Finished, Interrupt, ReplayRun, SampleEnded, Starter};
 use super::summary::{ReplayListing, Summary, summarise};
 use super::{Offer, ReplayError, ReplayRequest, replays_dir};
 use crate::event_log::{self, Durability, EventLog, LogWriter};
@@ -50,8 +50,23 @@ pub struct BookDeps {
 pub struct Replays {
     deps: BookDeps,
     writer: LogWriter,
-    running: HashMap<(SessionId, String), Addr<Gateway>>,
+    running: HashMap<(SessionId, String), Playing>,
     index: Indexer,
+}
+
+/// A replay being played: the gateway it streams through, and its run.
+struct Playing {
+    gateway: Addr<Gateway>,
+    run: Addr<ReplayRun>,
+}
+
+/// The server is stopping: every replay being played ends its sample in
+/// flight as `interrupted` and closes. Answered once their logs are closed
+/// and their sessions' indexes say so (or after `grace`).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopReplays {
+    pub grace: std::time::Duration,
 }
 
 impl Replays {
@@ -178,10 +193,10 @@ impl Handler<Begin> for Replays {
             let done = Starter { ended: ctx.address().recipient(), finished: ctx.address().recipient() };
             let pricing = act.deps.pricing.clone();
             let run_id = id.clone();
-            ReplayRun::start_in_arbiter(&arbiter, move |_| {
+            let run = ReplayRun::start_in_arbiter(&arbiter, move |_| {
                 ReplayRun::new(run_id, plan, log, model, pricing, Some(done))
             });
-            act.running.insert((session.clone(), id.clone()), gateway);
+            act.running.insert((session.clone(), id.clone()), Playing { gateway, run });
             let indexed = act.reindex(&session, None);
             let answer_for = session.clone();
             Box::pin(
@@ -239,6 +254,34 @@ impl Handler<Finished> for Replays {
     }
 }
 
+impl Handler<StopReplays> for Replays {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: StopReplays, _: &mut Self::Context) -> Self::Result {
+        let playing: Vec<(SessionId, Addr<ReplayRun>)> =
+            self.running.drain().map(|((session, _), playing)| (session, playing.run)).collect();
+        let (logs, index) = (self.deps.logs.clone(), self.index.clone());
+        Box::pin(async move {
+            let mut sessions: Vec<SessionId> = playing.iter().map(|(s, _)| s.clone()).collect();
+            sessions.sort();
+            sessions.dedup();
+            let closed = futures_util::future::join_all(playing.into_iter().map(|(_, run)| run.send(Interrupt)));
+            if tokio::time::timeout(msg.grace, closed).await.is_err() {
+                log::warn!("replays did not close within {:?} of the stop", msg.grace);
+            }
+            // Nothing plays now; a replay that did not close is closed at the next start.
+            let _ = tokio::task::spawn_blocking(move || {
+                for session in sessions {
+                    if let Err(e) = index.write_now(&logs, &session, &[]) {
+                        log::warn!("session {session}: the replay index could not be written: {e}");
+                    }
+                }
+            })
+            .await;
+        })
+    }
+}
+
 impl Handler<ListReplays> for Replays {
     type Result = ResponseActFuture<Self, Result<Vec<ReplayListing>, ReplayError>>;
 
@@ -291,8 +334,8 @@ impl Handler<ReplayGateway> for Replays {
 
     fn handle(&mut self, msg: ReplayGateway, _: &mut Self::Context) -> Self::Result {
         let path = replay_path(&self.deps.logs, &msg.session, &msg.id)?;
-        if let Some(gateway) = self.running.get(&(msg.session.clone(), msg.id.clone())) {
-            return Ok((gateway.clone(), path));
+        if let Some(playing) = self.running.get(&(msg.session.clone(), msg.id.clone())) {
+            return Ok((playing.gateway.clone(), path));
         }
         if !path.exists() {
             return Err(ReplayError::NotFound(msg.id));

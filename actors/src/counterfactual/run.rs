@@ -49,6 +49,12 @@ pub struct SampleEnded {
     pub last: bool,
 }
 
+/// The server is stopping: end the sample in flight as `interrupted` and
+/// close the replay now. Answered once its log is closed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Interrupt;
+
 /// Who hears of a replay's progress.
 pub struct Starter {
     pub ended: Recipient<SampleEnded>,
@@ -247,21 +253,27 @@ impl ReplayRun {
     }
 
     fn close(&mut self, ctx: &mut Context<Self>) -> Result<(), LogError> {
+        // Told once the file is whole and closed, even though this actor stops now.
+        actix::spawn(self.closing()?);
+        ctx.stop();
+        Ok(())
+    }
+
+    /// Appends `replay-close` and lets the log go; the future resolves once
+    /// it is closed and the starter has been told.
+    fn closing(&mut self) -> Result<impl Future<Output = ()> + use<>, LogError> {
         let totals = self.totals.clone();
         self.log.append_sample(self.turn, None, EventBody::ReplayClose { totals })?;
         let released = self.log.release();
         let (session, id, done) = (self.session.clone(), self.id.clone(), self.done.take());
-        // Told once the file is whole and closed, even though this actor stops now.
-        actix::spawn(async move {
+        Ok(async move {
             if let Err(e) = released.await {
                 log::error!("replay {id} of session {session}: its log did not close cleanly: {e}");
             }
             if let Some(done) = done {
                 done.finished.do_send(Finished { session, id });
             }
-        });
-        ctx.stop();
-        Ok(())
+        })
     }
 
     /// Between samples: once the one that ended is on disk and its starter
@@ -344,5 +356,26 @@ impl Handler<StreamEvent> for ReplayRun {
             StreamItem::Failed(e) => self.fail(event.stream, &e.code, &e.message),
         };
         self.after(result, ctx);
+    }
+}
+
+impl Handler<Interrupt> for ReplayRun {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Interrupt, ctx: &mut Self::Context) -> Self::Result {
+        self.waiting.clear();
+        let ended = match self.current.as_ref().map(|c| c.stream) {
+            Some(stream) => self.fail(stream, "interrupted", "the server stopped before this sample ended"),
+            None => Ok(()),
+        };
+        let closing = ended.and_then(|()| self.closing());
+        ctx.stop();
+        match closing {
+            Ok(closed) => Box::pin(closed),
+            Err(e) => {
+                log::error!("replay {} of session {}: it could not be closed: {e}", self.id, self.session);
+                Box::pin(async {})
+            }
+        }
     }
 }
