@@ -16,9 +16,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use panel_actors::floor::check_seat_named;
-use panel_actors::id::SessionId;
+use panel_actors::floor::{check_seat_named, seat_taken};
+use panel_actors::id::{CharacterId, SessionId};
 use panel_actors::registry::Detail;
+use panel_actors::roster::Library;
+use panel_actors::session::SessionError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -65,6 +67,25 @@ fn saved(e: InviteError) -> ApiError {
                 "the session's invites could not be saved",
             )
         }
+    }
+}
+
+/// A character may not join under a seat an invite of this session fixes:
+/// its holder's lines would pass for the character, and be refused.
+pub fn refuse_join_under_an_invites_seat(
+    invites: Option<&Invites>,
+    roster: &Library,
+    session: &SessionId,
+    character: &CharacterId,
+) -> Result<(), ApiError> {
+    let Some(invites) = invites else { return Ok(()) };
+    let roster = roster.current();
+    // One the roster does not hold is the session's to judge.
+    let Some(joiner) = roster.get(character) else { return Ok(()) };
+    let listed = invites.list(session);
+    match seat_taken(joiner, listed.iter().filter_map(|l| l.seat.as_deref())) {
+        Some(seat) => Err(SessionError::SeatTaken { name: joiner.name.clone(), seat: seat.to_owned() }.into()),
+        None => Ok(()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! continue or branch, fork, and stop / start one session's actor.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use std::collections::BTreeMap;
 
 use panel_actors::event::{Carry, KeepWarm, StudyTag};
@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::{AppState, ask_session, session_id};
 use crate::error::ApiError;
+use crate::invite::Invites;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,10 +152,12 @@ pub struct CastBody {
 }
 
 pub async fn cast(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<CastBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let session = session_id(&id)?;
     let change = match body.into_inner() {
         CastBody { add: Some(c), retire: None } => CastChange::Add(c),
         CastBody { add: None, retire: Some(c) } => CastChange::Retire(c),
@@ -166,7 +169,11 @@ pub async fn cast(
             ));
         }
     };
-    let accepted = ask_session(&state.registry, &session_id(&id)?, ChangeCast(change)).await??;
+    if let CastChange::Add(character) = &change {
+        let invites = req.app_data::<web::Data<Invites>>().map(|i| &***i);
+        super::invites::refuse_join_under_an_invites_seat(invites, &state.roster, &session, character)?;
+    }
+    let accepted = ask_session(&state.registry, &session, ChangeCast(change)).await??;
     Ok(HttpResponse::Accepted().json(accepted))
 }
 

@@ -41,7 +41,7 @@ pub struct WsQuery {
 }
 use super::{AppState, MAX_BODY, ask_session, session_id};
 use crate::error::ApiError;
-use crate::invite::Grant;
+use crate::invite::{Grant, Invites};
 
 pub async fn connect(
     req: HttpRequest,
@@ -76,7 +76,9 @@ pub async fn connect(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not-a-websocket", e.to_string()))?;
     let messages = messages.max_frame_size(MAX_BODY).aggregate_continuations().max_continuation_size(MAX_BODY);
     let registry = state.registry.clone();
-    let connection = Connection { id, registry, seat, grant, _attendance: attendance };
+    let invites = req.app_data::<web::Data<Invites>>().cloned();
+    let roster = state.roster.clone();
+    let connection = Connection { id, registry, seat, grant, invites, roster, _attendance: attendance };
     actix_web::rt::spawn(run(connection, session, messages, subscription, state.keep_alive));
     Ok(response)
 }
@@ -88,6 +90,9 @@ struct Connection {
     seat: Option<String>,
     /// The invite it came in by, if any: it may only speak.
     grant: Option<Grant>,
+    /// The invites on file, whose seats no character may join under.
+    invites: Option<web::Data<Invites>>,
+    roster: std::sync::Arc<panel_actors::roster::Library>,
     /// Counts this connection in the session's presence while it lives.
     _attendance: Attendance,
 }
@@ -246,6 +251,8 @@ async fn run_command(connection: &Connection, command: Command) -> Result<(&'sta
             Ok(("say", to_value(ask_session(registry, session, Say { text, to, seat }).await??)))
         }
         Command::Add { character } => {
+            let invites = connection.invites.as_deref().map(|i| &**i);
+            super::invites::refuse_join_under_an_invites_seat(invites, &connection.roster, session, &character)?;
             let change = ChangeCast(CastChange::Add(character));
             Ok(("add", to_value(ask_session(registry, session, change).await??)))
         }

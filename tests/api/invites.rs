@@ -425,3 +425,16 @@ async fn a_speaker_invited_under_a_seat_speaks_as_that_seat_whatever_it_asks() {
         turn.iter().filter(|e| e.event == "human-speak").map(|e| e.json()["seat"].clone()).collect();
     assert_eq!(floor, [json!("Maya")], "the invite's seat, not the one asked for");
 }
+
+#[actix_web::test]
+async fn no_character_joins_under_the_seat_a_live_invite_fixes() {
+    let (_app, admin) = with_token().await;
+    let id = admin.create(&["ada", "byron"]).await;
+    let (iid, _) = admin.invite(&id, json!({ "role": "speaker", "seat": "Cleo" })).await;
+    let (status, body) = admin.post(&format!("/api/sessions/{id}/cast"), json!({ "add": "cleo" })).await;
+    assert_eq!((status, code(&body)), (422, "seat-taken"), "{body}");
+    // Once the invite is revoked, its seat is free again.
+    assert_eq!(admin.delete(&format!("/api/sessions/{id}/invites/{iid}")).await, 204);
+    let (status, body) = admin.post(&format!("/api/sessions/{id}/cast"), json!({ "add": "cleo" })).await;
+    assert_eq!(status, 202, "{body}");
+}
