@@ -166,6 +166,9 @@ impl Api {
         };
         let mut socket = connect().await.ok();
         let mut n = 0u64;
+        // Between a socket that went while idle and the next try: a server
+        // that lets in and at once closes is not hammered.
+        let mut backoff = Duration::from_millis(250);
         loop {
             let next = match socket.as_mut() {
                 Some(framed) => tokio::select! {
@@ -179,6 +182,9 @@ impl Api {
                 Idle::Line(None) => break,
                 Idle::Frame(frame) => {
                     if !keep(socket.as_mut(), frame).await {
+                        drop(socket.take());
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         socket = connect().await.ok();
                     }
                     continue;
@@ -199,7 +205,7 @@ impl Api {
             }
             let Some(framed) = socket.as_mut() else { continue };
             match say(framed, &line, n).await {
-                Ok(()) => {}
+                Ok(()) => backoff = Duration::from_millis(250),
                 Err(Unsaid::Refused(why)) => refused(&line, &why),
                 Err(Unsaid::Dropped) => {
                     refused(&line, "the connection dropped; type it again");

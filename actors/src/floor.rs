@@ -49,11 +49,29 @@ pub enum SeatError {
 }
 
 /// How a name reads, for telling names apart: compatibility-normalised
-/// (NFKC), without format characters, in lower case.
+/// (NFKC), without the characters that show nothing, in lower case.
 fn reading(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
+    name.nfkc().filter(|&c| !shows_nothing(c)).collect::<String>().trim().to_lowercase()
+}
+
+/// Unicode's default-ignorable code points (DerivedCoreProperties.txt,
+/// `Default_Ignorable_Code_Point`): the format characters, and the few
+/// others that render as nothing (variation selectors, fillers).
+fn shows_nothing(c: char) -> bool {
     use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
-    name.nfkc().filter(|c| c.general_category() != GeneralCategory::Format).collect::<String>().trim().to_lowercase()
+    const OTHERS: &[(char, char)] = &[
+        ('\u{034F}', '\u{034F}'),
+        ('\u{115F}', '\u{1160}'),
+        ('\u{17B4}', '\u{17B5}'),
+        ('\u{180B}', '\u{180F}'),
+        ('\u{3164}', '\u{3164}'),
+        ('\u{FE00}', '\u{FE0F}'),
+        ('\u{FFA0}', '\u{FFA0}'),
+        ('\u{FFF0}', '\u{FFF8}'),
+        ('\u{E0000}', '\u{E0FFF}'),
+    ];
+    c.general_category() == GeneralCategory::Format || OTHERS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// Whether a seat reading `seat` (see [`reading`]) would pass for the
@@ -159,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_seat_that_only_looks_like_a_cast_name_is_refused_as_one() {
-        for name in ["A\u{200b}da", "\u{ff21}da", "Ada\u{2060}", "\u{feff}ADA LOVELACE"] {
+        for name in ["A\u{200b}da", "\u{ff21}da", "Ada\u{2060}", "\u{feff}ADA LOVELACE", "Ada\u{fe0f}", "\u{3164}Ada"] {
             assert_eq!(check_seat(name, [&ada()]), Err(SeatError::OnStage(name.trim().to_owned())), "{name:?}");
         }
         assert_eq!(check_seat("\u{200b}\u{200d}", [&ada()]), Err(SeatError::Length), "nothing that reads");

@@ -51,6 +51,11 @@ pub struct Replays {
     deps: BookDeps,
     writer: LogWriter,
     running: HashMap<(SessionId, String), Playing>,
+    /// Replays past their last sample whose run has not yet said it is done:
+    /// never shown as playing again.
+    ending: std::collections::HashSet<(SessionId, String)>,
+    /// Set by [`StopReplays`]: no replay is begun after it.
+    stopping: bool,
     index: Indexer,
 }
 
@@ -72,19 +77,22 @@ pub struct StopReplays {
 impl Replays {
     pub fn new(deps: BookDeps) -> Self {
         // One thread is plenty: a replay writes a turn's worth of lines per sample.
-        Self { deps, writer: LogWriter::start(1, None), running: HashMap::new(), index: Indexer::default() }
+        Self {
+            deps,
+            writer: LogWriter::start(1, None),
+            running: HashMap::new(),
+            ending: Default::default(),
+            stopping: false,
+            index: Indexer::default(),
+        }
     }
 
-    /// Rewrites `session`'s index with what is being played now, less `ending`.
-    fn reindex(
-        &self,
-        session: &SessionId,
-        ending: Option<&str>,
-    ) -> impl Future<Output = Result<(), ReplayError>> + use<> {
+    /// Rewrites `session`'s index with what is being played now.
+    fn reindex(&self, session: &SessionId) -> impl Future<Output = Result<(), ReplayError>> + use<> {
         let running = self
             .running
             .keys()
-            .filter(|(s, id)| s == session && Some(id.as_str()) != ending)
+            .filter(|key| key.0 == *session && !self.ending.contains(*key))
             .map(|(_, id)| id.clone())
             .collect();
         self.index.write(self.deps.logs.clone(), session.clone(), running)
@@ -156,6 +164,9 @@ impl Handler<Begin> for Replays {
     type Result = ResponseActFuture<Self, Result<ReplayListing, ReplayError>>;
 
     fn handle(&mut self, msg: Begin, _: &mut Self::Context) -> Self::Result {
+        if self.stopping {
+            return Box::pin(fut::ready(Err(ReplayError::Unavailable("the server is stopping".into()))));
+        }
         let deps = self.deps.clone();
         let Begin { session, ask, offers, model, arbiter } = msg;
         let planning = {
@@ -197,7 +208,7 @@ impl Handler<Begin> for Replays {
                 ReplayRun::new(run_id, plan, log, model, pricing, Some(done))
             });
             act.running.insert((session.clone(), id.clone()), Playing { gateway, run });
-            let indexed = act.reindex(&session, None);
+            let indexed = act.reindex(&session);
             let answer_for = session.clone();
             Box::pin(
                 async move {
@@ -224,8 +235,10 @@ impl Handler<SampleEnded> for Replays {
     /// Answered once the index holds the sample, so that the run's next
     /// event is published after it.
     fn handle(&mut self, msg: SampleEnded, _: &mut Self::Context) -> Self::Result {
-        let ending = msg.last.then_some(msg.id.as_str());
-        let written = self.reindex(&msg.session, ending);
+        if msg.last {
+            self.ending.insert((msg.session.clone(), msg.id.clone()));
+        }
+        let written = self.reindex(&msg.session);
         let session = msg.session;
         Box::pin(async move {
             if let Err(e) = written.await {
@@ -240,8 +253,10 @@ impl Handler<Finished> for Replays {
 
     fn handle(&mut self, msg: Finished, ctx: &mut Self::Context) {
         // The gateway lives on while subscribers hold it; new ones get a fresh one.
-        self.running.remove(&(msg.session.clone(), msg.id));
-        let written = self.reindex(&msg.session, None);
+        let key = (msg.session.clone(), msg.id);
+        self.running.remove(&key);
+        self.ending.remove(&key);
+        let written = self.reindex(&msg.session);
         let session = msg.session;
         ctx.spawn(
             async move {
@@ -258,6 +273,7 @@ impl Handler<StopReplays> for Replays {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, msg: StopReplays, _: &mut Self::Context) -> Self::Result {
+        self.stopping = true;
         let playing: Vec<(SessionId, Addr<ReplayRun>)> =
             self.running.drain().map(|((session, _), playing)| (session, playing.run)).collect();
         let (logs, index) = (self.deps.logs.clone(), self.index.clone());

@@ -112,7 +112,7 @@ fn write_index(logs: &Path, session: &SessionId, running: &[String]) -> Result<(
         .iter()
         .filter_map(|l| ReplayListing::from_events(l))
         .map(|mut l| {
-            l.running = running.contains(&l.id);
+            l.running = !l.closed && running.contains(&l.id);
             l
         })
         .collect();

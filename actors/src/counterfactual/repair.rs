@@ -9,9 +9,9 @@
 //!   `interrupted`, with its `sample`), then `replay-close` with the totals
 //!   of what the log says was spent.
 //! - A log another writer holds (a replay still playing in another process
-//!   on the same logs) is left alone.
+//!   on the same logs) is left alone, and listed as playing.
 //! - Each session touched, and each whose index still says something is
-//!   playing, gets its index rewritten with nothing playing.
+//!   playing, gets its index rewritten with only those held playing.
 
 use std::path::Path;
 
@@ -31,20 +31,23 @@ pub fn close_interrupted(logs: &Path, durability: Durability, index: &Indexer) {
         let Ok(session) = SessionId::parse(&entry.file_name().to_string_lossy()) else { continue };
         let dir = replays_dir(logs, &session);
         let Ok(files) = std::fs::read_dir(&dir) else { continue };
-        let mut touched = false;
+        let (mut touched, mut held) = (false, Vec::new());
         for path in files.filter_map(Result::ok).map(|f| f.path()) {
             if path.extension().is_none_or(|x| x != "jsonl") {
                 continue;
             }
             match close_one(&path, &session, durability) {
-                Ok(closed) => touched |= closed,
+                Ok(Closing::Closed) => touched = true,
+                Ok(Closing::Whole) => {}
+                // Still playing elsewhere: listed as such.
+                Ok(Closing::Held) => held.extend(path.file_stem().map(|s| s.to_string_lossy().into_owned())),
                 Err(e) => log::warn!("session {session}: an interrupted replay could not be closed: {e}"),
             }
         }
         let stale =
             std::fs::read_to_string(dir.join("index.json")).is_ok_and(|text| text.contains("\"running\": true"));
         if touched || stale {
-            let written = index.write_now(logs, &session, &[]);
+            let written = index.write_now(logs, &session, &held);
             if let Err(e) = written {
                 log::warn!("session {session}: the replay index could not be written: {e}");
             }
@@ -52,20 +55,29 @@ pub fn close_interrupted(logs: &Path, durability: Durability, index: &Indexer) {
     }
 }
 
-/// Closes one replay's log if it was cut short; whether it was.
-fn close_one(path: &Path, session: &SessionId, durability: Durability) -> Result<bool, LogError> {
+/// What [`close_one`] found.
+enum Closing {
+    /// It was whole: closed by its run.
+    Whole,
+    /// It was cut short, and is closed now.
+    Closed,
+    /// Another writer holds it: it is being played.
+    Held,
+}
+
+/// Closes one replay's log if it was cut short.
+fn close_one(path: &Path, session: &SessionId, durability: Durability) -> Result<Closing, LogError> {
     let events = crate::event_log::read_file(path, session)?;
     if events.last().is_some_and(|l| matches!(l.event.body, EventBody::ReplayClose { .. })) {
-        return Ok(false);
+        return Ok(Closing::Whole);
     }
     let mut opened = match EventLog::open_file(path.to_owned(), session, durability) {
         Ok(opened) => opened,
-        // Held by a writer still playing it.
-        Err(LogError::Locked(_)) => return Ok(false),
+        Err(LogError::Locked(_)) => return Ok(Closing::Held),
         Err(e) => return Err(e),
     };
     let events = &opened.events;
-    let Some(first) = events.first() else { return Ok(false) };
+    let Some(first) = events.first() else { return Ok(Closing::Whole) };
     let turn = first.event.turn;
     let mut totals = Totals::default();
     let mut open = None;
@@ -90,5 +102,5 @@ fn close_one(path: &Path, session: &SessionId, durability: Durability) -> Result
     }
     log.append_sample(turn, None, EventBody::ReplayClose { totals })?;
     log.sync()?;
-    Ok(true)
+    Ok(Closing::Closed)
 }

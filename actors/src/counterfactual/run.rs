@@ -284,17 +284,15 @@ impl ReplayRun {
             return self.step(next, ctx);
         };
         let flushed = self.log.flush();
-        let told = done.ended.send(SampleEnded {
-            session: self.session.clone(),
-            id: self.id.clone(),
-            last: self.waiting.is_empty(),
-        });
-        let (session, id) = (self.session.clone(), self.id.clone());
+        let ended = done.ended.clone();
+        let (session, id, last) = (self.session.clone(), self.id.clone(), self.waiting.is_empty());
         let heard = async move {
             if let Err(e) = flushed.await {
                 log::warn!("replay {id} of session {session}: its log could not be flushed: {e}");
             }
-            let _ = told.await;
+            // Told only now: `send` queues at once, and the book reads the
+            // log when it hears.
+            let _ = ended.send(SampleEnded { session, id, last }).await;
         };
         ctx.wait(heard.into_actor(self).map(|(), act, ctx| {
             let next = act.next(ctx);
