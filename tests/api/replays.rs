@@ -3,6 +3,8 @@
 //! asks each character alone, the session is left byte for byte as it
 //! was, and bad requests are refused.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -21,14 +23,29 @@ async fn replay_events(app: &TestApp, id: &str, rid: &str, since: u64) -> Vec<Va
 /// A session of Ada and Byron through the mock, its first turn played with
 /// `output`: the mock, the app, the session, its stream and that turn's events.
 async fn first_turn(output: &str) -> (MockAnthropic, TestApp, String, Sse, Vec<SseEvent>) {
+    first_turn_in(None, output).await
+}
+
+/// [`first_turn`], with the logs kept in `logs` (to be read after a stop).
+async fn first_turn_in(logs: Option<&Path>, output: &str) -> (MockAnthropic, TestApp, String, Sse, Vec<SseEvent>) {
     let mock = MockAnthropic::start(KEY, 1024).await;
-    let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), ..Options::default() }).await;
+    let logs = logs.map(Path::to_owned);
+    let app = spawn_with(Options { provider: anthropic_at(&mock.url, KEY), logs, ..Options::default() }).await;
     let id = app.create(&["ada", "byron"]).await;
     let mut sse = app.sse(&id, None).await;
     mock.push_output(output);
     app.say(&id, "What fails first?").await;
     let turn = sse.until("turn-end").await;
     (mock, app, id, sse, turn)
+}
+
+/// Starts `n` rerolls of turn 1 of `id`: the replay's id and its stream from the start.
+async fn start_replay(app: &TestApp, id: &str, n: u32) -> (String, Sse) {
+    let (status, started) = app.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": n })).await;
+    assert_eq!(status, 201, "{started}");
+    let rid = started["id"].as_str().unwrap().to_owned();
+    let res = app.client.get(app.url(&format!("/api/sessions/{id}/replays/{rid}/events?since=0"))).send().await;
+    (rid, Sse::from_response(res.expect("the replay's stream")))
 }
 
 #[actix_web::test]
@@ -185,16 +202,6 @@ async fn a_turn_replays_under_another_model_and_depth_an_at_turn_rerolls_its_one
 async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_before_the_close() {
     let (mock, app, id, _sse, _) = first_turn(ADA_LEADS).await;
 
-    let replay = |n: u32| {
-        let (app, id) = (&app, id.clone());
-        async move {
-            let (status, started) = app.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": n })).await;
-            assert_eq!(status, 201, "{started}");
-            let rid = started["id"].as_str().unwrap().to_owned();
-            let res = app.client.get(app.url(&format!("/api/sessions/{id}/replays/{rid}/events?since=0"))).send().await;
-            (rid, Sse::from_response(res.expect("the replay's stream")))
-        }
-    };
     // What the index says of replay `rid`: whether it is playing, and which samples have ended.
     let index = |rid: String| {
         let (app, id) = (&app, id.clone());
@@ -219,7 +226,7 @@ async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_b
         "<confer>\nAda: Again.\n</confer>\n<speak who=\"Ada\">Queues again.</speak>\n<pass who=\"Byron\"/>",
     );
     mock.push_output("<confer>\nByron: Mine.\n</confer>\n<speak who=\"Byron\">Words.</speak>\n<pass who=\"Ada\"/>");
-    let (rid, mut stream) = replay(2).await;
+    let (rid, mut stream) = start_replay(&app, &id, 2).await;
     stream.until("replay-close").await;
     assert_eq!(index(rid).await, (json!(false), vec![1, 2]), "the index says it ended before its close is streamed");
 
@@ -229,7 +236,7 @@ async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_b
         "<confer>\nAda: Once more.\n</confer>\n<speak who=\"Ada\">Still queues.</speak>\n<pass who=\"Byron\"/>",
     );
     mock.push_fault(crate::mock_anthropic::Fault::Stall);
-    let (rid, mut stream) = replay(2).await;
+    let (rid, mut stream) = start_replay(&app, &id, 2).await;
     stream.until("turn-start").await;
     let second = stream.until("turn-start").await;
     assert_eq!(second.last().unwrap().json()["sample"], 2);
@@ -239,21 +246,11 @@ async fn the_replay_index_holds_each_sample_before_the_next_begins_and_the_end_b
 #[actix_web::test]
 async fn a_replay_a_crash_cut_short_is_closed_when_the_server_starts_again_and_shown_as_ended() {
     let logs = tempfile::tempdir().unwrap();
-    let mock = MockAnthropic::start(KEY, 1024).await;
-    let options =
-        || Options { provider: anthropic_at(&mock.url, KEY), logs: Some(logs.path().to_owned()), ..Options::default() };
-    let first = spawn_with(options()).await;
-    let id = first.create(&["ada", "byron"]).await;
-    let mut sse = first.sse(&id, None).await;
-    mock.push_output(ADA_LEADS);
-    first.say(&id, "What fails first?").await;
-    sse.until("turn-end").await;
+    let (mock, first, id, _sse, _) = first_turn_in(Some(logs.path()), ADA_LEADS).await;
     mock.push_output(ADA_LEADS);
     mock.push_output(ADA_LEADS);
-    let (status, started) = first.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": 2 })).await;
-    assert_eq!(status, 201, "{started}");
-    let rid = started["id"].as_str().unwrap().to_owned();
-    replay_events(&first, &id, &rid, 0).await;
+    let (rid, mut replay) = start_replay(&first, &id, 2).await;
+    replay.until("replay-close").await;
     first.stopper.clone().stop().await;
 
     // As a crash leaves it: cut after sample 2's first confer line, mid-line,
@@ -273,7 +270,9 @@ async fn a_replay_a_crash_cut_short_is_closed_when_the_server_starts_again_and_s
     let index = std::fs::read_to_string(dir.join("index.json")).unwrap();
     std::fs::write(dir.join("index.json"), index.replace("\"running\": false", "\"running\": true")).unwrap();
 
-    let second = spawn_with(options()).await;
+    let options =
+        Options { provider: anthropic_at(&mock.url, KEY), logs: Some(logs.path().to_owned()), ..Options::default() };
+    let second = spawn_with(options).await;
     let events = replay_events(&second, &id, &rid, 0).await;
     let tail: Vec<(&str, Option<u64>)> =
         events[cut + 1..].iter().map(|e| (e["kind"].as_str().unwrap(), e["sample"].as_u64())).collect();
@@ -297,25 +296,10 @@ async fn a_replay_a_crash_cut_short_is_closed_when_the_server_starts_again_and_s
 #[actix_web::test]
 async fn a_stop_ends_a_replays_sample_in_flight_as_interrupted_and_closes_its_log() {
     let logs = tempfile::tempdir().unwrap();
-    let mock = MockAnthropic::start(KEY, 1024).await;
-    let app = spawn_with(Options {
-        provider: anthropic_at(&mock.url, KEY),
-        logs: Some(logs.path().to_owned()),
-        ..Options::default()
-    })
-    .await;
-    let id = app.create(&["ada", "byron"]).await;
-    let mut sse = app.sse(&id, None).await;
-    mock.push_output(ADA_LEADS);
-    app.say(&id, "What fails first?").await;
-    sse.until("turn-end").await;
+    let (mock, app, id, _sse, _) = first_turn_in(Some(logs.path()), ADA_LEADS).await;
     mock.push_output(ADA_LEADS);
     mock.push_fault(crate::mock_anthropic::Fault::Stall);
-    let (status, started) = app.post(&format!("/api/sessions/{id}/replay"), json!({ "turn": 1, "n": 2 })).await;
-    assert_eq!(status, 201, "{started}");
-    let rid = started["id"].as_str().unwrap().to_owned();
-    let res = app.client.get(app.url(&format!("/api/sessions/{id}/replays/{rid}/events?since=0"))).send().await;
-    let mut replay = Sse::from_response(res.expect("the replay's stream"));
+    let (rid, mut replay) = start_replay(&app, &id, 2).await;
     replay.until("turn-start").await;
     replay.until("turn-start").await;
 
