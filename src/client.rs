@@ -352,11 +352,11 @@ async fn say(framed: &mut Socket, line: &str, n: u64) -> Result<(), Unsaid> {
                 }
                 return Ok(());
             }
-            Some(Ok(awc::ws::Frame::Ping(p))) => {
-                let _ = framed.send(awc::ws::Message::Pong(p)).await;
+            other => {
+                if !keep(Some(&mut *framed), other).await {
+                    return Err(Unsaid::Dropped);
+                }
             }
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return Err(Unsaid::Dropped),
         }
     }
 }

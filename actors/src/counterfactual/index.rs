@@ -107,23 +107,26 @@ pub fn read_all(logs: &Path, session: &SessionId) -> Result<Vec<Vec<Arc<Logged>>
 }
 
 fn write_index(logs: &Path, session: &SessionId, running: &[String]) -> Result<(), ReplayError> {
-    let all = read_all(logs, session)?;
-    let listings: Vec<ReplayListing> = all
-        .iter()
-        .filter_map(|l| ReplayListing::from_events(l))
-        .map(|mut l| {
-            l.running = !l.closed && running.contains(&l.id);
-            l
-        })
+    // Each log with its listing, read once.
+    let listed: Vec<(ReplayListing, Vec<Arc<Logged>>)> = read_all(logs, session)?
+        .into_iter()
+        .filter_map(|log| ReplayListing::from_events(&log).map(|listing| (listing, log)))
         .collect();
     let events = event_log::read(logs, session)?;
-    let turns: std::collections::BTreeSet<u32> = listings.iter().map(|l| l.turn).collect();
+    let turns: std::collections::BTreeSet<u32> = listed.iter().map(|(l, _)| l.turn).collect();
     let summaries: Vec<Summary> = turns
         .into_iter()
         .map(|turn| {
             let same_turn: Vec<Vec<Arc<Logged>>> =
-                all.iter().filter(|l| ReplayListing::from_events(l).is_some_and(|r| r.turn == turn)).cloned().collect();
+                listed.iter().filter(|(l, _)| l.turn == turn).map(|(_, log)| log.clone()).collect();
             summarise(turn, &events, &same_turn)
+        })
+        .collect();
+    let listings: Vec<ReplayListing> = listed
+        .into_iter()
+        .map(|(mut l, _)| {
+            l.running = !l.closed && running.contains(&l.id);
+            l
         })
         .collect();
     let index = serde_json::json!({ "session": session, "replays": listings, "turns": summaries });

@@ -45,6 +45,12 @@ use crate::event_log::LogError;
 /// Most samples one replay may ask for (per character, for `solo`).
 pub const MAX_SAMPLES: u32 = 8;
 
+/// How a sample the server's stop cut short ends (`error` code and
+/// `turn-aborted` reason), whether the stop was clean or a crash.
+pub const INTERRUPTED: &str = "interrupted";
+/// The `error` message beside it.
+pub const INTERRUPTED_WHY: &str = "the server stopped before this sample ended";
+
 /// What is asked for: `POST /api/sessions/{id}/replay`'s body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayRequest {

@@ -16,12 +16,11 @@
 use std::path::Path;
 
 use super::index::Indexer;
-use super::replays_dir;
-use crate::event::{EventBody, Totals};
+use super::summary::ReplayListing;
+use super::{INTERRUPTED, INTERRUPTED_WHY, replays_dir};
+use crate::event::EventBody;
 use crate::event_log::{Durability, EventLog, LogError};
 use crate::id::SessionId;
-
-const REASON: &str = "interrupted";
 
 /// Closes every interrupted replay under `logs` and rewrites the indexes
 /// that need it (blocking: call on a blocking thread).
@@ -79,26 +78,19 @@ fn close_one(path: &Path, session: &SessionId, durability: Durability) -> Result
     let events = &opened.events;
     let Some(first) = events.first() else { return Ok(Closing::Whole) };
     let turn = first.event.turn;
-    let mut totals = Totals::default();
-    let mut open = None;
-    for logged in events.iter() {
-        let event = &logged.event;
-        match &event.body {
-            EventBody::Cost(cost) => totals.add(cost),
-            EventBody::TurnStart { .. } => open = event.sample,
-            EventBody::TurnEnd { .. } => {
-                totals.turns += 1;
-                open = None;
-            }
-            EventBody::TurnAborted { .. } => open = None,
-            _ => {}
-        }
-    }
+    // What was spent, as the listing counts it.
+    let totals = ReplayListing::from_events(events).map(|l| l.totals).unwrap_or_default();
+    // The sample whose turn-start has no end after it.
+    let open = events.iter().rev().find_map(|l| match &l.event.body {
+        EventBody::TurnStart { .. } => Some(l.event.sample),
+        b if b.closes_turn() => Some(None),
+        _ => None,
+    });
     let log = &mut opened.log;
-    if let Some(sample) = open {
-        let message = "the server stopped before this sample ended".to_owned();
-        log.append_sample(turn, Some(sample), EventBody::Error { code: REASON.into(), message })?;
-        log.append_sample(turn, Some(sample), EventBody::TurnAborted { reason: REASON.into() })?;
+    if let Some(sample) = open.flatten() {
+        let message = INTERRUPTED_WHY.to_owned();
+        log.append_sample(turn, Some(sample), EventBody::Error { code: INTERRUPTED.into(), message })?;
+        log.append_sample(turn, Some(sample), EventBody::TurnAborted { reason: INTERRUPTED.into() })?;
     }
     log.append_sample(turn, None, EventBody::ReplayClose { totals })?;
     log.sync()?;

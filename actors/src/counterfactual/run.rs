@@ -363,7 +363,7 @@ impl Handler<Interrupt> for ReplayRun {
     fn handle(&mut self, _: Interrupt, ctx: &mut Self::Context) -> Self::Result {
         self.waiting.clear();
         let ended = match self.current.as_ref().map(|c| c.stream) {
-            Some(stream) => self.fail(stream, "interrupted", "the server stopped before this sample ended"),
+            Some(stream) => self.fail(stream, super::INTERRUPTED, super::INTERRUPTED_WHY),
             None => Ok(()),
         };
         let closing = ended.and_then(|()| self.closing());
